@@ -1,0 +1,72 @@
+"""JPEG: the marker segments before the image data (EXIF, XMP, extended XMP, Photoshop/IPTC)."""
+from __future__ import annotations
+
+import struct
+
+from . import iptc, tiff, xmp
+from .report import MediaReport, Spliced, safely
+
+XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"
+EXT_XMP_ID = b"http://ns.adobe.com/xmp/extension/\0"
+PHOTOSHOP_ID = b"Photoshop 3.0\0"
+STANDALONE = set(range(0xD0, 0xDA)) | {0x01, 0xFF}
+
+
+def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
+    pos = start + 2
+    extended: dict[bytes, list[tuple[int, int, int]]] = {}
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:  # junk between segments: resynchronise on the next marker, as ExifTool does
+            nxt = data.find(b"\xff", pos, min(end, pos + 65536))
+            report.warn(f"JPEG: skipped junk at byte {pos}")
+            if nxt < 0:
+                break
+            pos = nxt
+            continue
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in STANDALONE:
+            pos += 2
+            continue
+        if marker in (0xDA, 0xD9):  # start of scan: metadata is all before it
+            break
+        length = struct.unpack_from(">H", data, pos + 2)[0]
+        body, seg_end = pos + 4, pos + 2 + length
+        if length < 2:
+            report.warn(f"JPEG: bad segment length at byte {pos}")
+            break
+        if seg_end > end:
+            report.warn("JPEG: file cut inside a metadata segment")
+            seg_end = end
+        if marker == 0xE1:
+            head = data[body:body + 35]
+            if head[:6] in (b"Exif\0\0", b"Exif\0\xff"):
+                # Values may lie past the segment's end (real cameras do this); readers follow them, so do we.
+                safely(report, "EXIF", tiff.parse, data, body + 6, end, report, "EXIF")
+            elif head.startswith(XMP_ID):
+                safely(report, "XMP", xmp.parse, data, body + len(XMP_ID), seg_end, report, "XMP")
+            elif head.startswith(EXT_XMP_ID):
+                p = body + len(EXT_XMP_ID)
+                if p + 40 <= seg_end:
+                    guid = bytes(data[p:p + 32])
+                    offset = struct.unpack_from(">I", data, p + 36)[0]
+                    extended.setdefault(guid, []).append((offset, p + 40, seg_end))
+        elif marker == 0xED and data[body:body + 14] == PHOTOSHOP_ID:
+            safely(report, "Photoshop", iptc.parse_irb, data, body + 14, seg_end, report)
+        pos = seg_end
+    for guid, parts in extended.items():
+        _extended_xmp(data, sorted(parts), report)
+
+
+def _extended_xmp(data: bytes, parts: list[tuple[int, int, int]], report: MediaReport) -> None:
+    """Reassemble an extended XMP packet split over APP1 segments; its spans map back to the file."""
+    expected = 0
+    for offset, lo, hi in parts:
+        if offset != expected:
+            report.warn("XMP: extended packet has a gap")
+            return
+        expected += hi - lo
+    packet = Spliced(data, [(lo, hi) for _, lo, hi in parts])
+    safely(report, "XMP", xmp.parse, packet.buf, 0, len(packet.buf), report, "XMP (extended)", packet.pieces)

@@ -1,0 +1,139 @@
+"""PNG: eXIf, ImageMagick-style "Raw profile type ..." text chunks (hex, maybe zlib), and iTXt XMP.
+
+PNG has no offsets between chunks, so a chunk whose text is compressed may be rewritten whole at another length;
+every other change keeps the length and recomputes the chunk's CRC.
+"""
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+
+from . import iptc, tiff, xmp
+from .report import MediaReport, Patch, apply_patches, safely
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
+RAW_PROFILE = re.compile(rb"^\s*\n?([a-z0-9-]*)\n\s*(\d+)\n", re.I)
+MAX_TEXT = 16 << 20  # a text chunk larger than this is not metadata anyone needs us to inflate
+
+
+def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
+    pos = start + 8
+    while pos + 8 <= end:
+        length, ctype = struct.unpack_from(">I4s", data, pos)
+        body = pos + 8
+        body_end = body + length
+        if body_end > end:
+            report.warn(f"PNG: {ctype.decode('latin-1')} chunk cut short")
+            body_end = end
+        if ctype == b"eXIf":
+            _in_place(data, pos, body, body_end, report, _exif)
+        elif ctype in (b"tEXt", b"zTXt", b"iTXt"):
+            safely(report, "PNG text", _text, data, pos, ctype, body, body_end, report)
+        elif ctype == b"IEND":
+            break
+        pos = body_end + 4
+
+
+def _exif(data: bytes, lo: int, hi: int, report: MediaReport) -> None:
+    if data[lo:lo + 6] == b"Exif\0\0":
+        lo += 6
+    tiff.parse(data, lo, hi, report, "EXIF (PNG eXIf)")
+
+
+def _in_place(data, chunk, body, body_end, report, walker) -> None:
+    """Run a walker on a chunk's data; turn its same-length patches into one patch that also fixes the CRC."""
+    sub = MediaReport()
+    safely(report, "PNG", walker, data, body, body_end, sub)
+    _merge(report, sub)
+    if sub.patches:
+        new_body = apply_patches(data[body:body_end], [Patch(p.start - body, p.end - body, p.data)
+                                                      for p in sub.patches])
+        crc_at = body_end
+        patch = new_body
+        if crc_at + 4 <= len(data):
+            patch += struct.pack(">I", zlib.crc32(data[chunk + 4:body] + new_body))
+        report.patches.append(Patch(body, body + len(patch), patch))
+
+
+def _merge(report: MediaReport, sub: MediaReport) -> None:
+    report.coordinates += sub.coordinates
+    report.places += sub.places
+    for w in sub.warnings:
+        report.warn(w)
+    for k, v in sub.camera.items():
+        report.camera.setdefault(k, v)
+
+
+def _text(data, chunk, ctype, body, body_end, report) -> None:
+    raw = data[body:body_end]
+    keyword, sep, rest = raw.partition(b"\0")
+    if not sep:
+        return
+    kw = keyword.decode("latin-1")
+    if not (kw.startswith("Raw profile type") or kw == "XML:com.adobe.xmp"):
+        return
+    compressed, header = False, b""
+    if ctype == b"zTXt":
+        compressed, header, text = True, rest[:1], rest[1:]
+    elif ctype == b"iTXt":
+        flag = rest[:1] == b"\x01"
+        lang, _, rest2 = rest[2:].partition(b"\0")
+        translated, _, text = rest2.partition(b"\0")
+        header = rest[:2] + lang + b"\0" + translated + b"\0"
+        compressed = flag
+    else:
+        text = rest
+    text_start = body + len(keyword) + 1 + len(header)
+    if not compressed and kw == "XML:com.adobe.xmp":
+        _in_place(data, chunk, body, body_end, report,
+                  lambda d, lo, hi, r: xmp.parse(d, text_start, hi, r, "XMP (PNG iTXt)"))
+        return
+    if compressed:
+        text = zlib.decompressobj().decompress(text, MAX_TEXT)
+    sub = MediaReport()
+    if kw == "XML:com.adobe.xmp":
+        xmp.parse(text, 0, len(text), sub, "XMP (PNG iTXt)")
+        new_text = apply_patches(text, sub.patches)
+    else:
+        new_text = _raw_profile(kw[len("Raw profile type"):].strip().lower(), text, sub)
+    _merge(report, sub)
+    if new_text is None or new_text == text:
+        return
+    if compressed:
+        new_text = zlib.compress(new_text, 9)
+    payload = keyword + b"\0" + header + new_text
+    if len(payload) > len(raw) and not compressed:
+        raise ValueError("rewritten text chunk grew")
+    new_chunk = struct.pack(">I", len(payload)) + ctype + payload
+    new_chunk += struct.pack(">I", zlib.crc32(ctype + payload))
+    report.patches.append(Patch(chunk, min(body_end + 4, len(data)), new_chunk))
+
+
+def _raw_profile(kind: str, text: bytes, sub: MediaReport) -> bytes | None:
+    """ImageMagick's "\\n<type>\\n<length>\\n<hex...>": decode, inspect, re-encode the hex in place."""
+    m = RAW_PROFILE.match(text)
+    if not m:
+        return None
+    hex_start = m.end()
+    digits = [i for i in range(hex_start, len(text)) if text[i] in b"0123456789abcdefABCDEF"]
+    n = min(int(m.group(2)), len(digits) // 2)
+    blob = bytes.fromhex(bytes(text[i] for i in digits[:2 * n]).decode())
+    if kind in ("exif", "app1"):
+        lo = 6 if blob[:6] == b"Exif\0\0" else 0
+        tiff.parse(blob, lo, len(blob), sub, "EXIF (PNG raw profile)")
+    elif kind == "xmp":
+        xmp.parse(blob, 0, len(blob), sub, "XMP (PNG raw profile)")
+    elif kind == "iptc":
+        iptc.parse_irb(blob, 0, len(blob), sub)
+        if not sub.places and blob[:1] == b"\x1c":
+            iptc.parse_iim(blob, 0, len(blob), sub)
+    elif kind == "8bim":
+        iptc.parse_irb(blob, 0, len(blob), sub)
+    if not sub.patches:
+        return None
+    new_hex = apply_patches(blob, sub.patches).hex().encode()
+    out = bytearray(text)
+    for j, i in enumerate(digits[:2 * n]):
+        out[i] = new_hex[j]
+    return bytes(out)

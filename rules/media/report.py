@@ -1,0 +1,131 @@
+"""What a file's metadata says about where it was made, and how to remove it.
+
+Container walkers fill in a `MediaReport`: the coordinates and place names they found, each with the metadata that
+carried it, and the byte patches that blank those items in place. Patches are same-length everywhere offsets matter;
+only PNG, a purely sequential format, replaces whole chunks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Coordinate:
+    lat: float
+    lon: float
+    source: str  # the metadata that carried it, in words: "EXIF GPS", "XMP exif:GPSLatitude", ...
+
+    @property
+    def is_placeholder(self) -> bool:
+        """(0, 0), NaN and out-of-range values are what cameras write when they have no fix."""
+        if self.lat != self.lat or self.lon != self.lon:  # NaN
+            return True
+        if abs(self.lat) > 90 or abs(self.lon) > 180:
+            return True
+        return self.lat == 0 and self.lon == 0
+
+
+@dataclass(frozen=True)
+class Place:
+    field: str  # "IPTC City", "XMP photoshop:City", "EXIF GPSAreaInformation", ...
+    value: str
+
+
+@dataclass(frozen=True)
+class Patch:
+    """Replace data[start:end] with `data`. Same length unless the container has no offsets (PNG)."""
+
+    start: int
+    end: int
+    data: bytes
+
+
+@dataclass
+class MediaReport:
+    format: str | None = None
+    coordinates: list[Coordinate] = field(default_factory=list)
+    places: list[Place] = field(default_factory=list)
+    patches: list[Patch] = field(default_factory=list)
+    camera: dict[str, str] = field(default_factory=dict)  # make, model, serial: for the pupil-images issue
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def real_coordinates(self) -> list[Coordinate]:
+        return [c for c in self.coordinates if not c.is_placeholder]
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"patches": len(self.patches)}
+
+
+def safely(report: MediaReport, what: str, fn, *args) -> None:
+    """Run one walker; a malformed structure becomes a warning on the report, never an exception."""
+    try:
+        fn(*args)
+    except (ValueError, struct.error, IndexError, OverflowError, UnicodeError, zlib.error) as exc:
+        report.warn(f"{what}: {exc}")
+
+
+class Spliced:
+    """A buffer made of several file spans (split packets, multi-extent items); maps its spans back to the file."""
+
+    def __init__(self, data: bytes, spans: list[tuple[int, int]]):
+        self.index, parts, local = [], [], 0
+        for lo, hi in spans:
+            self.index.append((local, lo, hi))
+            parts.append(data[lo:hi])
+            local += hi - lo
+        self.buf = b"".join(parts)
+
+    def pieces(self, a: int, b: int) -> list[tuple[int, int]]:
+        out = []
+        for local, lo, hi in self.index:
+            seg_a, seg_b = max(a, local), min(b, local + hi - lo)
+            if seg_a < seg_b:
+                out.append((lo + seg_a - local, lo + seg_b - local))
+        return out
+
+    def map_patches(self, patches: list[Patch]) -> list[Patch]:
+        """Same-length patches on the buffer, as patches on the file."""
+        out = []
+        for p in patches:
+            for lo, hi in self.pieces(p.start, p.end):
+                out.append(Patch(lo, hi, p.data[self._local(lo) - p.start:self._local(lo) - p.start + hi - lo]))
+        return out
+
+    def _local(self, file_pos: int) -> int:
+        for local, lo, hi in self.index:
+            if lo <= file_pos < hi:
+                return local + file_pos - lo
+        raise ValueError(f"byte {file_pos} is not in this buffer")
+
+
+def blank(start: int, end: int, fill: bytes = b"\0") -> Patch:
+    return Patch(start, end, fill * (end - start))
+
+
+def apply_patches(data: bytes, patches: list[Patch]) -> bytes:
+    """Apply non-overlapping patches (overlaps are merged by letting the later-listed one win byte by byte)."""
+    if not patches:
+        return data
+    same_length = all(p.end - p.start == len(p.data) for p in patches)
+    if same_length:
+        buf = bytearray(data)
+        for p in patches:
+            buf[p.start:p.end] = p.data
+        return bytes(buf)
+    out, pos = [], 0
+    for p in sorted(patches, key=lambda p: p.start):
+        if p.start < pos:
+            raise ValueError(f"overlapping patches at byte {p.start}")
+        out.append(data[pos:p.start])
+        out.append(p.data)
+        pos = p.end
+    out.append(data[pos:])
+    return b"".join(out)
