@@ -14,6 +14,7 @@ from .report import MediaReport, Patch, apply_patches, safely
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RAW_PROFILE = re.compile(rb"^\s*\n?([a-z0-9-]*)\n\s*(\d+)\n", re.I)
+HEX_RUNS = re.compile(rb"([^0-9a-fA-F]+)")
 MAX_TEXT = 16 << 20  # a text chunk larger than this is not metadata anyone needs us to inflate
 
 
@@ -115,10 +116,11 @@ def _raw_profile(kind: str, text: bytes, sub: MediaReport) -> bytes | None:
     m = RAW_PROFILE.match(text)
     if not m:
         return None
-    hex_start = m.end()
-    digits = [i for i in range(hex_start, len(text)) if text[i] in b"0123456789abcdefABCDEF"]
+    digits = text[m.end():].translate(None, b" \t\r\n")
+    if HEX_RUNS.search(digits):  # stray bytes among the digits: keep only hex
+        digits = HEX_RUNS.sub(b"", digits)
     n = min(int(m.group(2)), len(digits) // 2)
-    blob = bytes.fromhex(bytes(text[i] for i in digits[:2 * n]).decode())
+    blob = bytes.fromhex(digits[:2 * n].decode())
     if kind in ("exif", "app1"):
         lo = 6 if blob[:6] == b"Exif\0\0" else 0
         tiff.parse(blob, lo, len(blob), sub, "EXIF (PNG raw profile)")
@@ -132,8 +134,11 @@ def _raw_profile(kind: str, text: bytes, sub: MediaReport) -> bytes | None:
         iptc.parse_irb(blob, 0, len(blob), sub)
     if not sub.patches:
         return None
-    new_hex = apply_patches(blob, sub.patches).hex().encode()
-    out = bytearray(text)
-    for j, i in enumerate(digits[:2 * n]):
-        out[i] = new_hex[j]
-    return bytes(out)
+    new_hex = apply_patches(blob, sub.patches).hex().encode() + digits[2 * n:]
+    runs = HEX_RUNS.split(text[m.end():])  # hex runs at even positions, line breaks between: keep the layout
+    out, used = [text[:m.end()]], 0
+    for i, run in enumerate(runs):
+        if i % 2 == 0:
+            run, used = new_hex[used:used + len(run)], used + len(run)
+        out.append(run)
+    return b"".join(out)

@@ -1,0 +1,33 @@
+"""What every detector shares: the rules it provides, their default wording, and the hooks the engine calls."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Iterable
+
+from ..model import Attachment, Submission
+
+
+@dataclass
+class Hit:
+    """A detector's raw result; the engine turns it into a Finding with the pack's action, severity and clause."""
+
+    rule: str
+    message: str
+    evidence: dict = field(default_factory=dict)
+    target: str = ""
+
+
+class Detector:
+    id: ClassVar[str]
+    rules: ClassVar[dict[str, str]]  # rule id -> what the rule looks for, in one line (for docs and `--help`)
+    sanitises: ClassVar[frozenset[str]] = frozenset()  # rule ids whose findings `sanitise` can remove
+
+    def __init__(self, config):
+        self.config = config
+
+    def check(self, submission: Submission, rules: set[str]) -> Iterable[Hit]:
+        raise NotImplementedError
+
+    def sanitise(self, attachment: Attachment, rules: set[str]) -> tuple[bytes, list[str]]:
+        """The attachment's bytes with what `rules` found removed, and a list of what was removed."""
+        return attachment.data, []

@@ -1,0 +1,59 @@
+"""The policy engine: run the pack's detectors on a submission and decide."""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from .config import Config
+from .detectors import detector_for
+from .model import ACTION_DECISION, Attachment, Finding, Submission, Verdict, strongest
+from .packs import Pack, load_pack
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, config: Config | None = None, pack: Pack | None = None):
+        self.config = config or Config()
+        self.pack = pack or load_pack(self.config.school.pack or "default")
+        by_detector: dict[type, set[str]] = {}
+        for rule in self.pack.active:
+            by_detector.setdefault(detector_for(rule), set()).add(rule)
+        self._detectors = [(cls(self.config), rules) for cls, rules in by_detector.items()]
+
+    def evaluate(self, submission: Submission) -> Verdict:
+        verdict = Verdict()
+        for detector, rules in self._detectors:
+            try:
+                hits = list(detector.check(submission, rules))
+            except Exception as exc:  # a detector bug must never break someone's post: record it, go on
+                log.exception("detector %s failed", detector.id)
+                verdict.errors.append(f"{detector.id}: {type(exc).__name__}: {exc}")
+                continue
+            for hit in hits:
+                spec = self.pack.rules[hit.rule]
+                verdict.findings.append(Finding(
+                    rule=hit.rule, severity=spec.severity, message=spec.message or hit.message,
+                    policy=list(spec.clauses), evidence=hit.evidence, action=spec.action, target=hit.target))
+        verdict.decision = strongest(ACTION_DECISION[f.action] for f in verdict.findings)
+        return verdict
+
+    def sanitise(self, attachment: Attachment, rules: set[str] | None = None) -> tuple[Attachment, list[str]]:
+        """The attachment with what the pack's sanitisable rules found removed (lossless), and what was removed.
+
+        Raises ValueError (media.StripError) when removal cannot be done safely; the caller must not send the file
+        as cleaned then.
+        """
+        rules = set(self.pack.active) if rules is None else rules
+        removed: list[str] = []
+        for detector, own in self._detectors:
+            wanted = own & rules & detector.sanitises
+            if wanted:
+                data, what = detector.sanitise(attachment, wanted)
+                attachment = replace(attachment, data=data)
+                removed += what
+        return attachment, removed
+
+
+def evaluate(submission: Submission, config: Config | None = None, pack: Pack | None = None) -> Verdict:
+    return Engine(config, pack).evaluate(submission)

@@ -1,0 +1,137 @@
+"""Policy packs: which rules run, with what action, severity, message and clause. One loader for every consumer."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .model import ACTIONS, SEVERITIES, Clause
+
+PACK_DIR = Path(__file__).parent / "packs"
+SETTINGS = {"warn_timeout_s": (int, float), "warn_fallback": str, "fail_mode": str, "override_reasons": list}
+RULE_KEYS = {"action", "severity", "message", "clauses", "retention_days"}
+
+
+class PackError(ValueError):
+    """A pack that cannot be used: the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    id: str
+    action: str
+    severity: str
+    message: str | None = None
+    clauses: tuple[Clause, ...] = ()
+    retention_days: int | None = None
+
+
+@dataclass
+class Pack:
+    id: str
+    name: str
+    policy: str = ""
+    source: str = ""
+    path: str = ""
+    settings: dict = field(default_factory=dict)
+    rules: dict[str, RuleSpec] = field(default_factory=dict)
+
+    @property
+    def active(self) -> dict[str, RuleSpec]:
+        return {k: r for k, r in self.rules.items() if r.action != "off"}
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in PACK_DIR.glob("*.toml"))
+
+
+def resolve(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix == ".toml" and p.exists():
+        return p
+    candidate = PACK_DIR / f"{name_or_path}.toml"
+    if candidate.exists():
+        return candidate
+    raise PackError(f"no policy pack named {name_or_path!r} (available: {', '.join(available())})")
+
+
+def load_pack(name_or_path: str = "default", _chain: tuple[str, ...] = ()) -> Pack:
+    from .detectors import known_rules, sanitisable_rules  # the registry decides which rule ids exist
+
+    path = resolve(name_or_path)
+    if str(path) in _chain:
+        raise PackError(f"{path}: 'extends' makes a loop")
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, tomllib.TOMLDecodeError) as exc:
+        raise PackError(f"{path}: {exc}") from None
+
+    def fail(key: str, why: str):
+        raise PackError(f"{path}: {key}: {why}")
+
+    unknown = set(doc) - {"pack", "settings", "rules"}
+    if unknown:
+        fail(sorted(unknown)[0], "unknown table (expected [pack], [settings], [rules.\"...\"])")
+    meta = doc.get("pack", {})
+    for key in ("id", "name"):
+        if not isinstance(meta.get(key), str) or not meta[key]:
+            fail(f"pack.{key}", "must be a non-empty string")
+    if meta["id"] != path.stem and path.parent == PACK_DIR:
+        fail("pack.id", f"is {meta['id']!r} but the file is {path.name}")
+
+    if meta.get("extends"):
+        base = load_pack(meta["extends"], _chain + (str(path),))
+        settings, rules = dict(base.settings), dict(base.rules)
+    else:
+        settings, rules = {}, {}
+
+    for key, value in doc.get("settings", {}).items():
+        if key not in SETTINGS:
+            fail(f"settings.{key}", f"unknown setting (known: {', '.join(SETTINGS)})")
+        if not isinstance(value, SETTINGS[key]) or isinstance(value, bool):
+            fail(f"settings.{key}", f"bad value {value!r}")
+        settings[key] = value
+    if settings.get("warn_fallback", "block") not in ("allow", "block"):
+        fail("settings.warn_fallback", "must be 'allow' or 'block'")
+    if settings.get("fail_mode", "open") not in ("open", "closed"):
+        fail("settings.fail_mode", "must be 'open' or 'closed'")
+
+    known, sanitisable = known_rules(), sanitisable_rules()
+    for rule_id, table in doc.get("rules", {}).items():
+        where = f'rules."{rule_id}"'
+        if rule_id not in known:
+            fail(where, f"no detector provides this rule (known rules: {', '.join(sorted(known))})")
+        if not isinstance(table, dict):
+            fail(where, "must be a table")
+        for key in set(table) - RULE_KEYS:
+            fail(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(RULE_KEYS))})")
+        spec = rules.get(rule_id) or RuleSpec(rule_id, "log", "medium")
+        if "action" in table:
+            if table["action"] not in ACTIONS:
+                fail(f"{where}.action", f"bad value {table['action']!r} (one of {', '.join(ACTIONS)})")
+            if table["action"] == "sanitise" and rule_id not in sanitisable:
+                fail(f"{where}.action", "this rule's detector cannot sanitise")
+            spec = replace(spec, action=table["action"])
+        if "severity" in table:
+            if table["severity"] not in SEVERITIES:
+                fail(f"{where}.severity", f"bad value {table['severity']!r} (one of {', '.join(SEVERITIES)})")
+            spec = replace(spec, severity=table["severity"])
+        if "message" in table:
+            if not isinstance(table["message"], str) or not table["message"].strip():
+                fail(f"{where}.message", "must be a non-empty string")
+            spec = replace(spec, message=table["message"].strip())
+        if "retention_days" in table:
+            days = table["retention_days"]
+            if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+                fail(f"{where}.retention_days", f"bad value {days!r} (a whole number of days, at least 1)")
+            spec = replace(spec, retention_days=days)
+        if "clauses" in table:
+            clauses = []
+            for i, c in enumerate(table["clauses"] if isinstance(table["clauses"], list) else [None]):
+                if not isinstance(c, dict) or not isinstance(c.get("ref"), str) or not isinstance(c.get("text"), str):
+                    fail(f"{where}.clauses[{i}]", "needs string 'ref' and 'text'")
+                clauses.append(Clause(c["ref"], " ".join(c["text"].split())))
+            spec = replace(spec, clauses=tuple(clauses))
+        rules[rule_id] = spec
+    return Pack(id=meta["id"], name=meta["name"], policy=meta.get("policy", ""), source=meta.get("source", ""),
+                path=str(path), settings=settings, rules=rules)

@@ -1,0 +1,46 @@
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("POSTGUARD_CORPUS", ROOT.parent / "shared" / "corpus" / "metadata"))
+
+
+def manifest() -> list[dict]:
+    path = CORPUS / "manifest.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def expected_location(entry: dict) -> tuple[float, float] | None:
+    """The corpus README's rule: real GPS (or GPS only in telemetry), not placeholders; gt_caveat files count."""
+    if entry["has_gps"] and not entry["zero_coords"] and not entry["coords_out_of_range"]:
+        return entry["lat"], entry["lon"]
+    if entry.get("ee_has_gps") and entry.get("ee_first_coords"):
+        return tuple(entry["ee_first_coords"])
+    if entry.get("gt_caveat"):
+        return None, None  # the GPS bytes are there; ExifTool recorded no value to compare with
+    return None
+
+
+def require_tool(name: str) -> str:
+    """CI installs every tool the tests need; locally, a missing one skips with the reason."""
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is not installed, but CI must install it (.ci/run)")
+    pytest.skip(f"{name} not installed")
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not (CORPUS / "manifest.jsonl").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"the metadata corpus is missing at {CORPUS}")
+        pytest.skip("metadata corpus not found")
+    return CORPUS

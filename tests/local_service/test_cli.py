@@ -1,0 +1,107 @@
+"""The `postguard` command: scan's JSON Lines schema and exit codes, init, strip."""
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local_service.cli import main
+from tests.rules.test_location import SHEFFIELD, gps_ifd, jpeg_with_gps
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def photos(tmp_path):
+    d = tmp_path / "photos"
+    (d / "trip").mkdir(parents=True)
+    (d / "trip" / "beach.jpg").write_bytes(jpeg_with_gps(gps_ifd(*SHEFFIELD)))
+    (d / "clean.jpg").write_bytes(jpeg_with_gps(None))
+    (d / "empty.jpg").write_bytes(b"")
+    (d / "notes.jpg").write_bytes(b"this is not a photo")
+    return d
+
+
+def test_scan_jsonl_schema_and_exit_status(photos, capsys):
+    code, out, _ = run(["scan", str(photos)], capsys)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 1
+    by_name = {Path(r["path"]).name: r for r in rows}
+    assert set(by_name) == {"beach.jpg", "clean.jpg", "empty.jpg", "notes.jpg"}
+    beach = by_name["beach.jpg"]
+    assert beach["error"] is None
+    (finding,) = beach["findings"]
+    assert set(finding) >= {"rule", "severity", "message", "policy", "evidence"}
+    assert finding["rule"] == "location.gps" and finding["policy"][0]["ref"]
+    assert abs(finding["evidence"]["lat"] - SHEFFIELD[0]) < 1e-4
+    assert by_name["clean.jpg"] == {**by_name["clean.jpg"], "findings": [], "error": None}
+    assert by_name["empty.jpg"]["error"] == "empty file"
+    assert "not a recognised" in by_name["notes.jpg"]["error"]
+
+
+def test_scan_clean_file_exits_zero(photos, capsys):
+    code, out, _ = run(["scan", str(photos / "clean.jpg")], capsys)
+    assert code == 0 and json.loads(out)["findings"] == []
+
+
+def test_scan_text_format(photos, capsys):
+    code, out, _ = run(["scan", "--format", "text", str(photos / "trip")], capsys)
+    assert code == 1 and "location.gps" in out and "policy" in out
+
+
+def test_missing_file_is_reported_and_the_scan_goes_on(photos, capsys):
+    code, out, _ = run(["scan", str(photos / "gone.jpg"), str(photos / "trip" / "beach.jpg")], capsys)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows[0]["error"] and rows[1]["findings"] and code == 1
+
+
+@pytest.mark.parametrize("args", [["scan"], ["frobnicate"], ["scan", "--format", "xml", "x"]])
+def test_usage_errors_exit_two(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+
+
+def test_bad_config_exits_two_and_names_the_key(tmp_path, photos, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[school]\nnetworks = ["nonsense"]\n')
+    code, _, err = run(["scan", "--config", str(cfg), str(photos)], capsys)
+    assert code == 2 and "school.networks[0]" in err
+
+
+def test_init_writes_private_commented_config(tmp_path, capsys):
+    cfg = tmp_path / "conf" / "config.toml"
+    code, out, _ = run(["init", "--config", str(cfg)], capsys)
+    assert code == 0 and cfg.exists()
+    assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
+    text = cfg.read_text()
+    assert "# " in text and "[school]" in text and "email_domains" in text
+    code, _, err = run(["init", "--config", str(cfg)], capsys)
+    assert code == 2 and "already exists" in err
+    code, _, _ = run(["scan", "--config", str(cfg), str(tmp_path)], capsys)
+    assert code == 0
+
+
+def test_strip_writes_clean_copy(photos, tmp_path, capsys):
+    out = tmp_path / "clean-beach.jpg"
+    code, _, err = run(["strip", str(photos / "trip" / "beach.jpg"), "-o", str(out)], capsys)
+    assert code == 0 and "removed" in err
+    code, stdout, _ = run(["scan", str(out)], capsys)
+    assert code == 0 and json.loads(stdout)["findings"] == []
+
+
+def test_console_script_runs(photos):
+    exe = Path(sys.executable).with_name("postguard")
+    if not exe.exists():
+        pytest.skip("not installed as a package")
+    result = subprocess.run([str(exe), "scan", str(photos / "trip")], capture_output=True, text=True)
+    assert result.returncode == 1 and json.loads(result.stdout)["findings"]

@@ -1,0 +1,49 @@
+"""Location detection over the real-file corpus, checked against ExifTool's ground truth."""
+import pytest
+
+from rules import Attachment, Engine, Submission
+from tests.conftest import CORPUS, expected_location, manifest
+
+ENTRIES = manifest()
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine()
+
+
+def gps_findings(engine, data: bytes, name: str):
+    verdict = engine.evaluate(Submission(files=[Attachment(name, data)]))
+    assert not verdict.errors
+    return [f for f in verdict.findings if f.rule == "location.gps"]
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["file"] for e in ENTRIES])
+def test_gps_found_exactly_where_the_ground_truth_has_it(engine, corpus, entry):
+    data = (corpus / entry["file"]).read_bytes()
+    findings = gps_findings(engine, data, entry["file"])
+    expected = expected_location(entry)
+    if expected is None:
+        assert findings == [], f"no real location in {entry['file']}, but found {findings[0].evidence}"
+        return
+    assert len(findings) == 1
+    ev = findings[0].evidence
+    if expected[0] is not None:
+        carriers = [(c["lat"], c["lon"]) for c in ev["carriers"]]
+        assert any(abs(lat - expected[0]) < 1e-4 and abs(lon - expected[1]) < 1e-4 for lat, lon in carriers), \
+            f"expected {expected}, found {carriers}"
+        assert abs(ev["lat"] - expected[0]) < 1e-4 and abs(ev["lon"] - expected[1]) < 1e-4
+
+
+def test_corpus_is_all_there(corpus):
+    assert len(ENTRIES) == 115
+    assert sum(expected_location(e) is not None for e in ENTRIES) == 49
+
+
+@pytest.mark.parametrize("entry", [e for e in ENTRIES if e["file"].endswith((".jpg", ".heic", ".png", ".mp4"))][:12],
+                         ids=lambda e: e["file"])
+def test_the_name_does_not_matter(engine, corpus, entry):
+    """Content is sniffed: a file renamed to another extension gives the same answer."""
+    data = (corpus / entry["file"]).read_bytes()
+    assert [f.evidence for f in gps_findings(engine, data, "renamed.txt")] == \
+        [f.evidence for f in gps_findings(engine, data, entry["file"])]
