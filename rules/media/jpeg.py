@@ -12,9 +12,10 @@ PHOTOSHOP_ID = b"Photoshop 3.0\0"
 STANDALONE = set(range(0xD0, 0xDA)) | {0x01, 0xFF}
 
 
-def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
+def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool = False) -> None:
     pos = start + 2
     extended: dict[bytes, list[tuple[int, int, int]]] = {}
+    others: list[tuple[int, int]] = []
     while pos + 4 <= end:
         if data[pos] != 0xFF:  # junk between segments: resynchronise on the next marker, as ExifTool does
             nxt = data.find(b"\xff", pos, min(end, pos + 65536))
@@ -42,9 +43,10 @@ def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
             seg_end = end
         if marker == 0xE1:
             head = data[body:body + 35]
-            if head[:6] in (b"Exif\0\0", b"Exif\0\xff"):
+            if head[:4] == b"Exif" and (head[6:8] in (b"II", b"MM") or head[5:7] in (b"II", b"MM")):
+                tiff_at = body + 6 if head[6:8] in (b"II", b"MM") else body + 5  # some writers drop a NUL
                 # Values may lie past the segment's end (real cameras do this); readers follow them, so do we.
-                safely(report, "EXIF", tiff.parse, data, body + 6, end, report, "EXIF")
+                safely(report, "EXIF", tiff.parse, data, tiff_at, end, report, "EXIF")
             elif head.startswith(XMP_ID):
                 safely(report, "XMP", xmp.parse, data, body + len(XMP_ID), seg_end, report, "XMP")
             elif head.startswith(EXT_XMP_ID):
@@ -53,11 +55,27 @@ def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
                     guid = bytes(data[p:p + 32])
                     offset = struct.unpack_from(">I", data, p + 36)[0]
                     extended.setdefault(guid, []).append((offset, p + 40, seg_end))
+        elif marker == 0xE2 and data[body:body + 4] == b"MPF\0" and not embedded:
+            safely(report, "MPF", _mpf, data, body + 4, end, others)
         elif marker == 0xED and data[body:body + 14] == PHOTOSHOP_ID:
             safely(report, "Photoshop", iptc.parse_irb, data, body + 14, seg_end, report)
         pos = seg_end
     for guid, parts in extended.items():
         _extended_xmp(data, sorted(parts), report)
+    for lo, hi in others:  # the other images of a multi-picture file (gain maps, depth maps) carry EXIF too
+        if data[lo:lo + 3] == b"\xff\xd8\xff":
+            parse(data, lo, hi, report, embedded=True)
+
+
+def _mpf(data: bytes, tiff_at: int, end: int, others: list[tuple[int, int]]) -> None:
+    """The Multi-Picture Format index: where the file's other JPEG images start, relative to this header."""
+    t = tiff.Tiff(data, tiff_at, end)
+    for tag, typ, count, vpos, size, _ in t.entries(t.first_ifd):
+        if tag == 0xB002 and vpos is not None:
+            for i in range(min(size // 16, 16)):
+                img_size, offset = t.u32(vpos + 16 * i + 4), t.u32(vpos + 16 * i + 8)
+                if offset:
+                    others.append((tiff_at + offset, min(tiff_at + offset + img_size, end)))
 
 
 def _extended_xmp(data: bytes, parts: list[tuple[int, int, int]], report: MediaReport) -> None:

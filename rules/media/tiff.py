@@ -98,28 +98,26 @@ class Tiff:
             return raw.strip("\0 ").strip()
         return raw.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
 
-    def rationals(self, typ: int, vpos: int | None, count: int) -> list[float] | None:
-        if vpos is None:
+    def numbers(self, typ: int, vpos: int | None, count: int) -> list[float | None] | None:
+        """A numeric value as floats; a rational with a zero denominator is None, as ExifTool's 'undef'."""
+        if vpos is None or count > 64:
             return None
         if typ in (5, 10):
-            fmt = self.e + ("I" if typ == 5 else "i") * (2 * count)
-            nums = struct.unpack_from(fmt, self.data, vpos)
-            out = []
-            for num, den in zip(nums[::2], nums[1::2]):
-                if den == 0:
-                    return None
-                out.append(num / den)
-            return out
-        if typ in (11, 12):
-            return list(struct.unpack_from(self.e + ("f" if typ == 11 else "d") * count, self.data, vpos))
-        return None
+            nums = struct.unpack_from(self.e + ("I" if typ == 5 else "i") * (2 * count), self.data, vpos)
+            return [num / den if den else None for num, den in zip(nums[::2], nums[1::2])]
+        fmt = {3: "H", 4: "I", 8: "h", 9: "i", 11: "f", 12: "d"}.get(typ)
+        if fmt is None:
+            return None
+        return [float(v) for v in struct.unpack_from(self.e + fmt * count, self.data, vpos)]
 
 
-def _dms(values: list[float] | None) -> float | None:
-    if not values or len(values) > 3:
+def _dms(values: list[float | None] | None) -> float | None:
+    """Degrees, minutes, seconds to degrees; an undefined minute or second counts as 0, as ExifTool reads it."""
+    if not values or len(values) > 3 or values[0] is None:
         return None
-    deg = values[0] + (values[1] / 60 if len(values) > 1 else 0) + (values[2] / 3600 if len(values) > 2 else 0)
-    return deg if deg == deg else None
+    parts = [v or 0.0 for v in values] + [0.0, 0.0]
+    deg = parts[0] + parts[1] / 60 + parts[2] / 3600
+    return deg if deg == deg and abs(deg) != float("inf") else None
 
 
 def parse(data: bytes, start: int, end: int, report: MediaReport, label: str = "EXIF",
@@ -184,8 +182,8 @@ def _gps(t: Tiff, ifd: int, report: MediaReport, label: str) -> None:
         return
     lat = lon = None
     if GPS_LAT in values and GPS_LON in values:
-        lat = _dms(t.rationals(values[GPS_LAT][0], values[GPS_LAT][2], values[GPS_LAT][1]))
-        lon = _dms(t.rationals(values[GPS_LON][0], values[GPS_LON][2], values[GPS_LON][1]))
+        lat = _dms(t.numbers(values[GPS_LAT][0], values[GPS_LAT][2], values[GPS_LAT][1]))
+        lon = _dms(t.numbers(values[GPS_LON][0], values[GPS_LON][2], values[GPS_LON][1]))
     if lat is not None and lon is not None:
         if GPS_LAT_REF in values and t.ascii(values[GPS_LAT_REF][2], values[GPS_LAT_REF][3])[:1].upper() == "S":
             lat = -abs(lat)

@@ -183,3 +183,25 @@ def test_strip_leaves_pixels_and_other_metadata():
 def test_strip_without_location_returns_the_same_bytes():
     data = jpeg_with_gps(None)
     assert media.strip(data) == data
+
+
+def multi_picture(primary: bytes, second: bytes) -> bytes:
+    """A Multi-Picture Format file (as phones write for gain and depth maps): an MPF index in the primary's APP2."""
+    def mpf(offset: int) -> bytes:
+        entries = struct.pack(">IIIHH", 0x20030000, 0, 0, 0, 0) + struct.pack(">IIIHH", 0, len(second), offset, 0, 0)
+        ifd = struct.pack(">H", 3) + struct.pack(">HHI4s", 0xB000, 7, 4, b"0100") + \
+            struct.pack(">HHII", 0xB001, 4, 1, 2) + struct.pack(">HHII", 0xB002, 7, 32, 8 + 2 + 36 + 4) + b"\0" * 4
+        body = b"MPF\0" + b"MM\0*" + struct.pack(">I", 8) + ifd + entries
+        return b"\xff\xe2" + struct.pack(">H", len(body) + 2) + body
+
+    head_len = len(mpf(0))
+    total_primary = len(primary) + head_len
+    return primary[:2] + mpf(total_primary - 10) + primary[2:] + second
+
+
+def test_gps_in_a_secondary_multi_picture_image_is_found_and_removed():
+    data = multi_picture(jpeg_with_gps(None), jpeg_with_gps(gps_ifd(*SHEFFIELD)))
+    report = media.inspect(data)
+    assert len(report.real_coordinates) == 1
+    cleaned = media.strip(data)
+    assert len(cleaned) == len(data) and media.inspect(cleaned).real_coordinates == []
