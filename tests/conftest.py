@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("POSTGUARD_CORPUS", ROOT.parent / "shared" / "corpus" / "metadata"))
+SHARED = Path(os.environ.get("POSTGUARD_SHARED", ROOT.parent / "shared"))
+CORPUS = SHARED / "corpus" / "metadata"
+POLICIES = SHARED / "policies"
 
 
 def manifest() -> list[dict]:

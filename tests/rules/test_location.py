@@ -205,3 +205,31 @@ def test_gps_in_a_secondary_multi_picture_image_is_found_and_removed():
     assert len(report.real_coordinates) == 1
     cleaned = media.strip(data)
     assert len(cleaned) == len(data) and media.inspect(cleaned).real_coordinates == []
+
+
+def test_jpeg_xl_container_exif_and_xmp_boxes():
+    exif = exif_blob(gps_ifd(*SHEFFIELD))[6:]  # TIFF without the "Exif\0\0" header
+    packet = xmp(f'<rdf:Description {EXIF_NS} exif:GPSLatitude="53,22.97083N" exif:GPSLongitude="1,27.40067W"/>')
+    data = (b"\0\0\0\x0cJXL \r\n\x87\n" + box(b"ftyp", b"jxl \0\0\0\0jxl ") + box(b"Exif", b"\0\0\0\0" + exif)
+            + box(b"xml ", packet) + box(b"jxlc", b"\xff\x0a" + b"\0" * 32))
+    report = media.inspect(data)
+    assert report.format == "JXL"
+    assert {c.source for c in report.real_coordinates} == {"EXIF (JPEG XL) GPS", "XMP (JPEG XL) exif:GPSLatitude"}
+    cleaned = media.strip(data)
+    assert len(cleaned) == len(data) and media.inspect(cleaned).real_coordinates == []
+
+
+def test_gif_xmp_application_extension():
+    im = Image.new("P", (8, 8))
+    buf = io.BytesIO()
+    im.save(buf, "GIF")
+    gif = buf.getvalue()
+    packet = xmp(f'<rdf:Description {EXIF_NS} exif:GPSLatitude="53,22.97083N" exif:GPSLongitude="1,27.40067W"/>')
+    trailer = bytes([1]) + bytes(range(255, -1, -1)) + b"\0"
+    ext = b"\x21\xff\x0bXMP DataXMP" + packet + trailer
+    data = gif[:-1] + ext + gif[-1:]  # before the trailer byte ';'
+    assert media.inspect(data).real_coordinates
+    cleaned = media.strip(data)
+    with Image.open(io.BytesIO(cleaned)) as a, Image.open(io.BytesIO(data)) as b:
+        assert a.tobytes() == b.tobytes()
+    assert media.inspect(cleaned).real_coordinates == []
