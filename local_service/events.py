@@ -1,0 +1,134 @@
+"""The monitoring log's one event schema, and the redaction every event passes before it is stored.
+
+An event keeps what the admin needs (who, when, where, which rule and clause, what the person chose) and redacted
+evidence: coordinates rounded to about 1 km, an email's local part masked, an identifier's last two characters,
+never whole posts or images.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+DECISIONS = ("allowed", "warned", "overridden", "cancelled", "sanitised", "blocked", "inspection_error", "purged",
+             "recorded")
+SEVERITIES = ("info", "low", "medium", "high")
+VERDICT_DECISION = {"allow": "allowed", "warn": "warned", "sanitise": "sanitised", "block": "blocked"}
+
+MAX_TEXT = 120  # no evidence string longer than this is kept: enough to recognise, never a whole post
+EMAIL = re.compile(r"([A-Za-z0-9._%+-]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+DROP_KEYS = {"text", "body", "content", "data", "bytes", "image", "post", "value", "raw", "html"}
+COORD_KEYS = {"lat", "lon", "latitude", "longitude"}
+IDENTIFIER_KEYS = {"identifier", "upn", "uln", "nhs_number", "ni_number", "match"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class Event:
+    rule: str
+    decision: str
+    severity: str = "info"
+    clauses: list[dict] = field(default_factory=list)  # [{"ref": ..., "text": ...}]
+    message: str = ""
+    user: str = ""
+    device: str = ""
+    host: str = ""
+    path: str = ""
+    reason: str = ""  # the person's reason for "Post anyway", or why inspection failed
+    source: str = ""  # proxy, extension, cli, service
+    evidence: dict = field(default_factory=dict)
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time: datetime = field(default_factory=utcnow)
+
+    def __post_init__(self):
+        if self.decision not in DECISIONS:
+            raise ValueError(f"unknown decision {self.decision!r} (one of {', '.join(DECISIONS)})")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {self.severity!r} (one of {', '.join(SEVERITIES)})")
+        uuid.UUID(self.id)  # raises ValueError on a bad id
+        if self.time.tzinfo is None:
+            raise ValueError("event time must be timezone-aware (UTC)")
+        self.time = self.time.astimezone(timezone.utc)
+        self.evidence = redact(self.evidence)
+        self.reason = _short(self.reason, 300)
+        self.message = _short(self.message, 400)
+        if self.path:
+            self.host, self.path = split_url(self.path, self.host)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["time"] = self.time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Event":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown event field {sorted(unknown)[0]!r}")
+        d = dict(d)
+        if isinstance(d.get("time"), str):
+            d["time"] = datetime.fromisoformat(d["time"].replace("Z", "+00:00"))
+        return cls(**d)
+
+    def content(self) -> bytes:
+        """The canonical bytes the hash chain covers."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def split_url(url: str, host: str = "") -> tuple[str, str]:
+    """Host and path only: query strings and fragments carry search terms, tokens and names."""
+    parts = urlsplit(url if "//" in url else f"//{host}{url if url.startswith('/') else '/' + url}")
+    return (parts.hostname or host or "").lower(), _short(parts.path or "/", 300)
+
+
+def mask_email(email: str) -> str:
+    m = EMAIL.fullmatch(email.strip())
+    if not m:
+        return "***"
+    return f"{m.group(1)[:1]}***@{m.group(2).lower()}"
+
+
+def redact(value, key: str = ""):
+    """Evidence as the log keeps it. Applied to every event, whoever wrote it."""
+    k = key.lower()
+    if isinstance(value, dict):
+        return {name: redact(v, name) for name, v in value.items() if name.lower() not in DROP_KEYS}
+    if isinstance(value, (list, tuple)):
+        return [redact(v, key) for v in value[:20]]
+    if isinstance(value, float) and k in COORD_KEYS:
+        return round(value, 2)  # about 1 km
+    if isinstance(value, str):
+        if k in IDENTIFIER_KEYS:
+            return "…" + value[-2:] if len(value) > 2 else "…"
+        return EMAIL.sub(lambda m: mask_email(m.group(0)), _short(value, MAX_TEXT))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    return value
+
+
+def _short(text: str, n: int) -> str:
+    text = text or ""
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def from_verdict(verdict, *, url: str = "", user: str = "", device: str = "", source: str = "",
+                 decision: str | None = None, reason: str = "") -> list[Event]:
+    """One event per finding of an engine verdict, with the decision the person (or the pack) took."""
+    out = []
+    for f in verdict.findings:
+        out.append(Event(rule=f.rule, severity=f.severity, clauses=[dataclasses.asdict(c) for c in f.policy],
+                         message=f.message, user=user, device=device, path=url, reason=reason, source=source,
+                         evidence=f.evidence, decision=decision or VERDICT_DECISION.get(
+                             {"log": "allow"}.get(f.action, f.action), "recorded")))
+    for err in verdict.errors:
+        out.append(Event(rule="inspection.error", severity="low", decision="inspection_error", user=user,
+                         device=device, path=url, reason=err, source=source))
+    return out

@@ -1,0 +1,58 @@
+import pytest
+
+from local_service import create_app
+from rules.config import parse_config
+
+TOKEN = "test-token-0123456789"
+EXTENSION_ORIGIN = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
+
+
+@pytest.fixture
+def pg_config(tmp_path):
+    return parse_config({"data_dir": str(tmp_path / "data"), "school": {
+        "name": "Test School", "email_domains": ["test-school.sch.uk"],
+        "sites": [{"name": "Main site", "lat": 53.3828, "lon": -1.4567, "radius_m": 300}]}})
+
+
+@pytest.fixture
+def app(tmp_path, pg_config):
+    app = create_app({
+        "TESTING": True,
+        "POSTGUARD": pg_config,
+        "STORE_URL": f"sqlite:///{tmp_path / 'events.sqlite3'}",
+        "TOKEN": TOKEN,
+        "SECRET_KEY": "test-secret",
+        "LOCAL_USER": "teacher1",
+        "EXTENSION_ORIGINS": [EXTENSION_ORIGIN],
+    })
+    yield app
+    app.extensions["postguard"].store.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def store(app):
+    return app.extensions["postguard"].store
+
+
+class Api:
+    """The extension's view of the API: the token, and its Origin."""
+
+    def __init__(self, client):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {TOKEN}", "Origin": EXTENSION_ORIGIN}
+
+    def get(self, url, **kw):
+        return self.client.get(url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
+
+    def post(self, url, **kw):
+        return self.client.post(url, headers={**self.headers, **kw.pop("headers", {})}, **kw)
+
+
+@pytest.fixture
+def api(client):
+    return Api(client)
