@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?= --help
-APT_PACKAGES := libimage-exiftool-perl
+# ExifTool: the reference the location tests compare with; PostgreSQL: the store tests run on a real server too;
+# Chromium: the browser tests (Playwright drives Debian's build; it cannot download its own).
+APT_PACKAGES := libimage-exiftool-perl postgresql chromium
 
 .PHONY: setup system-deps run test bench clean
 
@@ -15,7 +17,7 @@ $(BIN)/postguard: pyproject.toml
 
 setup: system-deps $(BIN)/postguard
 
-# Debian packages the tests use (ExifTool is the reference the location tests compare against).
+# Debian packages the tests use, installed when missing.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

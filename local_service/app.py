@@ -8,7 +8,6 @@ from __future__ import annotations
 import getpass
 import hmac
 import ipaddress
-import os
 import secrets
 import socket
 from dataclasses import dataclass
@@ -19,8 +18,9 @@ from flask import Flask, abort, jsonify, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from rules import Engine, load_config
-from rules.config import Config, write_private
+from rules.config import Config
 
+from .keys import SESSION_KEY_FILE, TOKEN_FILE, read_secret
 from .store import Retention, Store, sqlite_url
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -38,22 +38,7 @@ class Services:
     device: str
 
     def retention(self) -> Retention:
-        per_rule = {rid: spec.retention_days for rid, spec in self.engine.pack.rules.items() if spec.retention_days}
-        days = self.store.get_setting("retention_days", self.config.extra.get("service", {}).get("retention_days",
-                                                                                                  90))
-        return Retention(int(days), per_rule)
-
-
-def data_file(config: Config, name: str, create: bool = True) -> Path:
-    """A secret in the data folder (token, session key), created readable by its owner only."""
-    path = config.data_dir / name
-    if not path.exists() and create:
-        write_private(path, secrets.token_urlsafe(32) + "\n")
-    return path
-
-
-def read_token(config: Config) -> str:
-    return data_file(config, "token").read_text().strip()
+        return Retention.current(self.store, self.engine.pack, self.config)
 
 
 def create_app(config=None) -> Flask:
@@ -76,8 +61,8 @@ def create_app(config=None) -> Flask:
     )
     app.config.update(settings)
     if not app.config["SECRET_KEY"]:
-        app.config["SECRET_KEY"] = data_file(pg_config, "session_key").read_text().strip()
-    token = app.config.get("TOKEN") or read_token(pg_config)
+        app.config["SECRET_KEY"] = read_secret(pg_config, SESSION_KEY_FILE)
+    token = app.config.get("TOKEN") or read_secret(pg_config, TOKEN_FILE)
     service = pg_config.extra.get("service", {})
     app.config["EXTENSION_ORIGINS"] = list(app.config["EXTENSION_ORIGINS"]) + list(
         service.get("extension_origins", []))

@@ -12,6 +12,8 @@ from rules import Attachment, ConfigError, Engine, PackError, Submission, load_c
 from rules.config import default_path, template, write_private
 from rules.media import StripError
 
+from .keys import TOKEN_FILE, secret_file
+
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 MMAP_OVER = 8 << 20  # read larger files through mmap: only their metadata pages are touched
 
@@ -56,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT", help="where to write (default: IN with .noloc before the "
                                                           "extension; '-' for stdout)")
     p.set_defaults(func=cmd_strip)
+
+    from .commands import add_parsers
+    add_parsers(sub, common)
     return parser
 
 
@@ -73,7 +78,9 @@ def cmd_init(args) -> int:
     write_private(path, text)
     config = load_config(path)
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    print(f"wrote {path}\ndata folder: {config.data_dir}\nEdit the [school] table, then run 'postguard scan'.")
+    token = secret_file(config, TOKEN_FILE)
+    print(f"wrote {path}\ndata folder: {config.data_dir}\nextension token: {token} (readable by you only)\n"
+          "Edit the [school] table, then run 'postguard scan' or 'postguard run'.")
     return EXIT_OK
 
 

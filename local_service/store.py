@@ -121,6 +121,13 @@ class Retention:
     default_days: int = 90
     per_rule: dict[str, int] = field(default_factory=dict)
 
+    @classmethod
+    def current(cls, store: "Store", pack, config) -> "Retention":
+        """The admin's setting (else the config's [service] retention_days, else 90), and the pack's per-rule
+        periods."""
+        days = store.get_setting("retention_days", config.extra.get("service", {}).get("retention_days", 90))
+        return cls(int(days), {r: s.retention_days for r, s in pack.rules.items() if s.retention_days})
+
 
 def _digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()

@@ -46,3 +46,26 @@ def corpus() -> Path:
             pytest.fail(f"the metadata corpus is missing at {CORPUS}")
         pytest.skip("metadata corpus not found")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server on loopback (Debian's postgresql, installed by .ci/run)."""
+    from tests import pgserver
+
+    if not pgserver.available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed, but CI must install it (.ci/run)")
+        pytest.skip("PostgreSQL not installed")
+    server = pgserver.PgServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """The same store tests against the embedded SQLite file and a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.sqlite3'}"
+    server = request.getfixturevalue("pg_server")
+    return server.fresh_database(f"t_{abs(hash(request.node.nodeid)) % 10**9}")

@@ -1,0 +1,151 @@
+"""`postguard run`, `postguard log ...` and `postguard admin ...`: the service's side of the command line."""
+from __future__ import annotations
+
+import getpass
+import logging
+import logging.handlers
+import signal
+import sys
+import threading
+
+from rules import load_config
+
+from .keys import TOKEN_FILE, secret_file
+from .store import Retention, Store, sqlite_url
+
+log = logging.getLogger("postguard")
+
+
+def database_url(config, override: str | None = None) -> str:
+    url = override or config.extra.get("service", {}).get("database") or sqlite_url(
+        config.data_dir / "events.sqlite3")
+    if url.startswith(("postgres://", "postgresql://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def open_store(args) -> Store:
+    config = load_config(args.config)
+    return Store(database_url(config, getattr(args, "database", None)))
+
+
+def cmd_log_verify(args) -> int:
+    store = open_store(args)
+    try:
+        result = store.verify()
+    finally:
+        store.close()
+    if result.ok and result.audit_ok:
+        print(f"ok: {result.checked} events, chain intact")
+        return 0
+    if not result.ok:
+        print(f"BROKEN at event {result.first_break}: {result.reason} ({result.checked} checked)")
+    if not result.audit_ok:
+        print(f"BROKEN audit log: {result.audit_reason}")
+    return 1
+
+
+def cmd_log_purge(args) -> int:
+    from rules import load_pack
+
+    config = load_config(args.config)
+    store = Store(database_url(config, args.database))
+    try:
+        retention = Retention.current(store, load_pack(config.school.pack or "default"), config)
+        n = store.purge(retention)
+    finally:
+        store.close()
+    print(f"purged {n} events past their retention period ({retention.default_days} days unless a rule says "
+          "otherwise)")
+    return 0
+
+
+def cmd_admin_set_password(args) -> int:
+    from .auth import set_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("New admin password: ")
+        if getpass.getpass("Again: ") != password:
+            print("postguard: the passwords differ; nothing changed", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    store = open_store(args)
+    try:
+        set_password(store, password)
+    except ValueError as exc:
+        print(f"postguard: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print("admin password set")
+    return 0
+
+
+def cmd_run(args) -> int:
+    """The local service on loopback, until Ctrl-C or SIGTERM. Every accepted event is committed before it is
+    acknowledged, so stopping loses none."""
+    from werkzeug.serving import make_server
+
+    from .app import create_app
+
+    config = load_config(args.config)
+    _log_to_file(config)
+    secret_file(config, TOKEN_FILE)
+    app = create_app({"POSTGUARD": config, "STORE_URL": database_url(config, args.database)})
+    server = make_server("127.0.0.1", args.service_port, app, threaded=True)
+    port = server.server_port
+    print(f"PostGuard service on http://127.0.0.1:{port}/ (dashboard: /admin/), log: {config.data_dir}",
+          flush=True)
+    log.info("service listening on 127.0.0.1:%d", port)
+    stopping = threading.Event()
+
+    def stop(signum, _frame):
+        if not stopping.is_set():
+            stopping.set()
+            log.info("stopping on signal %d", signum)
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        app.extensions["postguard"].store.close()
+        log.info("stopped")
+    print("PostGuard stopped", flush=True)
+    return 0
+
+
+def _log_to_file(config) -> None:
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handler = logging.handlers.RotatingFileHandler(config.data_dir / "postguard.log", maxBytes=5 << 20,
+                                                   backupCount=3)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def add_parsers(sub, common) -> None:
+    p = sub.add_parser("run", parents=[common], help="start the local service (and dashboard) on loopback")
+    p.add_argument("--service-port", type=int, default=8765, metavar="N", help="0 picks a free port (printed)")
+    p.add_argument("--proxy-port", type=int, default=8766, metavar="N", help="0 picks a free port (printed)")
+    p.add_argument("--database", metavar="URL", help="a PostgreSQL URL instead of the embedded SQLite file")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("log", parents=[common], help="the monitoring log: verify its chain, purge old events")
+    lsub = p.add_subparsers(metavar="ACTION")
+    v = lsub.add_parser("verify", parents=[common], help="report the first event changed or deleted")
+    v.add_argument("--database", metavar="URL")
+    v.set_defaults(func=cmd_log_verify)
+    g = lsub.add_parser("purge", parents=[common], help="purge events past their retention period now")
+    g.add_argument("--database", metavar="URL")
+    g.set_defaults(func=cmd_log_purge)
+
+    p = sub.add_parser("admin", parents=[common], help="the dashboard's admin account")
+    asub = p.add_subparsers(metavar="ACTION")
+    s = asub.add_parser("set-password", parents=[common], help="set the admin password (prompted, or from stdin)")
+    s.add_argument("--database", metavar="URL")
+    s.set_defaults(func=cmd_admin_set_password)

@@ -1,0 +1,182 @@
+"""PostGuard's mitmproxy addon: every outgoing post goes through the policy engine before it leaves the laptop.
+
+Load with `mitmdump -s proxy_addon/addon.py` (default pack and config), or embedded by `postguard run`. Adapter only:
+extraction lives in extract.py, decisions in the engine, the log in the local service's store module.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+
+if __package__ in (None, ""):  # loaded as a script by `mitmdump -s`: make the project importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mitmproxy import ctx, exceptions, http
+
+from local_service.events import Event, from_verdict
+from proxy_addon.extract import ExtractError, extract, rebuild
+from proxy_addon.responses import refusal
+from rules import Engine, load_config, load_pack
+
+log = logging.getLogger("postguard.proxy")
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class PostGuard:
+    def __init__(self, store=None, broker=None, engine: Engine | None = None):
+        self.store, self.broker, self.engine = store, broker, engine
+        self._own_store = store is None
+        self.max_body = 64 << 20
+
+    def load(self, loader):
+        loader.add_option("postguard_config", str, "", "PostGuard config file (default: the user's config).")
+        loader.add_option("postguard_pack", str, "", "Policy pack name or file (default: the config's pack).")
+        loader.add_option("postguard_max_body", int, 64 << 20,
+                          "Bodies larger than this many bytes pass uninspected, logged as an inspection error.")
+        loader.add_option("postguard_database", str, "",
+                          "Monitoring log database URL when running without `postguard run` (default: the "
+                          "config's SQLite file).")
+
+    def configure(self, updated):
+        if "postguard_max_body" in updated:
+            if ctx.options.postguard_max_body < 1024:
+                raise exceptions.OptionsError("postguard_max_body must be at least 1024 bytes")
+            self.max_body = ctx.options.postguard_max_body
+        if updated & {"postguard_config", "postguard_pack", "postguard_database"} or self.engine is None:
+            try:
+                config = load_config(ctx.options.postguard_config or None)
+                pack = load_pack(ctx.options.postguard_pack) if ctx.options.postguard_pack else None
+                if self.engine is None or updated & {"postguard_config", "postguard_pack"}:
+                    self.engine = Engine(config, pack)
+            except ValueError as exc:  # ConfigError, PackError: loud at start-up
+                raise exceptions.OptionsError(str(exc)) from None
+            if self._own_store:
+                from local_service.commands import database_url
+                from local_service.store import Store
+                self.store = Store(database_url(config, ctx.options.postguard_database or None))
+
+    def done(self):
+        if self._own_store and self.store is not None:
+            self.store.close()
+
+    # -- the hook ------------------------------------------------------------------------------------------------
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        req = flow.request
+        if req.method not in BODY_METHODS or not req.raw_content or flow.response is not None:
+            return
+        url = req.pretty_url
+        if len(req.raw_content) > self.max_body:
+            return self._record_error(url, f"body of {len(req.raw_content)} bytes is over the inspection limit")
+        started = time.perf_counter()
+        try:
+            ex = await asyncio.to_thread(extract, req.method, url, req.headers, req.raw_content)
+            verdict = await asyncio.to_thread(self.engine.evaluate, ex.submission)
+        except ExtractError as exc:
+            return self._fail(flow, url, str(exc))
+        except Exception as exc:  # a bug in PostGuard never breaks someone's browsing
+            log.exception("inspection failed for %s", url)
+            return self._fail(flow, url, f"{type(exc).__name__}: {exc}")
+        flow.metadata["postguard"] = {"decision": verdict.decision, "ms": round(1000 * (time.perf_counter() -
+                                                                                        started), 2)}
+        if verdict.errors:
+            self._record(from_verdict(verdict, url=url, source="proxy", decision="inspection_error"))
+        if not verdict.findings:
+            return
+        if verdict.decision == "allow":
+            self._record(from_verdict(verdict, url=url, source="proxy", decision="allowed"))
+        elif verdict.decision == "sanitise":
+            await self._sanitise(flow, ex, verdict, url)
+        elif verdict.decision == "block":
+            self._refuse(flow, verdict, "This post was blocked by your school's social media policy",
+                         "Remove what is described above, or post through the school's official account.")
+            self._record(from_verdict(verdict, url=url, source="proxy", decision="blocked"))
+        elif verdict.decision == "warn":
+            await self._hold(flow, ex, verdict, url)
+
+    async def _sanitise(self, flow, ex, verdict, url) -> bool:
+        cleaned, removed = {}, []
+        try:
+            for i, att in enumerate(ex.submission.files):
+                if i in ex.parts:
+                    new, what = self.engine.sanitise(att)
+                    if what:
+                        cleaned[i], removed = new.data, removed + [f"{', '.join(what)} from {att.name}"]
+            if cleaned:
+                flow.request.content = rebuild(ex, cleaned)  # mitmproxy re-encodes and fixes Content-Length
+        except ValueError as exc:  # StripError: cannot clean safely; the pack's stronger action applies
+            self._refuse(flow, verdict, "PostGuard could not remove the location from this file safely",
+                         "Save the photo without location (turn off location in the camera app) and try again.")
+            self._record(from_verdict(verdict, url=url, source="proxy", decision="blocked", reason=str(exc)))
+            return False
+        self._record(from_verdict(verdict, url=url, source="proxy", decision="sanitised",
+                                  reason="; ".join(removed)))
+        self._notify({"kind": "sanitised", "url": url, "removed": removed})
+        return True
+
+    async def _hold(self, flow, ex, verdict, url) -> None:
+        settings = self.engine.pack.settings
+        timeout = float(settings.get("warn_timeout_s", 120))
+        answer = None
+        if self.broker is not None:
+            summary = {"url": url, "method": flow.request.method, "decision": verdict.decision,
+                       "findings": [f.to_dict() for f in verdict.findings]}
+            pending = self.broker.hold(summary, timeout)
+            answer = await asyncio.to_thread(pending.wait, timeout)
+        choice = (answer or {}).get("choice")
+        if choice == "post_anyway":
+            return  # the service logged the person's decision with their reason
+        if choice == "fix":
+            await self._sanitise(flow, ex, verdict, url)
+            return
+        if choice == "cancel":
+            self._refuse(flow, verdict, "You cancelled this post", "Nothing was sent. Change the post and try "
+                                                                  "again if you wish.", status=409)
+            return
+        fallback = settings.get("warn_fallback", "block")
+        reason = "no answer in time" if self.broker is not None else "no way to ask (local service not running)"
+        if fallback == "allow":
+            self._record(from_verdict(verdict, url=url, source="proxy", decision="allowed", reason=reason))
+        else:
+            self._refuse(flow, verdict, "This post is waiting for your decision",
+                         "Open the page again and answer PostGuard's question, or ask your IT team.")
+            self._record(from_verdict(verdict, url=url, source="proxy", decision="blocked", reason=reason))
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+
+    def _refuse(self, flow, verdict, title: str, what_to_do: str, status: int = 403) -> None:
+        status, body, headers = refusal(flow.request.headers, title, [f.to_dict() for f in verdict.findings],
+                                        what_to_do, status)
+        flow.response = http.Response.make(status, body, headers)
+
+    def _fail(self, flow, url: str, why: str) -> None:
+        if self.engine.pack.settings.get("fail_mode", "open") == "closed":
+            flow.response = http.Response.make(
+                403, b"PostGuard could not inspect this post and the school's policy says not to send it.",
+                {"Content-Type": "text/plain; charset=utf-8"})
+            self._record_error(url, why, decision="blocked")
+        else:
+            self._record_error(url, why)
+
+    def _record_error(self, url: str, why: str, decision: str = "inspection_error") -> None:
+        self._record([Event(rule="inspection.error", severity="low", decision=decision, path=url, reason=why,
+                            source="proxy")])
+
+    def _record(self, events: list[Event]) -> None:
+        try:
+            self.store.append(events)
+        except Exception:  # the log being down must not break the post; say so loudly in the proxy's log
+            log.exception("could not write %d events to the monitoring log", len(events))
+
+    def _notify(self, notice: dict) -> None:
+        if self.broker is not None:
+            try:
+                self.broker.notify(notice)
+            except Exception:
+                log.exception("could not pass a notice to the local service")
+
+
+addons = [PostGuard()]

@@ -1,0 +1,234 @@
+"""From an HTTP request to the engine's Submission, and back: the one extraction the live addon and the offline
+HAR audit share. No mitmproxy import: it takes plain method, URL, headers and body bytes.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import io
+import json
+import re
+import zlib
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from werkzeug.datastructures import Headers
+from werkzeug.formparser import MultiPartParser
+from werkzeug.http import parse_options_header
+
+from rules import Attachment, Submission
+from rules.media import sniff
+
+MAX_FIELDS = 2000
+MIN_BASE64_MEDIA = 100  # characters: shorter strings are ids, not photos
+DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w=.+-]+)*;base64,", re.I)
+BASE64_CHARS = re.compile(rb"^[A-Za-z0-9+/_-]+={0,2}$")
+MEDIA_TYPES = ("image/", "video/", "application/octet-stream")
+
+
+class ExtractError(ValueError):
+    """The body could not be read as what it claims to be; the caller lets it through and logs why."""
+
+
+@dataclass
+class Part:
+    """Where an attachment's bytes sit in the (decoded) body, so a cleaned copy can be put back."""
+
+    kind: str  # "multipart", "raw", "json"
+    start: int = 0
+    end: int = 0
+    json_path: tuple = ()
+    prefix: str = ""  # a data URL's "data:image/jpeg;base64," header
+
+
+@dataclass
+class Extracted:
+    submission: Submission
+    body: bytes  # the decoded body the parts refer to
+    parts: dict[int, Part] = field(default_factory=dict)  # index in submission.files -> where it lies
+    content_type: str = ""
+
+
+def decode_body(body: bytes, encoding: str) -> bytes:
+    """Undo Content-Encoding (gzip, deflate, br, zstd, in the order they were applied)."""
+    for coding in reversed([c.strip().lower() for c in (encoding or "").split(",") if c.strip()]):
+        try:
+            if coding in ("gzip", "x-gzip"):
+                body = gzip.decompress(body)
+            elif coding == "deflate":
+                try:
+                    body = zlib.decompress(body)
+                except zlib.error:
+                    body = zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some clients send
+            elif coding == "br":
+                import brotli
+                body = brotli.decompress(body)
+            elif coding == "zstd":
+                import zstandard
+                body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+            elif coding != "identity":
+                raise ExtractError(f"unknown Content-Encoding {coding!r}")
+        except (OSError, EOFError, zlib.error, ValueError) as exc:
+            raise ExtractError(f"cannot decode {coding} body: {exc}") from None
+        except Exception as exc:  # brotli.error, zstandard.ZstdError have no common base
+            raise ExtractError(f"cannot decode {coding} body: {exc}") from None
+    return body
+
+
+def extract(method: str, url: str, headers, body: bytes) -> Extracted:
+    """The submission a request makes. Raises ExtractError for a body that is not what its type says."""
+    headers = Headers(list(headers.items()) if hasattr(headers, "items") else headers)
+    body = decode_body(body, headers.get("Content-Encoding", ""))
+    ctype, options = parse_options_header(headers.get("Content-Type", ""))
+    ctype = ctype.lower()
+    sub = Submission(url=url, method=method.upper())
+    out = Extracted(sub, body, content_type=ctype)
+    if not body:
+        return out
+    if ctype == "application/x-www-form-urlencoded":
+        try:
+            text = body.decode(options.get("charset", "utf-8"))
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise ExtractError(f"form body is not text: {exc}") from None
+        sub.fields = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    elif ctype == "multipart/form-data":
+        _multipart(out, options.get("boundary", ""))
+    elif ctype == "application/json" or ctype.endswith("+json") or ctype == "application/graphql" or \
+            (ctype in ("text/plain", "") and body[:1] in (b"{", b"[")):
+        _json(out, ctype)
+    elif ctype.startswith(MEDIA_TYPES) or sniff(body[:64]):
+        name = _file_name(headers, url)
+        out.parts[len(sub.files)] = Part("raw", 0, len(body))
+        sub.files.append(Attachment(name, body, ctype))
+    elif ctype.startswith("text/") or not ctype:
+        sub.fields = [("body", body.decode("utf-8", "replace"))]
+    return out
+
+
+def _file_name(headers: Headers, url: str) -> str:
+    _, opts = parse_options_header(headers.get("Content-Disposition", ""))
+    for name in (opts.get("filename"), headers.get("X-File-Name"), headers.get("X-Goog-Upload-File-Name")):
+        if name:
+            return unquote(name)
+    return urlsplit(url).path.rsplit("/", 1)[-1] or "upload"
+
+
+def _multipart(out: Extracted, boundary: str) -> None:
+    """Fields and files through werkzeug's binary-safe parser; part offsets by our own scan, so a cleaned file can
+    be spliced back with every other byte of the body untouched (werkzeug parses but does not serialise)."""
+    if not boundary:
+        raise ExtractError("multipart body without a boundary")
+    parser = MultiPartParser(max_form_parts=MAX_FIELDS)
+    try:
+        form, files = parser.parse(io.BytesIO(out.body), boundary.encode("latin-1"), len(out.body))
+    except ValueError as exc:
+        raise ExtractError(f"malformed multipart body: {exc}") from None
+    spans = _part_spans(out.body, boundary.encode("latin-1"))
+    if not spans and (form or files):
+        raise ExtractError("multipart body whose parts cannot be located")
+    out.submission.fields = [(k, v) for k, v in form.items(multi=True)]
+    file_spans = [s for s in spans if s[2]]
+    for i, (key, storage) in enumerate(files.items(multi=True)):
+        data = storage.read()
+        att = Attachment(storage.filename or key, data, storage.content_type or "", key)
+        idx = len(out.submission.files)
+        out.submission.files.append(att)
+        if i < len(file_spans) and out.body[file_spans[i][0]:file_spans[i][1]] == data:
+            out.parts[idx] = Part("multipart", file_spans[i][0], file_spans[i][1])
+
+
+def _part_spans(body: bytes, boundary: bytes) -> list[tuple[int, int, bool]]:
+    """(content start, content end, is a file) for each part, found by the boundary delimiters."""
+    delim = b"--" + boundary
+    spans, pos = [], body.find(delim)
+    while pos >= 0:
+        line_end = body.find(b"\r\n", pos)
+        if line_end < 0 or body[pos + len(delim):pos + len(delim) + 2] == b"--":
+            break
+        head_end = body.find(b"\r\n\r\n", line_end)
+        if head_end < 0:
+            break
+        nxt = body.find(b"\r\n" + delim, head_end + 4)
+        if nxt < 0:
+            break
+        head = body[line_end + 2:head_end].lower()
+        spans.append((head_end + 4, nxt, b"filename=" in head))
+        pos = nxt + 2
+    return spans
+
+
+def _json(out: Extracted, ctype: str) -> None:
+    try:
+        doc = json.loads(out.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        if ctype == "application/graphql":
+            out.submission.fields = [("query", out.body.decode("utf-8", "replace"))]
+            return
+        raise ExtractError(f"malformed JSON body: {exc}") from None
+    _walk(out, doc, ())
+
+
+def _walk(out: Extracted, node, path: tuple, depth: int = 0) -> None:
+    """Text fields at any depth; base64 data URLs and base64 image strings become attachments."""
+    if depth > 64 or len(out.submission.fields) > MAX_FIELDS:
+        return
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _walk(out, v, path + (k,), depth + 1)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _walk(out, v, path + (i,), depth + 1)
+    elif isinstance(node, str):
+        name = ".".join(str(p) for p in path) or "body"
+        media = _base64_media(node)
+        if media:
+            data, prefix, mime = media
+            out.parts[len(out.submission.files)] = Part("json", json_path=path, prefix=prefix)
+            out.submission.files.append(Attachment(f"{name}.{(sniff(data) or 'bin').lower()}", data, mime, name))
+        else:
+            out.submission.fields.append((name, node))
+
+
+def _base64_media(text: str):
+    prefix, mime = "", ""
+    m = DATA_URL.match(text)
+    if m:
+        prefix, mime = text[:m.end()], m.group(1) or ""
+        payload = text[m.end():]
+    elif len(text) >= MIN_BASE64_MEDIA and text[:4] in ("/9j/", "iVBO", "R0lG", "UklG", "AAAA", "SUkq", "TU0A"):
+        payload = text  # JPEG, PNG, GIF, RIFF, ISO-BMFF, TIFF, by their base64 openings
+    else:
+        return None
+    raw = payload.strip().encode("ascii", "ignore")
+    if not BASE64_CHARS.match(raw[:4096]):
+        return None
+    try:
+        data = base64.b64decode(raw + b"=" * (-len(raw) % 4), altchars=b"-_" if b"-" in raw or b"_" in raw else None)
+    except (binascii.Error, ValueError):
+        return None
+    if not prefix and not sniff(data[:64]):
+        return None
+    return data, prefix, mime
+
+
+def rebuild(ex: Extracted, cleaned: dict[int, bytes]) -> bytes:
+    """The body with the cleaned attachments put back where they were; every other byte unchanged."""
+    body = ex.body
+    raw_parts = sorted(((ex.parts[i], data) for i, data in cleaned.items() if ex.parts[i].kind != "json"),
+                       key=lambda pd: pd[0].start, reverse=True)
+    for part, data in raw_parts:
+        body = body[:part.start] + data + body[part.end:]
+    json_parts = [(ex.parts[i], data) for i, data in cleaned.items() if ex.parts[i].kind == "json"]
+    if json_parts:
+        doc = json.loads(body)
+        for part, data in json_parts:
+            _set(doc, part.json_path, part.prefix + base64.b64encode(data).decode())
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    return body
+
+
+def _set(doc, path: tuple, value) -> None:
+    for p in path[:-1]:
+        doc = doc[p]
+    doc[path[-1]] = value

@@ -1,0 +1,36 @@
+"""What PostGuard answers instead of the site: a page for a person, JSON for a page's script."""
+from __future__ import annotations
+
+import html
+import json
+
+
+def wants_json(headers) -> bool:
+    accept = headers.get("Accept", "")
+    mode = headers.get("Sec-Fetch-Mode", "")
+    return mode in ("cors", "same-origin", "no-cors") or ("json" in accept and "html" not in accept) or \
+        headers.get("X-Requested-With", "") == "XMLHttpRequest"
+
+
+def refusal(headers, title: str, findings: list[dict], what_to_do: str, status: int = 403) -> tuple[int, bytes,
+                                                                                                     dict]:
+    """(status, body, headers) explaining what was found, the policy clause, and what to do instead."""
+    if wants_json(headers):
+        body = {"error": title, "postguard": True, "what_to_do": what_to_do,
+                "findings": [{"rule": f["rule"], "message": f["message"], "policy": f["policy"]} for f in findings]}
+        return status, json.dumps(body).encode(), {"Content-Type": "application/json", "Cache-Control": "no-store"}
+    items = []
+    for f in findings:
+        clauses = "".join(f"<blockquote><strong>{html.escape(c['ref'])}</strong> {html.escape(c['text'])}"
+                          "</blockquote>" for c in f["policy"])
+        items.append(f"<li><p>{html.escape(f['message'])}</p>{clauses}</li>")
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem;color:#1d2433}}
+h1{{font-size:1.4rem}}blockquote{{margin:.5rem 0;padding:.5rem 1rem;border-left:4px solid #3d5a99;background:#f3f5fa}}
+.do{{padding:1rem;background:#eef7ee;border:1px solid #9c9}}</style></head>
+<body><main><h1>{html.escape(title)}</h1><p>PostGuard stopped this post before it left your laptop.</p>
+<ul>{''.join(items)}</ul><p class="do"><strong>What to do instead:</strong> {html.escape(what_to_do)}</p>
+<p><small>Your post has not been sent. Nothing was lost: go back to the page to change it.</small></p></main>
+</body></html>"""
+    return status, page.encode(), {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}

@@ -1,0 +1,59 @@
+"""Through a real proxy on loopback, over HTTP and HTTPS, to a local upstream site."""
+import io
+import urllib.request
+
+import pytest
+
+from local_service.store import Filter
+from rules import media
+from tests.proxy_addon.test_addon import BOUNDARY, multipart, pixels
+from tests.rules.test_location import SHEFFIELD, gps_ifd, jpeg_with_gps
+
+
+def post(proxy, url, body, ctype, method="POST", headers=None):
+    req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": ctype, **(headers or {})})
+    try:
+        with proxy.opener().open(req, timeout=20) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_multipart_gps_upload_arrives_clean_with_same_pixels_and_fields(proxy, upstream, e2e_store):
+    photo = jpeg_with_gps(gps_ifd(*SHEFFIELD), size=(640, 480))
+    body = multipart([("caption", None, "Trip to Whitby\r\nday 1".encode(), ""),
+                      ("photo", "IMG_0042.jpg", photo, "image/jpeg"), ("csrf", None, b"\x00\x01tok", "")])
+    status, _ = post(proxy, upstream.url + "/upload", body, f"multipart/form-data; boundary={BOUNDARY}")
+    assert status == 200
+    (method, path, headers, got) = upstream.received[-1]
+    assert len(got) == len(body) and int(headers["Content-Length"]) == len(body)
+    start = got.index(b"\xff\xd8\xff")
+    received = got[start:start + len(photo)]
+    assert media.inspect(received).real_coordinates == [] and pixels(received) == pixels(photo)
+    assert got[:start] == body[:start] and got[start + len(photo):] == body[start + len(photo):]
+    assert e2e_store.count(Filter(decision="sanitised")) == 1
+
+
+def test_clean_upload_arrives_byte_identical(proxy, upstream, e2e_store):
+    body = multipart([("photo", "a.jpg", jpeg_with_gps(None), "image/jpeg"), ("t", None, b"x", "")])
+    status, _ = post(proxy, upstream.url + "/upload", body, f"multipart/form-data; boundary={BOUNDARY}")
+    assert status == 200 and upstream.received[-1][3] == body
+    assert e2e_store.count() == 0
+
+
+def test_blocked_post_never_reaches_the_site(tmp_path, upstream, e2e_store):
+    from proxy_addon.addon import PostGuard
+    from rules import Engine, load_pack
+    from tests.proxy_addon.conftest import Proxy
+
+    pack = tmp_path / "blocky.toml"
+    pack.write_text('[pack]\nid="blocky"\nname="B"\nextends="default"\n[rules."location.gps"]\naction="block"\n')
+    p = Proxy(tmp_path / "mitm2", PostGuard(store=e2e_store, engine=Engine(pack=load_pack(str(pack)))))
+    try:
+        status, page = post(p, upstream.url + "/media", jpeg_with_gps(gps_ifd(*SHEFFIELD)), "image/jpeg",
+                            method="PUT", headers={"Accept": "text/html"})
+    finally:
+        p.stop()
+    assert status == 403 and b"What to do instead" in page
+    assert upstream.received == []
+    assert e2e_store.count(Filter(decision="blocked")) == 1
