@@ -59,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "extension; '-' for stdout)")
     p.set_defaults(func=cmd_strip)
 
+    p = sub.add_parser("scan-har", parents=[common], help="audit a HAR capture offline with the proxy's extraction")
+    p.add_argument("har", metavar="FILE.har")
+    p.add_argument("--pack", help="policy pack name or file (default: the config's school.pack)")
+    net = p.add_mutually_exclusive_group()
+    net.add_argument("--on-school-network", dest="on_school_network", action="store_true", default=None,
+                     help="treat the capture as made on the school network")
+    net.add_argument("--off-school-network", dest="on_school_network", action="store_false",
+                     help="treat the capture as made elsewhere")
+    p.set_defaults(func=cmd_scan_har)
+
     from .commands import add_parsers
     add_parsers(sub, common)
     return parser
@@ -169,6 +179,23 @@ def _text(result: dict) -> str:
         for c in f["policy"]:
             lines.append(f"    policy {c['ref']}: \"{c['text']}\"")
     return "\n".join(lines)
+
+
+def cmd_scan_har(args) -> int:
+    from proxy_addon.har import scan_har
+
+    engine = _engine(args)
+    context = {} if args.on_school_network is None else {"on_school_network": args.on_school_network}
+    found = False
+    try:
+        for result in scan_har(args.har, engine, context):
+            found |= bool(result["findings"])
+            print(json.dumps(result, ensure_ascii=False), flush=True)
+    except OSError as exc:
+        raise UsageError(f"{args.har}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return EXIT_FINDINGS if found else EXIT_OK
 
 
 def cmd_strip(args) -> int:

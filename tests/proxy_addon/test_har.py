@@ -1,0 +1,63 @@
+"""`postguard scan-har`: the same extraction and engine as the live addon, on a HAR 1.2 capture."""
+import base64
+import copy
+import json
+
+import pytest
+from mitmproxy.addons.savehar import SaveHar
+from mitmproxy.test import tflow
+
+from local_service.cli import main
+from local_service.store import Store
+from proxy_addon.addon import PostGuard
+from rules import Engine
+from tests.proxy_addon.test_addon import BOUNDARY, make_flow, multipart, run
+from tests.rules.test_location import SHEFFIELD, gps_ifd, jpeg_with_gps
+
+
+def flows():
+    gps = jpeg_with_gps(gps_ifd(*SHEFFIELD))
+    return [
+        make_flow(multipart([("photo", "a.jpg", gps, "image/jpeg"), ("t", None, b"hi", "")]),
+                  f"multipart/form-data; boundary={BOUNDARY}"),
+        make_flow(multipart([("photo", "b.jpg", jpeg_with_gps(None), "image/jpeg")]),
+                  f"multipart/form-data; boundary={BOUNDARY}"),
+        make_flow(gps, "image/jpeg", method="PUT"),
+        make_flow(json.dumps({"img": "data:image/jpeg;base64," + base64.b64encode(gps).decode()}).encode(),
+                  "application/json"),
+        make_flow(b"status=hello", "application/x-www-form-urlencoded"),
+        make_flow(b'{"unclosed": ', "application/json"),  # HAR bodies are stored decoded: a bad body, not gzip
+    ]
+
+
+def test_har_replay_matches_the_live_addon(tmp_path, capsys):
+    originals = flows()
+    for f in originals:
+        f.response = tflow.tresp()
+    har = SaveHar().make_har([copy.deepcopy(f) for f in originals])
+    path = tmp_path / "capture.har"
+    path.write_text(json.dumps(har))
+
+    store = Store(f"sqlite:///{tmp_path / 'live.sqlite3'}")
+    addon = PostGuard(store=store, engine=Engine())
+    live = []
+    for f in originals:
+        f.response = None
+        run(addon, f)
+        live.append(f.metadata.get("postguard", {}).get("decision", "allow"))
+    store.close()
+
+    code = main(["scan-har", str(path)])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1 and len(rows) == len(originals)
+    assert [r["decision"] for r in rows] == live
+    assert [sorted(f["rule"] for f in r["findings"]) for r in rows][:4] == [["location.gps"], [], ["location.gps"],
+                                                                            ["location.gps"]]
+    assert rows[5]["error"] and rows[5]["findings"] == []
+
+
+def test_not_a_har_is_a_usage_error(tmp_path, capsys):
+    bad = tmp_path / "x.har"
+    bad.write_text("{}")
+    assert main(["scan-har", str(bad)]) == 2
+    assert "not a HAR" in capsys.readouterr().err
