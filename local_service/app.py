@@ -73,7 +73,8 @@ def create_app(config=None) -> Flask:
 
     app.before_request(_gate)
 
-    from . import admin, api, staff
+    from . import admin, api, pac, staff
+    app.register_blueprint(pac.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(staff.bp)

@@ -20,6 +20,7 @@ from local_service.events import Event, from_verdict
 from proxy_addon.extract import ExtractError, extract, rebuild
 from proxy_addon.responses import refusal
 from rules import Engine, load_config, load_pack
+from rules.platforms import host_regexes, in_scope
 
 log = logging.getLogger("postguard.proxy")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -30,17 +31,23 @@ class PostGuard:
         self.store, self.broker, self.engine = store, broker, engine
         self._own_store = store is None
         self.max_body = 64 << 20
+        self.hosts: list[str] = engine.pack.hosts if engine else []
 
     def load(self, loader):
         loader.add_option("postguard_config", str, "", "PostGuard config file (default: the user's config).")
         loader.add_option("postguard_pack", str, "", "Policy pack name or file (default: the config's pack).")
         loader.add_option("postguard_max_body", int, 64 << 20,
                           "Bodies larger than this many bytes pass uninspected, logged as an inspection error.")
+        loader.add_option("postguard_scope", str, "pack",
+                          "Which hosts to inspect: 'pack' (the packs' social, blog, wiki, sharing and webmail hosts; "
+                          "TLS to every other host is passed through undecrypted) or 'all'.")
         loader.add_option("postguard_database", str, "",
                           "Monitoring log database URL when running without `postguard run` (default: the "
                           "config's SQLite file).")
 
     def configure(self, updated):
+        if "postguard_scope" in updated and ctx.options.postguard_scope not in ("pack", "all"):
+            raise exceptions.OptionsError("postguard_scope must be 'pack' or 'all'")
         if "postguard_max_body" in updated:
             if ctx.options.postguard_max_body < 1024:
                 raise exceptions.OptionsError("postguard_max_body must be at least 1024 bytes")
@@ -53,10 +60,16 @@ class PostGuard:
                     self.engine = Engine(config, pack)
             except ValueError as exc:  # ConfigError, PackError: loud at start-up
                 raise exceptions.OptionsError(str(exc)) from None
+            self.hosts = self.engine.pack.hosts
             if self._own_store:
                 from local_service.commands import database_url
                 from local_service.store import Store
                 self.store = Store(database_url(config, ctx.options.postguard_database or None))
+
+    def running(self):
+        """Decrypt only in-scope hosts: banking and health sites are never intercepted."""
+        if ctx.options.postguard_scope == "pack" and not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
+            ctx.options.update(allow_hosts=host_regexes(self.hosts))
 
     def done(self):
         if self._own_store and self.store is not None:
@@ -67,6 +80,8 @@ class PostGuard:
     async def request(self, flow: http.HTTPFlow) -> None:
         req = flow.request
         if req.method not in BODY_METHODS or not req.raw_content or flow.response is not None:
+            return
+        if ctx.options.postguard_scope == "pack" and not in_scope(req.pretty_host, self.hosts):
             return
         url = req.pretty_url
         if len(req.raw_content) > self.max_body:

@@ -35,6 +35,13 @@ class Pack:
     path: str = ""
     settings: dict = field(default_factory=dict)
     rules: dict[str, RuleSpec] = field(default_factory=dict)
+    scope: dict[str, list[str]] = field(default_factory=dict)  # include / exclude hosts
+
+    @property
+    def hosts(self) -> list[str]:
+        """The hosts the proxy inspects: the platform registry, plus and minus this pack's scope."""
+        from .platforms import scope_hosts
+        return scope_hosts(self.scope.get("include", []), self.scope.get("exclude", []))
 
     @property
     def active(self) -> dict[str, RuleSpec]:
@@ -69,9 +76,9 @@ def load_pack(name_or_path: str = "default", _chain: tuple[str, ...] = ()) -> Pa
     def fail(key: str, why: str):
         raise PackError(f"{path}: {key}: {why}")
 
-    unknown = set(doc) - {"pack", "settings", "rules"}
+    unknown = set(doc) - {"pack", "settings", "rules", "scope"}
     if unknown:
-        fail(sorted(unknown)[0], "unknown table (expected [pack], [settings], [rules.\"...\"])")
+        fail(sorted(unknown)[0], "unknown table (expected [pack], [settings], [scope], [rules.\"...\"])")
     meta = doc.get("pack", {})
     for key in ("id", "name"):
         if not isinstance(meta.get(key), str) or not meta[key]:
@@ -81,9 +88,16 @@ def load_pack(name_or_path: str = "default", _chain: tuple[str, ...] = ()) -> Pa
 
     if meta.get("extends"):
         base = load_pack(meta["extends"], _chain + (str(path),))
-        settings, rules = dict(base.settings), dict(base.rules)
+        settings, rules, scope = dict(base.settings), dict(base.rules), dict(base.scope)
     else:
-        settings, rules = {}, {}
+        settings, rules, scope = {}, {}, {}
+
+    for key, value in doc.get("scope", {}).items():
+        if key not in ("include", "exclude"):
+            fail(f"scope.{key}", "unknown key (known: include, exclude)")
+        if not isinstance(value, list) or not all(isinstance(h, str) and h.strip() for h in value):
+            fail(f"scope.{key}", "must be a list of host names")
+        scope[key] = sorted(set(scope.get(key, [])) | {h.strip().lower() for h in value})
 
     for key, value in doc.get("settings", {}).items():
         if key not in SETTINGS:
@@ -134,4 +148,4 @@ def load_pack(name_or_path: str = "default", _chain: tuple[str, ...] = ()) -> Pa
             spec = replace(spec, clauses=tuple(clauses))
         rules[rule_id] = spec
     return Pack(id=meta["id"], name=meta["name"], policy=meta.get("policy", ""), source=meta.get("source", ""),
-                path=str(path), settings=settings, rules=rules)
+                path=str(path), settings=settings, rules=rules, scope=scope)

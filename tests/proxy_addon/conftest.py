@@ -92,6 +92,7 @@ class Proxy:
             opts = options.Options(listen_host="127.0.0.1", listen_port=0, confdir=str(confdir), ssl_insecure=True)
             self.master = DumpMaster(opts, loop=self.loop, with_termlog=False, with_dumper=False)
             self.master.addons.add(addon)
+            self.master.options.update(postguard_scope="all")  # the test site is 127.0.0.1, not a social network
             task = asyncio.ensure_future(self.master.run())
             for _ in range(200):
                 addrs = self.master.addons.get("proxyserver").listen_addrs()

@@ -144,3 +144,35 @@ def test_oversized_body_passes_uninspected_and_is_logged(store):
     flow = run(addon, make_flow(photo, "image/jpeg"))
     assert flow.request.raw_content == photo
     assert "over the inspection limit" in store.list().rows[0]["reason"]
+
+
+def test_out_of_scope_hosts_are_not_inspected(store):
+    photo = jpeg_with_gps(gps_ifd(*SHEFFIELD))
+    flow = make_flow(photo, "image/jpeg")
+    flow.request.host = "online.mybank.co.uk"
+    run(addon_with(store), flow)
+    assert flow.request.raw_content == photo and store.count() == 0
+
+
+def test_loads_as_a_mitmdump_script(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    mitmdump = Path(sys.executable).with_name("mitmdump")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    proc = subprocess.Popen([str(mitmdump), "-q", "--listen-host", "127.0.0.1", "--listen-port", "0",
+                             "--set", f"confdir={tmp_path / 'mitm'}", "-s", str(root / "proxy_addon" / "addon.py"),
+                             "--set", f"postguard_config={cfg}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        time.sleep(3)
+        assert proc.poll() is None, proc.stderr.read()
+        assert (tmp_path / "data" / "events.sqlite3").exists()  # the addon opened the monitoring log
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,62 @@
+"""The platforms in scope: which hosts the proxy inspects, as data (rules/platforms.toml) plus the pack's changes."""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+DATA = Path(__file__).parent / "platforms.toml"
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    description: str
+    hosts: tuple[str, ...]
+    keeps_metadata: bool
+
+
+@lru_cache(maxsize=1)
+def categories() -> dict[str, Category]:
+    doc = tomllib.loads(DATA.read_text(encoding="utf-8"))
+    return {name: Category(name, c.get("description", ""), tuple(h.lower() for h in c["hosts"]),
+                           bool(c.get("keeps_metadata", True)))
+            for name, c in doc["categories"].items()}
+
+
+def scope_hosts(include: list[str] = (), exclude: list[str] = ()) -> list[str]:
+    """Every in-scope host (a host covers its subdomains), sorted, without duplicates."""
+    hosts = {h for c in categories().values() for h in c.hosts} | {h.lower().lstrip(".") for h in include}
+    return sorted(hosts - {h.lower().lstrip(".") for h in exclude})
+
+
+def in_scope(host: str, hosts: list[str]) -> bool:
+    host = host.lower().rstrip(".")
+    return any(host == h or host.endswith("." + h) for h in hosts)
+
+
+def host_regexes(hosts: list[str]) -> list[str]:
+    """mitmproxy allow_hosts patterns (matched against "host:port") for these hosts and their subdomains."""
+    return [rf"^(.+\.)?{re.escape(h)}(:\d+)?$" for h in hosts]
+
+
+def pac(hosts: list[str], proxy: str) -> str:
+    """A PAC file: the in-scope hosts through PostGuard's proxy, everything else DIRECT."""
+    listed = ",\n    ".join(f'"{h}"' for h in hosts)
+    return f"""// PostGuard: only sites where staff post go through the local proxy; everything else is DIRECT.
+var POSTGUARD_HOSTS = [
+    {listed}
+];
+function FindProxyForURL(url, host) {{
+    host = host.toLowerCase();
+    for (var i = 0; i < POSTGUARD_HOSTS.length; i++) {{
+        var h = POSTGUARD_HOSTS[i];
+        if (host === h || dnsDomainIs(host, "." + h)) {{
+            return "PROXY {proxy}";
+        }}
+    }}
+    return "DIRECT";
+}}
+"""
