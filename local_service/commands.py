@@ -118,6 +118,19 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_ca(args) -> int:
+    from proxy_addon.ca import ensure_ca, install, instructions
+
+    config = load_config(args.config)
+    cert = ensure_ca(config)
+    print(instructions(cert, f"http://127.0.0.1:{args.service_port}/proxy.pac"))
+    if args.install:
+        done = install(cert)
+        print("installed in: " + (", ".join(done) if done else "nothing (needs root, or certutil and a browser "
+                                                               "profile); follow the steps above"))
+    return 0
+
+
 def _log_to_file(config) -> None:
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     handler = logging.handlers.RotatingFileHandler(config.data_dir / "postguard.log", maxBytes=5 << 20,
@@ -134,6 +147,12 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--proxy-port", type=int, default=8766, metavar="N", help="0 picks a free port (printed)")
     p.add_argument("--database", metavar="URL", help="a PostgreSQL URL instead of the embedded SQLite file")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("ca", parents=[common], help="the proxy's certificate: where it is, how to trust it, the "
+                                                    "PAC URL")
+    p.add_argument("--install", action="store_true", help="install it where this machine allows")
+    p.add_argument("--service-port", type=int, default=8765, metavar="N", help="the service port for the PAC URL")
+    p.set_defaults(func=cmd_ca)
 
     p = sub.add_parser("log", parents=[common], help="the monitoring log: verify its chain, purge old events")
     lsub = p.add_subparsers(metavar="ACTION")

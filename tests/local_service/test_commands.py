@@ -86,3 +86,12 @@ def test_run_serves_on_loopback_and_stops_cleanly_on_sigterm(tmp_path, config_fi
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_ca_key_is_private_and_instructions_name_the_pac(tmp_path, config_file, capsys):
+    assert main(["ca", "--config", str(config_file)]) == 0
+    out = capsys.readouterr().out
+    folder = tmp_path / "data" / "mitmproxy"
+    assert oct((folder / "mitmproxy-ca.pem").stat().st_mode & 0o777) == "0o600"
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert "http://127.0.0.1:8765/proxy.pac" in out and str(folder / "mitmproxy-ca-cert.pem") in out

@@ -1,0 +1,71 @@
+"""The proxy's certificate authority: made once per install, its private key readable by its owner only, and the
+steps to make the laptop's browsers trust it."""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+BASENAME = "mitmproxy"
+KEY_FILES = ("mitmproxy-ca.pem", "mitmproxy-ca.p12")  # these hold the private key
+
+
+def confdir(config) -> Path:
+    return config.data_dir / "mitmproxy"
+
+
+def ensure_ca(config) -> Path:
+    """Create the CA if needed; tighten permissions on every file holding its key. Returns the public cert."""
+    from mitmproxy.certs import CertStore
+
+    folder = confdir(config)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    CertStore.from_store(folder, BASENAME, 2048)
+    protect(folder)
+    return folder / "mitmproxy-ca-cert.pem"
+
+
+def protect(folder: Path) -> None:
+    for name in KEY_FILES:
+        path = folder / name
+        if path.exists() and stat.S_IMODE(path.stat().st_mode) != 0o600:
+            os.chmod(path, 0o600)
+
+
+def instructions(cert: Path, pac_url: str) -> str:
+    nss = Path.home() / ".pki" / "nssdb"
+    return f"""PostGuard's proxy certificate: {cert}
+(the private key beside it is readable by you only; never copy it off this laptop)
+
+Make the browsers trust it (once per laptop):
+  Debian/Ubuntu (system):   sudo cp {cert} /usr/local/share/ca-certificates/postguard.crt && sudo update-ca-certificates
+  Chromium/Chrome on Linux: certutil -d sql:{nss} -A -t "C,," -n "PostGuard" -i {cert}
+  Firefox (policy, all profiles): in policies.json  "Certificates": {{"Install": ["{cert}"]}}
+  macOS:   sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {cert}
+  Windows: certutil -addstore -f Root {cert}
+Or run `postguard ca --install` to do the steps this machine allows.
+
+Then point the browser's automatic proxy configuration (PAC) at:
+  {pac_url}
+Only social networks, blogs, wikis, file sharing and webmail go through PostGuard; every other site is DIRECT.
+"""
+
+
+def install(cert: Path) -> list[str]:
+    """Install where this machine lets us without a browser open; returns what was done."""
+    done = []
+    if platform.system() == "Linux" and os.geteuid() == 0 and Path("/usr/local/share/ca-certificates").is_dir() \
+            and shutil.which("update-ca-certificates"):
+        shutil.copyfile(cert, "/usr/local/share/ca-certificates/postguard.crt")
+        subprocess.run(["update-ca-certificates"], check=True, capture_output=True)
+        done.append("system trust store (update-ca-certificates)")
+    nss = Path.home() / ".pki" / "nssdb"
+    if shutil.which("certutil") and nss.is_dir():
+        subprocess.run(["certutil", "-d", f"sql:{nss}", "-A", "-t", "C,,", "-n", "PostGuard", "-i", str(cert)],
+                       check=True, capture_output=True)
+        done.append(f"Chromium/Chrome NSS database ({nss})")
+    return done
