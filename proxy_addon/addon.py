@@ -41,6 +41,8 @@ class PostGuard:
         loader.add_option("postguard_scope", str, "pack",
                           "Which hosts to inspect: 'pack' (the packs' social, blog, wiki, sharing and webmail hosts; "
                           "TLS to every other host is passed through undecrypted) or 'all'.")
+        loader.add_option("postguard_service", str, "http://127.0.0.1:8765",
+                          "The local service, for asking the person (warn) when running without `postguard run`.")
         loader.add_option("postguard_database", str, "",
                           "Monitoring log database URL when running without `postguard run` (default: the "
                           "config's SQLite file).")
@@ -65,6 +67,16 @@ class PostGuard:
                 from local_service.commands import database_url
                 from local_service.store import Store
                 self.store = Store(database_url(config, ctx.options.postguard_database or None))
+                self.broker = self._service_client(config)
+
+    def _service_client(self, config):
+        from local_service.keys import TOKEN_FILE, read_secret
+        from proxy_addon.service_client import ServiceClient
+        try:
+            return ServiceClient(ctx.options.postguard_service, read_secret(config, TOKEN_FILE))
+        except OSError as exc:
+            log.warning("no token for the local service (%s): warnings fall back to the pack's choice", exc)
+            return None
 
     def running(self):
         """Decrypt only in-scope hosts: banking and health sites are never intercepted."""
@@ -112,7 +124,7 @@ class PostGuard:
         elif verdict.decision == "warn":
             await self._hold(flow, ex, verdict, url)
 
-    async def _sanitise(self, flow, ex, verdict, url) -> bool:
+    async def _sanitise(self, flow, ex, verdict, url, record: bool = True) -> bool:
         cleaned, removed = {}, []
         try:
             for i, att in enumerate(ex.submission.files):
@@ -127,9 +139,11 @@ class PostGuard:
                          "Save the photo without location (turn off location in the camera app) and try again.")
             self._record(from_verdict(verdict, url=url, source="proxy", decision="blocked", reason=str(exc)))
             return False
-        self._record(from_verdict(verdict, url=url, source="proxy", decision="sanitised",
-                                  reason="; ".join(removed)))
-        self._notify({"kind": "sanitised", "url": url, "removed": removed})
+        if record:
+            self._record(from_verdict(verdict, url=url, source="proxy", decision="sanitised",
+                                      reason="; ".join(removed)))
+        self._notify({"kind": "sanitised", "url": url, "removed": removed,
+                      "message": f"PostGuard removed {'; '.join(removed)} before it was sent."})
         return True
 
     async def _hold(self, flow, ex, verdict, url) -> None:
@@ -139,13 +153,17 @@ class PostGuard:
         if self.broker is not None:
             summary = {"url": url, "method": flow.request.method, "decision": verdict.decision,
                        "findings": [f.to_dict() for f in verdict.findings]}
-            pending = self.broker.hold(summary, timeout)
-            answer = await asyncio.to_thread(pending.wait, timeout)
-        choice = (answer or {}).get("choice")
+            try:
+                pending = await asyncio.to_thread(self.broker.hold, summary, timeout)
+                answer = await asyncio.to_thread(pending.wait, timeout)
+            except Exception as exc:  # the service is down or full: the pack's fallback decides
+                log.warning("could not ask about %s: %s", url, exc)
+        choice = getattr(answer, "choice", None)
+        # The service logged the person's answer (with their reason) when it received it; only act on it here.
         if choice == "post_anyway":
-            return  # the service logged the person's decision with their reason
+            return
         if choice == "fix":
-            await self._sanitise(flow, ex, verdict, url)
+            await self._sanitise(flow, ex, verdict, url, record=False)
             return
         if choice == "cancel":
             self._refuse(flow, verdict, "You cancelled this post", "Nothing was sent. Change the post and try "

@@ -57,3 +57,55 @@ def test_blocked_post_never_reaches_the_site(tmp_path, upstream, e2e_store):
     assert status == 403 and b"What to do instead" in page
     assert upstream.received == []
     assert e2e_store.count(Filter(decision="blocked")) == 1
+
+
+@pytest.mark.parametrize("choice", ["post_anyway", "cancel"])
+def test_held_request_is_released_or_cancelled_through_the_service(tmp_path, upstream, choice):
+    import threading
+    import time
+
+    from local_service import create_app
+    from local_service.api import get_broker
+    from proxy_addon.addon import PostGuard
+    from rules import Engine, load_pack
+    from rules.config import parse_config
+    from tests.local_service.conftest import EXTENSION_ORIGIN, TOKEN
+    from tests.proxy_addon.conftest import Proxy
+
+    pack = tmp_path / "warny.toml"
+    pack.write_text('[pack]\nid="warny"\nname="W"\nextends="default"\n[settings]\nwarn_timeout_s = 20\n'
+                    '[rules."location.gps"]\naction="warn"\n')
+    app = create_app({"TESTING": True, "POSTGUARD": parse_config({"data_dir": str(tmp_path / "data")}),
+                      "STORE_URL": f"sqlite:///{tmp_path / 'svc.sqlite3'}", "TOKEN": TOKEN, "SECRET_KEY": "x",
+                      "EXTENSION_ORIGINS": [EXTENSION_ORIGIN]})
+    svc = app.extensions["postguard"]
+    addon = PostGuard(store=svc.store, broker=get_broker(app), engine=Engine(pack=load_pack(str(pack))))
+    p = Proxy(tmp_path / "mitm3", addon)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Origin": EXTENSION_ORIGIN}
+
+    def the_person():
+        client = app.test_client()
+        for _ in range(500):
+            held = client.get("/api/v1/pending", headers=headers).get_json()["pending"]
+            if held:
+                client.post("/api/v1/decision", headers=headers, json={
+                    "pending_id": held[0]["pending_id"], "choice": choice, "reason": "Official school account"})
+                return
+            time.sleep(0.02)
+
+    person = threading.Thread(target=the_person, daemon=True)
+    person.start()
+    try:
+        status, _ = post(p, upstream.url + "/media", jpeg_with_gps(gps_ifd(*SHEFFIELD)), "image/jpeg",
+                         method="PUT")
+    finally:
+        person.join(10)
+        p.stop()
+    if choice == "post_anyway":
+        assert status == 200 and len(upstream.received) == 1
+        (event,) = svc.store.list(Filter(rule="location.gps")).rows
+        assert event["decision"] == "overridden" and event["reason"] == "Official school account"
+    else:
+        assert status == 409 and upstream.received == []
+        assert svc.store.list(Filter(rule="location.gps")).rows[0]["decision"] == "cancelled"
+    svc.store.close()

@@ -1,0 +1,58 @@
+"""Warn: the proxy holds the post until the person decides in the browser (through the local service's broker)."""
+import threading
+import time
+
+import pytest
+
+from local_service.broker import Broker
+from local_service.store import Filter
+from proxy_addon.addon import PostGuard
+from rules import Engine, load_pack, media
+from tests.proxy_addon.test_addon import make_flow, run, store  # noqa: F401  (fixture)
+from tests.rules.test_location import SHEFFIELD, gps_ifd, jpeg_with_gps
+
+
+@pytest.fixture
+def warn_pack(tmp_path):
+    path = tmp_path / "warny.toml"
+    path.write_text('[pack]\nid="warny"\nname="W"\nextends="default"\n[settings]\nwarn_timeout_s = 1\n'
+                    '[rules."location.gps"]\naction="warn"\n')
+    return load_pack(str(path))
+
+
+def decide_when_held(broker, choice, reason=""):
+    def worker():
+        for _ in range(200):
+            held = broker.pending()
+            if held:
+                broker.decide(held[0].id, choice, reason)
+                return
+            time.sleep(0.01)
+    t = threading.Thread(target=worker, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("choice", ["post_anyway", "cancel", "fix"])
+def test_a_held_post_follows_the_persons_decision(store, warn_pack, choice):
+    broker = Broker()
+    addon = PostGuard(store=store, broker=broker, engine=Engine(pack=warn_pack))
+    photo = jpeg_with_gps(gps_ifd(*SHEFFIELD))
+    worker = decide_when_held(broker, choice, "Parental consent on file")
+    flow = run(addon, make_flow(photo, "image/jpeg"))
+    worker.join(5)
+    if choice == "post_anyway":
+        assert flow.response is None and flow.request.raw_content == photo
+    elif choice == "cancel":
+        assert flow.response.status_code == 409
+    else:
+        assert flow.response is None and media.inspect(flow.request.raw_content).real_coordinates == []
+    assert store.count() == 0  # the person's answer is logged by the service's /decision, not twice here
+
+
+def test_no_answer_applies_the_packs_fallback(store, warn_pack):
+    addon = PostGuard(store=store, broker=Broker(), engine=Engine(pack=warn_pack))
+    flow = run(addon, make_flow(jpeg_with_gps(gps_ifd(*SHEFFIELD)), "image/jpeg"))
+    assert flow.response.status_code == 403
+    (event,) = store.list(Filter(rule="location.gps")).rows
+    assert event["decision"] == "blocked" and event["reason"] == "no answer in time"
