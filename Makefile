@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-ARGS   ?= --help
+ARGS   ?= run
 # ExifTool: the reference the location tests compare with; PostgreSQL: the store tests run on a real server too;
 # Chromium: the browser tests (Playwright drives Debian's build; it cannot download its own).
 APT_PACKAGES := libimage-exiftool-perl postgresql chromium

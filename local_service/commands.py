@@ -83,21 +83,33 @@ def cmd_admin_set_password(args) -> int:
 
 
 def cmd_run(args) -> int:
-    """The local service on loopback, until Ctrl-C or SIGTERM. Every accepted event is committed before it is
-    acknowledged, so stopping loses none."""
+    """The proxy and the local service on loopback, until Ctrl-C or SIGTERM. Every accepted event is committed
+    before it is acknowledged, so stopping loses none."""
     from werkzeug.serving import make_server
 
+    from proxy_addon.addon import PostGuard
+    from proxy_addon.ca import confdir, ensure_ca, protect
+    from proxy_addon.runner import EmbeddedProxy
+
+    from .api import get_broker
     from .app import create_app
 
     config = load_config(args.config)
     _log_to_file(config)
     secret_file(config, TOKEN_FILE)
+    ensure_ca(config)
     app = create_app({"POSTGUARD": config, "STORE_URL": database_url(config, args.database)})
+    svc = app.extensions["postguard"]
     server = make_server("127.0.0.1", args.service_port, app, threaded=True)
+    proxy = EmbeddedProxy(PostGuard(store=svc.store, broker=get_broker(app), engine=svc.engine),
+                          str(confdir(config)), args.proxy_port)
+    proxy_port = proxy.start()
+    protect(confdir(config))
+    app.config["PROXY_ADDRESS"] = f"127.0.0.1:{proxy_port}"
     port = server.server_port
-    print(f"PostGuard service on http://127.0.0.1:{port}/ (dashboard: /admin/), log: {config.data_dir}",
-          flush=True)
-    log.info("service listening on 127.0.0.1:%d", port)
+    print(f"PostGuard proxy on 127.0.0.1:{proxy_port}, service on http://127.0.0.1:{port}/ "
+          f"(dashboard /admin/, PAC /proxy.pac), data in {config.data_dir}", flush=True)
+    log.info("proxy on 127.0.0.1:%d, service on 127.0.0.1:%d", proxy_port, port)
     stopping = threading.Event()
 
     def stop(signum, _frame):
@@ -111,8 +123,9 @@ def cmd_run(args) -> int:
     try:
         server.serve_forever()
     finally:
+        proxy.stop()
         server.server_close()
-        app.extensions["postguard"].store.close()
+        svc.store.close()
         log.info("stopped")
     print("PostGuard stopped", flush=True)
     return 0
@@ -142,7 +155,8 @@ def _log_to_file(config) -> None:
 
 
 def add_parsers(sub, common) -> None:
-    p = sub.add_parser("run", parents=[common], help="start the local service (and dashboard) on loopback")
+    p = sub.add_parser("run", parents=[common], help="start the proxy and the local service (and dashboard) on "
+                                                     "loopback")
     p.add_argument("--service-port", type=int, default=8765, metavar="N", help="0 picks a free port (printed)")
     p.add_argument("--proxy-port", type=int, default=8766, metavar="N", help="0 picks a free port (printed)")
     p.add_argument("--database", metavar="URL", help="a PostgreSQL URL instead of the embedded SQLite file")
