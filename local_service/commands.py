@@ -105,12 +105,18 @@ def cmd_run(args) -> int:
                           str(confdir(config)), args.proxy_port)
     proxy_port = proxy.start()
     protect(confdir(config))
+    from .alerts import Alerter
+    service = config.extra.get("service", {})
+    alerter = Alerter(svc.store, f"http://127.0.0.1:{server.server_port}", service.get("smtp_host", "localhost"),
+                      int(service.get("smtp_port", 25)))
+    purger = threading.Thread(target=_purge_periodically, args=(svc, stopping := threading.Event()),
+                              name="postguard-retention", daemon=True)
+    purger.start()
     app.config["PROXY_ADDRESS"] = f"127.0.0.1:{proxy_port}"
     port = server.server_port
     print(f"PostGuard proxy on 127.0.0.1:{proxy_port}, service on http://127.0.0.1:{port}/ "
           f"(dashboard /admin/, PAC /proxy.pac), data in {config.data_dir}", flush=True)
     log.info("proxy on 127.0.0.1:%d, service on 127.0.0.1:%d", proxy_port, port)
-    stopping = threading.Event()
 
     def stop(signum, _frame):
         if not stopping.is_set():
@@ -123,12 +129,26 @@ def cmd_run(args) -> int:
     try:
         server.serve_forever()
     finally:
+        stopping.set()
         proxy.stop()
         server.server_close()
+        alerter.flush(5)
         svc.store.close()
         log.info("stopped")
     print("PostGuard stopped", flush=True)
     return 0
+
+
+def _purge_periodically(svc, stopping: threading.Event, every_s: float = 6 * 3600) -> None:
+    """Retention is enforced, not just configured: at start and every six hours while running."""
+    while not stopping.is_set():
+        try:
+            n = svc.store.purge(svc.retention())
+            if n:
+                log.info("retention: purged %d events", n)
+        except Exception:
+            log.exception("retention purge failed")
+        stopping.wait(every_s)
 
 
 def cmd_ca(args) -> int:

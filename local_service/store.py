@@ -156,6 +156,7 @@ class Store:
             self.engine = sa.create_engine(url, pool_pre_ping=True)
         self.sqlite = is_sqlite
         self._lock = threading.Lock()
+        self.listeners: list = []  # called with the newly stored events after each commit (alerts)
         metadata.create_all(self.engine)
         if is_sqlite and path and path != ":memory:":
             Path(path).chmod(0o600)
@@ -187,6 +188,9 @@ class Store:
                 conn.execute(events.insert(), rows)
                 last = conn.scalar(sa.select(sa.func.max(events.c.seq)))
                 self._set_head(conn, "events", last, head)
+        stored = [e for e in batch if e.id in seen]
+        for listener in self.listeners if stored else ():
+            listener(stored)
         return ids
 
     @staticmethod
