@@ -88,7 +88,23 @@ def inspect(data: bytes) -> MediaReport:
     walker = WALKERS.get(report.format)
     if walker:
         safely(report, report.format, walker, data, 0, len(data), report)
+    else:
+        _fragment(data, report)
     return report
+
+
+def _fragment(data: bytes, report: MediaReport) -> None:
+    """The last chunk of a resumable video upload starts mid-file; an MP4's `moov` (with its location) is often
+    there. Find the box by its header and walk it where it lies."""
+    at = data.rfind(b"moov", 0, len(data) - 8)
+    while at >= 4:
+        size = int.from_bytes(data[at - 4:at], "big")
+        if 8 < size <= len(data) - at + 4 and data[at + 8:at + 12] in (b"mvhd", b"meta", b"udta", b"trak",
+                                                                        b"iods", b"prfl", b"cmov"):
+            report.format = "MP4 fragment"
+            safely(report, "MP4 fragment", isobmff.parse, data, at - 4, at - 4 + size, report)
+            return
+        at = data.rfind(b"moov", 0, at)
 
 
 def strip(data: bytes, report: MediaReport | None = None) -> bytes:

@@ -47,3 +47,17 @@ def test_the_name_does_not_matter(engine, corpus, entry):
     data = (corpus / entry["file"]).read_bytes()
     assert [f.evidence for f in gps_findings(engine, data, "renamed.txt")] == \
         [f.evidence for f in gps_findings(engine, data, entry["file"])]
+
+
+def test_last_chunk_of_a_resumable_video_upload(corpus):
+    """Uploaders send videos in chunks; an MP4's moov, with the location, is often in the last one."""
+    from rules import media
+
+    data = (corpus / "nom-exif" / "meta.mp4").read_bytes()
+    last = data[int(len(data) * 0.6):]
+    report = media.inspect(last)
+    assert report.format == "MP4 fragment"
+    assert [(round(c.lat, 4), round(c.lon, 4)) for c in report.real_coordinates] == [(27.2939, 112.6932)]
+    cleaned = media.strip(last)
+    assert len(cleaned) == len(last) and media.inspect(cleaned).real_coordinates == []
+    assert media.inspect(data[:len(data) // 2]).real_coordinates == []  # the first half holds no location
