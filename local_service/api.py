@@ -1,3 +1,397 @@
-from flask import Blueprint
+"""The extension's API (and the standalone proxy addon's), JSON under /api/v1.
+
+The app's gate has already checked the Host, the Origin and the token. Views parse, call the engine, store or broker,
+and answer; bad input raises ValueError, which one handler turns into a 400 {"error": ...}.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import math
+import re
+import time
+import uuid
+from importlib import metadata
+from urllib.parse import quote
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_file
+from werkzeug.exceptions import HTTPException
+
+from rules import Attachment, Submission, Verdict
+from rules.media import StripError
+from rules.model import DECISIONS, Clause, Finding
+
+from .app import issue_staff_ticket, services
+from .broker import CHOICES, Broker, Full, NotPending
+from .events import EMAIL, SEVERITIES, Event, from_verdict, mask_email
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+CHOICE_DECISION = {"cancel": "cancelled", "fix": "sanitised", "post_anyway": "overridden"}
+EVENT_IDS = uuid.UUID("3f2846b2-2c23-484f-a553-451d59c7cf16")  # uuid5 namespace of decision events: never change
+REASON_LEN = (3, 300)
+MAX_SUMMARY, MAX_NOTICE, MAX_BATCH = 64 << 10, 4 << 10, 1000
+PROXY_FRESH_S = 60
+MIME = re.compile(r"[\w.+-]+/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+\"-]+)*")
+try:
+    VERSION = metadata.version("postguard")
+except metadata.PackageNotFoundError:  # running from a checkout that was never installed
+    VERSION = "0+unknown"
+
+
+def get_broker(app: Flask) -> Broker:
+    """The app's one Broker (held requests, notices, recent checks), created with the app."""
+    return app.extensions["postguard"].broker
+
+
+def _broker() -> Broker:
+    return get_broker(current_app)
+
+
+@bp.errorhandler(ValueError)
+def _bad_input(exc: ValueError):
+    return jsonify(error=str(exc)), 400
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    if exc.code == 413:
+        limit = request.max_content_length
+        return jsonify(error=f"this request is too large: the service accepts at most {limit} bytes"
+                       if limit else "this request is too large"), 413
+    return jsonify(error=exc.description), exc.code
+
+
+def _error(status: int, message: str):
+    return jsonify(error=message), status
+
+
+# -- the extension ---------------------------------------------------------------------------------------------------
+
+@bp.get("/health")
+def health():
+    s = services()
+    return jsonify(ok=True, version=VERSION, pack={"id": s.engine.pack.id, "name": s.engine.pack.name},
+                   proxy=_broker().proxy_active(PROXY_FRESH_S), user=s.user)
+
+
+@bp.post("/check")
+def check():
+    """What the pack finds in a post; remembered for an hour so the decision can be logged without resending it."""
+    submission = _submission()
+    verdict = services().engine.evaluate(submission)
+    check_id = str(uuid.uuid4())
+    _broker().checks.put(check_id, {"url": submission.url, "verdict": verdict})
+    settings = services().engine.pack.settings
+    return jsonify(check_id=check_id, **verdict.to_dict(),
+                   override_reasons=list(settings.get("override_reasons", [])))
+
+
+@bp.post("/strip")
+def strip():
+    """The file with what the pack can remove (location) removed, losslessly; 422 when that cannot be done."""
+    att = _one_file()
+    try:
+        cleaned, removed = services().engine.sanitise(att)
+    except StripError as exc:
+        return jsonify(error=f"PostGuard cannot remove the location from {att.name} safely, so it has not "
+                             f"changed the file. Do not post it as it is: share a screenshot or an export "
+                             f"without location instead.", detail=str(exc), name=att.name), 422
+    response = send_file(io.BytesIO(cleaned.data), as_attachment=True, download_name=att.name, conditional=False,
+                         etag=False)
+    response.headers["Content-Type"] = att.content_type if MIME.fullmatch(att.content_type) else \
+        "application/octet-stream"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-PostGuard-Removed"] = ", ".join(quote(r.replace(",", " "), safe=" :/()[]-_.")
+                                                        for r in removed)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/decision")
+def decision():
+    """What the person chose for a checked or held post: one event per finding, logged once however often sent."""
+    body = _json()
+    check_id, pending_id = _opt_str(body, "check_id", 64), _opt_str(body, "pending_id", 64)
+    if bool(check_id) == bool(pending_id):
+        raise ValueError("give either check_id (from /check) or pending_id (a post the proxy holds), not both")
+    choice = body.get("choice")
+    if choice not in CHOICES:
+        raise ValueError(f"choice must be one of {', '.join(CHOICES)}, not {choice!r}")
+    reason = _reason(body.get("reason"), required=choice == "post_anyway")
+    key = _opt_str(body, "idempotency_key", 100) or _opt_str(body, "event_id_prefix", 100) or \
+        request.headers.get("Idempotency-Key", "")[:100]
+    user, page = _user(body), _opt_str(body, "url", 8192)  # all input checked before anything is decided
+    broker = _broker()
+    if pending_id:
+        try:
+            held = broker.decide(pending_id, choice, reason)
+        except KeyError:
+            return _error(404, "no held post has this id (it ended, or the service restarted)")
+        except NotPending as exc:
+            return _error(409, str(exc))
+        url, verdict, base = held.url, verdict_from_summary(held.summary), f"pending:{pending_id}"
+    else:
+        entry = broker.checks.get(check_id)
+        try:
+            first = broker.checks.claim(check_id, "choice", choice)
+        except KeyError:
+            entry = None
+        if entry is None:
+            return _error(404, "this check is unknown or more than an hour old: check the post again")
+        if first != choice:
+            return _error(409, f"this check was already answered with {first!r}: check the post again")
+        url, verdict, base = entry["url"], entry["verdict"], f"check:{check_id}"
+    s = services()
+    events = from_verdict(verdict, url=page or url, user=user, device=s.device, source="extension",
+                          decision=CHOICE_DECISION[choice], reason=reason if choice == "post_anyway" else "")
+    for i, event in enumerate(events):  # a retry makes the same ids, and the store keeps each id once
+        event.id = str(uuid.uuid5(EVENT_IDS, f"{base}:{key}:{event.rule}:{i}"))
+    return jsonify(ok=True, decision=CHOICE_DECISION[choice], event_ids=s.store.append(events))
+
+
+@bp.get("/pending")
+def pending_list():
+    return jsonify(pending=[p.to_dict() for p in _broker().pending()])
+
+
+@bp.get("/stream")
+def stream():
+    """Server-Sent Events: held posts (pending, decided, expired) and notices. Ends after STREAM_SECONDS; the
+    browser's EventSource reconnects with Last-Event-ID and misses nothing still in the ring."""
+    last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id", "")
+    subscription = _broker().subscribe(int(last) if last.isdigit() else None)
+    lifetime = float(current_app.config.get("STREAM_SECONDS", 60))
+    beat = float(current_app.config.get("STREAM_HEARTBEAT_SECONDS", 15))
+
+    def events():
+        end = time.monotonic() + lifetime
+        next_beat = time.monotonic() + beat
+        yield "retry: 1000\n\n"
+        while (now := time.monotonic()) < end:
+            for message in subscription.next(min(end, next_beat) - now):
+                yield message.sse()
+            if time.monotonic() >= next_beat:
+                yield ": heartbeat\n\n"
+                next_beat += beat
+
+    return Response(events(), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@bp.post("/me-link")
+def me_link():
+    return jsonify(url=f"/me/{issue_staff_ticket(services().user)}")
+
+
+# -- the proxy addon, when it runs in its own process --------------------------------------------------------------
+
+@bp.post("/pending")
+def hold():
+    body = _json()
+    summary = _summary(body.get("summary"))
+    timeout = body.get("timeout_s", services().engine.pack.settings.get("warn_timeout_s", 120))
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
+        raise ValueError(f"timeout_s must be a number of seconds above 0 and at most 3600, not {timeout!r}")
+    broker = _broker()
+    broker.proxy_seen()
+    try:
+        held = broker.hold(summary, float(timeout))
+    except Full as exc:
+        return _error(503, str(exc))
+    return jsonify(pending_id=held.id, deadline=held.to_dict()["deadline"])
+
+
+@bp.get("/pending/<pending_id>/wait")
+def wait(pending_id: str):
+    """Long poll: the decision once made; null with state "pending" when the poll ends first, or "expired"."""
+    timeout = float(request.args.get("timeout", 25))  # a ValueError is the 400 it should be
+    if not math.isfinite(timeout):
+        raise ValueError(f"timeout must be a number of seconds, not {request.args.get('timeout')!r}")
+    timeout = min(max(timeout, 0.0), 30.0)
+    broker = _broker()
+    broker.proxy_seen()
+    held = broker.get(pending_id)
+    if held is None:
+        return _error(404, "no held post has this id")
+    found = held.wait(timeout)
+    return jsonify(pending_id=held.id, state=held.state, decision=found.to_dict() if found else None)
+
+
+@bp.post("/notices")
+def notices():
+    notice = _json().get("notice")
+    if not isinstance(notice, dict) or not isinstance(notice.get("message"), str) or not notice["message"].strip():
+        raise ValueError('notice must be an object with a "message", e.g. {"notice": {"message": "..."}}')
+    if len(json.dumps(notice)) > MAX_NOTICE:
+        raise ValueError(f"a notice is at most {MAX_NOTICE} bytes")
+    broker = _broker()
+    broker.proxy_seen()
+    return jsonify(id=broker.notify(notice).id)
+
+
+@bp.post("/events")
+def events_batch():
+    """Events the proxy decided on its own, written through this service's store."""
+    batch = _json().get("events")
+    if not isinstance(batch, list) or not 0 < len(batch) <= MAX_BATCH:
+        raise ValueError(f"events must be a list of 1 to {MAX_BATCH} event objects")
+    out = []
+    for i, item in enumerate(batch):
+        if not isinstance(item, dict):
+            raise ValueError(f"events[{i}] is not an object")
+        try:
+            out.append(Event.from_dict({"source": "proxy", **item}))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"events[{i}]: {exc}") from None
+    _broker().proxy_seen()
+    return jsonify(ids=services().store.append(out))
+
+
+@bp.post("/proxy/heartbeat")
+def heartbeat():
+    _broker().proxy_seen()
+    return jsonify(ok=True)
+
+
+# -- parsing ---------------------------------------------------------------------------------------------------------
+
+def _json() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object (Content-Type: application/json)")
+    return body
+
+
+def _is_form() -> bool:
+    return request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def _submission() -> Submission:
+    if _is_form():
+        form = request.form
+        fields = [(k, v) for k, v in form.items(multi=True) if k not in ("_url", "_method")]
+        files = [Attachment(_file_name(f.filename or k), f.read(), f.mimetype or "", k)
+                 for k, f in request.files.items(multi=True)]
+        return Submission(url=form.get("_url", ""), method=form.get("_method", "POST"), fields=fields, files=files)
+    body = _json()
+    files = body.get("files", [])
+    if not isinstance(files, list):
+        raise ValueError("files must be a list of {name, type, data}")
+    return Submission(url=_opt_str(body, "url", 8192), method=_opt_str(body, "method", 10) or "POST",
+                      fields=_fields(body.get("fields", [])), files=[_attachment(f, f"files[{i}]")
+                                                                      for i, f in enumerate(files)])
+
+
+def _fields(value) -> list[tuple[str, str]]:
+    pairs = list(value.items()) if isinstance(value, dict) else value
+    if not isinstance(pairs, list):
+        raise ValueError("fields must be [[name, value], ...] or {name: value}")
+    out = []
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not isinstance(pair[0], str) or \
+                isinstance(pair[1], (dict, list)) or pair[1] is None:
+            raise ValueError(f"bad field {pair!r}: expected [name, text]")
+        out.append((pair[0], pair[1] if isinstance(pair[1], str) else json.dumps(pair[1])))
+    return out
+
+
+def _attachment(d, where: str) -> Attachment:
+    if not isinstance(d, dict) or not isinstance(d.get("data"), str):
+        raise ValueError(f'{where} must be {{"name", "type", "data": base64}}')
+    data = d["data"]
+    if data.startswith("data:") and ";base64," in data[:200]:  # a data: URL, as FileReader gives it
+        data = data.split(",", 1)[1]
+    try:
+        raw = base64.b64decode("".join(data.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{where}.data is not valid base64") from None
+    return Attachment(_file_name(_opt_str(d, "name", 255) or "file"), raw, _opt_str(d, "type", 255), where)
+
+
+def _one_file() -> Attachment:
+    if _is_form():
+        files = list(request.files.items(multi=True))
+        if len(files) != 1:
+            raise ValueError(f"send exactly one file (got {len(files)})")
+        key, f = files[0]
+        return Attachment(_file_name(f.filename or key), f.read(), f.mimetype or "", key)
+    return _attachment(_json(), "file")
+
+
+def _file_name(name: str) -> str:
+    """The name only: no folders a browser or tool may have sent, no control characters."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(c for c in name if c.isprintable()).strip()[:255] or "file"
+
+
+def _opt_str(body: dict, key: str, limit: int) -> str:
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValueError(f"{key} must be a string of at most {limit} characters")
+    return value
+
+
+def _reason(value, required: bool) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValueError("posting anyway needs a reason (3 to 300 characters)")
+        return ""
+    if not isinstance(value, str) or not REASON_LEN[0] <= len(value.strip()) <= REASON_LEN[1]:
+        raise ValueError("reason must be 3 to 300 characters")
+    return " ".join(value.split())
+
+
+def _user(body: dict) -> str:
+    """The extension's signed-in profile when it is a school address; any other address is kept masked (the log
+    needs to know whose post it was, not someone's personal account); otherwise the local login."""
+    given = _opt_str(body, "user", 120).strip()
+    if not given:
+        return services().user
+    if not given.isprintable():
+        raise ValueError("user must be printable text")
+    if EMAIL.fullmatch(given):
+        domain = given.rsplit("@", 1)[1].lower()
+        school = services().config.school.email_domains
+        return given.lower() if any(domain == d or domain.endswith("." + d) for d in school) else mask_email(given)
+    return given
+
+
+def _summary(value) -> dict:
+    """A held request's summary from the proxy: checked now, so the decision can always be logged later."""
+    if not isinstance(value, dict):
+        raise ValueError('summary must be an object: {"url", "findings": [...], "errors": [...]}')
+    if len(json.dumps(value)) > MAX_SUMMARY:
+        raise ValueError(f"summary is larger than {MAX_SUMMARY} bytes")
+    return {"url": _opt_str(value, "url", 8192), "method": _opt_str(value, "method", 10) or "POST",
+            **verdict_from_summary(value).to_dict()}
+
+
+def verdict_from_summary(summary: dict) -> Verdict:
+    """The Verdict a summary (Verdict.to_dict() plus url) describes; ValueError naming the bad part."""
+    findings, errors = summary.get("findings", []), summary.get("errors", [])
+    if not isinstance(findings, list) or not isinstance(errors, list) or \
+            not all(isinstance(e, str) for e in errors):
+        raise ValueError("summary.findings must be a list of findings and summary.errors a list of strings")
+    out = []
+    for i, f in enumerate(findings):
+        try:
+            if not isinstance(f.get("rule"), str) or f.get("severity", "info") not in SEVERITIES:
+                raise ValueError("needs a rule and a known severity")
+            policy = [Clause(str(c["ref"]), str(c["text"])) for c in f.get("policy", [])]
+            evidence = f.get("evidence", {})
+            if not isinstance(evidence, dict):
+                raise ValueError("evidence must be an object")
+            out.append(Finding(rule=f["rule"], severity=f.get("severity", "info"), message=str(f.get("message", "")),
+                               policy=policy, evidence=evidence, action=str(f.get("action", "log")),
+                               target=str(f.get("target", ""))))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"summary.findings[{i}]: {exc}") from None
+    decision = summary.get("decision", "warn")
+    if decision not in DECISIONS:
+        raise ValueError(f"summary.decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
+    return Verdict(decision=decision, findings=out, errors=list(errors))

@@ -12,7 +12,6 @@ import secrets
 import socket
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from flask import Flask, abort, jsonify, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -20,6 +19,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from rules import Engine, load_config
 from rules.config import Config
 
+from .broker import Broker
 from .keys import SESSION_KEY_FILE, TOKEN_FILE, read_secret
 from .store import Retention, Store, sqlite_url
 
@@ -36,6 +36,7 @@ class Services:
     token: str
     user: str
     device: str
+    broker: Broker
 
     def retention(self) -> Retention:
         return Retention.current(self.store, self.engine.pack, self.config)
@@ -58,6 +59,8 @@ def create_app(config=None) -> Flask:
         EXTENSION_ORIGINS=[],
         EXTRA_HOSTS=[],
         MAX_CONTENT_LENGTH=64 << 20,
+        STREAM_SECONDS=60,  # an SSE stream's lifetime before the client reconnects
+        STREAM_HEARTBEAT_SECONDS=15,
     )
     app.config.update(settings)
     if not app.config["SECRET_KEY"]:
@@ -69,9 +72,11 @@ def create_app(config=None) -> Flask:
     store = app.config.get("STORE") or Store(store_url)
     app.extensions["postguard"] = Services(
         config=pg_config, store=store, engine=Engine(pg_config), token=token,
-        user=app.config.get("LOCAL_USER") or getpass.getuser(), device=socket.gethostname())
+        user=app.config.get("LOCAL_USER") or getpass.getuser(), device=socket.gethostname(), broker=Broker())
 
     app.before_request(_gate)
+    app.register_error_handler(404, _not_found)
+    app.register_error_handler(405, _not_found)
 
     from . import admin, api, pac, staff
     app.register_blueprint(pac.bp)
@@ -117,6 +122,13 @@ def _gate():
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not sent or not hmac.compare_digest(sent, services().token):
             abort(_refuse(401, "a valid PostGuard token is required"))
+
+
+def _not_found(exc):
+    """Routing errors never reach a blueprint's handlers: answer the API's clients in JSON too."""
+    if request.path.startswith("/api/"):
+        return jsonify({"error": exc.description}), exc.code
+    return exc
 
 
 def _refuse(status: int, message: str):

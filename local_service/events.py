@@ -74,6 +74,9 @@ class Event:
         if unknown:
             raise ValueError(f"unknown event field {sorted(unknown)[0]!r}")
         d = dict(d)
+        missing = {"rule", "decision"} - set(d)
+        if missing:
+            raise ValueError(f"missing event field {sorted(missing)[0]!r}")
         if isinstance(d.get("time"), str):
             d["time"] = datetime.fromisoformat(d["time"].replace("Z", "+00:00"))
         return cls(**d)

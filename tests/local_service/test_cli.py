@@ -1,6 +1,5 @@
 """The `postguard` command: scan's JSON Lines schema and exit codes, init, strip."""
 import json
-import os
 import stat
 import subprocess
 import sys

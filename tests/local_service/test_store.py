@@ -1,5 +1,4 @@
 """The event store, against SQLite and a real PostgreSQL server: schema, paging, chain, retention, privacy."""
-import json
 import os
 import signal
 import subprocess

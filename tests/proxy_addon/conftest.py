@@ -4,7 +4,6 @@ import datetime
 import http.server
 import ssl
 import threading
-import time
 
 import pytest
 
@@ -119,6 +118,13 @@ class Proxy:
     def stop(self):
         self.loop.call_soon_threadsafe(self.master.shutdown)
         self.thread.join(10)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'events.sqlite3'}")
+    yield s
+    s.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import pytest
 from mitmproxy.test import taddons, tflow
 
-from local_service.store import Filter, Store
+from local_service.store import Filter
 from proxy_addon.addon import PostGuard
 from rules import Engine, load_pack, media
 from tests.rules.test_location import SHEFFIELD, gps_ifd, jpeg_with_gps
@@ -16,17 +16,13 @@ Image = pytest.importorskip("PIL.Image")
 BOUNDARY = "----PostGuardTestBoundary7MA4YWxk"
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'events.sqlite3'}")
-    yield s
-    s.close()
-
-
 def run(addon, flow):
+    """Run the hook on its own event loop in its own thread: another test's loop may still be running here."""
     import asyncio
-    with taddons.context(addon) as tctx:
-        asyncio.run(addon.request(flow))
+    import concurrent.futures
+
+    with taddons.context(addon), concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, addon.request(flow)).result(60)
     return flow
 
 
@@ -117,7 +113,7 @@ def test_block_pack_answers_with_the_clause_and_nothing_is_sent(store, tmp_path)
 
 
 @pytest.mark.parametrize("body,ctype,extra", [
-    (b"--nope\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated", f"multipart/form-data", []),
+    (b"--nope\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nunterminated", "multipart/form-data", []),
     (gzip.compress(b'{"a": "b"}' * 100)[:-12], "application/json", [("Content-Encoding", "gzip")]),
     (b'{"unclosed": ', "application/json", []),
 ])
@@ -155,7 +151,6 @@ def test_out_of_scope_hosts_are_not_inspected(store):
 
 
 def test_loads_as_a_mitmdump_script(tmp_path):
-    import os
     import subprocess
     import sys
     import time
@@ -170,9 +165,12 @@ def test_loads_as_a_mitmdump_script(tmp_path):
                              "--set", f"postguard_config={cfg}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        time.sleep(3)
-        assert proc.poll() is None, proc.stderr.read()
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "data" / "events.sqlite3").exists() and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.1)
         assert (tmp_path / "data" / "events.sqlite3").exists()  # the addon opened the monitoring log
+        assert proc.poll() is None, proc.stderr.read()
     finally:
         proc.terminate()
         proc.wait(10)

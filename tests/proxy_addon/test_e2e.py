@@ -1,5 +1,4 @@
 """Through a real proxy on loopback, over HTTP and HTTPS, to a local upstream site."""
-import io
 import urllib.request
 
 import pytest

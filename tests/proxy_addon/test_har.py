@@ -3,7 +3,6 @@ import base64
 import copy
 import json
 
-import pytest
 from mitmproxy.addons.savehar import SaveHar
 from mitmproxy.test import tflow
 

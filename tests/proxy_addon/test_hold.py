@@ -8,7 +8,7 @@ from local_service.broker import Broker
 from local_service.store import Filter
 from proxy_addon.addon import PostGuard
 from rules import Engine, load_pack, media
-from tests.proxy_addon.test_addon import make_flow, run, store  # noqa: F401  (fixture)
+from tests.proxy_addon.test_addon import make_flow, run
 from tests.rules.test_location import SHEFFIELD, gps_ifd, jpeg_with_gps
 
 

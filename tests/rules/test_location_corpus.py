@@ -2,7 +2,7 @@
 import pytest
 
 from rules import Attachment, Engine, Submission
-from tests.conftest import CORPUS, expected_location, manifest
+from tests.conftest import expected_location, manifest
 
 ENTRIES = manifest()
 
