@@ -108,3 +108,35 @@ def test_held_request_is_released_or_cancelled_through_the_service(tmp_path, ups
         assert status == 409 and upstream.received == []
         assert svc.store.list(Filter(rule="location.gps")).rows[0]["decision"] == "cancelled"
     svc.store.close()
+
+
+def test_raw_put_and_base64_json_photos_are_caught_in_flight(proxy, upstream, e2e_store):
+    import base64
+    import json
+
+    photo = jpeg_with_gps(gps_ifd(*SHEFFIELD), size=(320, 240))
+    status, _ = post(proxy, upstream.url + "/media/upload", photo, "image/jpeg", method="PUT")
+    assert status == 200
+    sent = upstream.received[-1][3]
+    assert media.inspect(sent).real_coordinates == [] and pixels(sent) == pixels(photo)
+    doc = {"text": "Our trip", "attachments": [{"image": base64.b64encode(photo).decode()}]}
+    status, _ = post(proxy, upstream.url + "/api/graphql", json.dumps(doc).encode(), "application/json")
+    assert status == 200
+    got = json.loads(upstream.received[-1][3])
+    data = base64.b64decode(got["attachments"][0]["image"])
+    assert got["text"] == "Our trip" and media.inspect(data).real_coordinates == [] and pixels(data) == pixels(photo)
+    assert e2e_store.count(Filter(decision="sanitised")) == 2
+
+
+def test_malformed_multipart_and_truncated_gzip_pass_unchanged_and_are_logged(proxy, upstream, e2e_store):
+    import gzip
+
+    broken = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\n\r\n"
+              ).encode() + jpeg_with_gps(gps_ifd(*SHEFFIELD))  # no closing boundary
+    status, _ = post(proxy, upstream.url + "/upload", broken, f"multipart/form-data; boundary={BOUNDARY}")
+    assert status == 200 and upstream.received[-1][3] == broken
+    cut = gzip.compress(b'{"status": "hello"}' * 50)[:-10]
+    status, _ = post(proxy, upstream.url + "/status", cut, "application/json", headers={"Content-Encoding": "gzip"})
+    assert status == 200 and upstream.received[-1][3] == cut
+    reasons = [r["reason"] for r in e2e_store.list(Filter(decision="inspection_error")).rows]
+    assert len(reasons) == 2 and any("gzip" in r for r in reasons)
