@@ -1,3 +1,328 @@
-from flask import Blueprint
+"""The IT admin's dashboard: overview charts, the event list and exports, settings, and the audit log.
+
+Every page but the login needs a logged-in admin; every POST carries the session's CSRF token; every view and export
+is itself written to the audit log. Nothing here edits or deletes an event or an audit entry.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta, timezone
+
+from flask import (Blueprint, Response, abort, current_app, flash, make_response, redirect, render_template,
+                   request, session, stream_with_context, url_for)
+
+from . import auth, charts, choices, export
+from .app import services
+from .events import DECISIONS, SEVERITIES, utcnow
+from .forms import TEXT_FILTERS, parse_filter, parse_settings
+from .store import Filter
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+PAGE_SIZE = 50
+OVERVIEW_DAYS = 30
+EXPORTS = {"admin.export_csv", "admin.export_jsonl"}
+ACTOR = "admin"
+
+
+def _audit(action: str, **detail) -> None:
+    services().store.audit(ACTOR, action, detail)
+
+
+def _bad_request(message: str, status: int = 400):
+    return make_response(render_template("admin/error.html", title="That request could not be used",
+                                         message=message), status)
+
+
+# -- the gate: login, idle timeout, CSRF -------------------------------------------------------------------------
+
+@bp.before_request
+def _require_login():
+    if request.endpoint == "admin.login":
+        return _check_csrf()
+    state = auth.session_state(session, current_app.config.get("ADMIN_IDLE_S", auth.IDLE_S))
+    if state != "in":
+        if request.endpoint in EXPORTS:
+            return Response("log in at /admin/login first\n", 401, {"Content-Type": "text/plain; charset=utf-8"})
+        if state == "idle":
+            flash("You were logged out after 30 minutes without activity. Please log in again.", "info")
+        target = request.full_path.rstrip("?") if request.method == "GET" else None
+        return redirect(url_for("admin.login", next=target))
+    return _check_csrf()
+
+
+def _check_csrf():
+    if request.method == "POST" and not auth.csrf_ok(session, request.form.get("csrf_token")):
+        return _bad_request("This form has expired or did not come from this dashboard. Go back, reload the page "
+                            "and try again.", 400)
+    return None
+
+
+@bp.after_request
+def _headers(response):
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                                                   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" makes browsers send "Origin: null"
+    return response
+
+
+@bp.context_processor
+def _template_helpers():
+    return {"csrf_token": lambda: auth.csrf_token(session)}
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/admin/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("admin.overview")
+
+
+# -- login -------------------------------------------------------------------------------------------------------
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    store = services().store
+    nxt = request.values.get("next", "")
+    if request.method == "GET":
+        if auth.session_state(session) == "in":
+            return redirect(_safe_next(nxt))
+        auth.csrf_token(session)
+        return render_template("admin/login.html", password_set=auth.password_is_set(store), next=nxt)
+    wait = auth.lockout_remaining(store)
+    if wait:
+        _audit("login_refused", reason="locked out", seconds=wait)
+        return _login_failed(f"Too many wrong passwords. Wait {wait} seconds, then try again.", 429, nxt)
+    if auth.check_password(store, request.form.get("password", "")):
+        auth.clear_failures(store)
+        auth.start_session(session)
+        _audit("login")
+        return redirect(_safe_next(nxt))
+    wait = auth.record_failure(store)
+    _audit("login_failed")
+    message = "That password is not right."
+    if wait:
+        message += f" Too many wrong passwords: wait {wait} seconds before trying again."
+    return _login_failed(message, 401, nxt)
+
+
+def _login_failed(message: str, status: int, nxt: str):
+    # The same page whether or not a password has been set: a failure says nothing about that.
+    return make_response(render_template("admin/login.html", password_set=None, error=message, next=nxt), status)
+
+
+@bp.post("/logout")
+def logout():
+    _audit("logout")
+    auth.end_session(session)
+    flash("You have logged out.", "info")
+    return redirect(url_for("admin.login"))
+
+
+# -- overview ----------------------------------------------------------------------------------------------------
+
+@bp.get("/")
+def overview():
+    store = services().store
+    today = utcnow().date()
+    days = [today - timedelta(days=OVERVIEW_DAYS - 1 - i) for i in range(OVERVIEW_DAYS)]
+    since = datetime.combine(days[0], time(0), tzinfo=timezone.utc)
+    stats = store.stats(since)
+    colours = charts.rule_colours(stats["per_day"])
+    rule_totals: dict[str, int] = {}
+    for _, rule, n in stats["per_day"]:
+        rule_totals[rule] = rule_totals.get(rule, 0) + n
+    decisions = dict(stats["decisions"])
+    total = sum(decisions.values())
+    recent_high = store.list(Filter(since=since, severity="high"), limit=8).rows
+    _audit("view_overview", since=days[0].isoformat(), events=total)
+    charts_html = {}
+    if total:
+        span = f"{days[0].day} {days[0]:%b} to {days[-1].day} {days[-1]:%b}"
+        charts_html = {
+            "per_day": charts.stacked_days(stats["per_day"], days, colours, "chart-days",
+                                           f"Events per day by rule, {span}"),
+            "decisions": charts.hbars(stats["decisions"], "chart-decisions", "What happened to the posts",
+                                      charts.decision_colour, label=lambda d: d.replace("_", " ")),
+            "hosts": charts.hbars(stats["hosts"], "chart-hosts", "Top destinations", charts.PALETTE[0])
+            if stats["hosts"] else None,
+        }
+    return render_template("admin/overview.html", days=days, stats=stats, total=total, decisions=decisions,
+                           colours=colours, rule_totals=rule_totals, charts=charts_html, recent_high=recent_high,
+                           swatch=charts.swatch, decision_colour=charts.decision_colour)
+
+
+# -- the event list, a person's history, an event ----------------------------------------------------------------
+
+def _filter_or_400(forced: dict | None = None):
+    args = request.args.to_dict() | (forced or {})
+    try:
+        return parse_filter(args)
+    except ValueError as exc:
+        abort(_bad_request(f"The filter could not be used: {exc}."))
+
+
+def _page(flt: Filter):
+    cursor = request.args.get("cursor") or None
+    try:
+        return services().store.list(flt, limit=PAGE_SIZE, cursor=cursor)
+    except ValueError:
+        abort(_bad_request("That page link is broken. Start again from the newest events."))
+
+
+def _options(params: dict) -> dict[str, list[str]]:
+    """Drop-down values; a value in use is always offered, even if the list is capped."""
+    values = choices.for_app(current_app._get_current_object(), services().store)
+    opts = {name: values.get(name) for name in choices.COLUMNS}
+    opts["severity"] = list(SEVERITIES)
+    opts["decision"] = list(DECISIONS)
+    for name in TEXT_FILTERS:
+        if params.get(name) and params[name] not in opts[name]:
+            opts[name] = [params[name], *opts[name]]
+    return opts
+
+
+@bp.get("/events")
+def events():
+    flt, params = _filter_or_400()
+    page = _page(flt)
+    _audit("view_events", filters=params, page=bool(request.args.get("cursor")), rows=len(page.rows))
+    return render_template("admin/events.html", page=page, params=params, link_params=params,
+                           options=_options(params), person=None, page_size=PAGE_SIZE,
+                           paged=bool(request.args.get("cursor")))
+
+
+@bp.get("/people/<path:user>")
+def person(user: str):
+    flt, params = _filter_or_400({"user": user})
+    page = _page(flt)
+    _audit("view_person", user=user, filters=params, page=bool(request.args.get("cursor")), rows=len(page.rows))
+    link_params = {k: v for k, v in params.items() if k != "user"}  # the path names the person
+    return render_template("admin/events.html", page=page, params=params, link_params=link_params,
+                           options=_options(params), person=user, page_size=PAGE_SIZE,
+                           paged=bool(request.args.get("cursor")))
+
+
+@bp.get("/events/<event_id>")
+def event(event_id: str):
+    row = services().store.get(event_id)
+    if row is None:
+        abort(_bad_request("There is no event with that id.", 404))
+    _audit("view_event", id=event_id, user=row.get("user") or "")
+    evidence = json.dumps(row["evidence"], indent=2, ensure_ascii=False, sort_keys=True)
+    return render_template("admin/event.html", e=row, evidence=evidence)
+
+
+# -- exports -----------------------------------------------------------------------------------------------------
+
+def _export(kind: str, lines, mimetype: str):
+    flt, params = _filter_or_400()
+    store = services().store
+    rows = store.count(flt)  # exports read every matching row anyway; the count is cheaper than that
+    _audit(f"export_{kind}", filters=params, rows=rows)
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    response = Response(stream_with_context(lines(store.iter_all(flt))), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="postguard-events-{stamp}.{kind}"'
+    return response
+
+
+@bp.get("/export.csv")
+def export_csv():
+    return _export("csv", export.csv_lines, "text/csv")
+
+
+@bp.get("/export.jsonl")
+def export_jsonl():
+    return _export("jsonl", export.jsonl_lines, "application/x-ndjson")
+
+
+# -- settings ----------------------------------------------------------------------------------------------------
+
+def _current_settings() -> dict:
+    store = services().store
+    return {"retention_days": services().retention().default_days,
+            "alert_email": store.get_setting("alert_email", "") or "",
+            "alert_webhook": store.get_setting("alert_webhook", "") or ""}
+
+
+def _render_settings(values: dict, errors: dict | None = None, status: int = 200):
+    pack = services().engine.pack
+    return make_response(render_template("admin/settings.html", values=values, errors=errors or {}, pack=pack,
+                                         retention=services().retention()), status)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    current = _current_settings()
+    if request.method == "GET":
+        _audit("view_settings")
+        return _render_settings(current)
+    parsed, errors = parse_settings(request.form)
+    if parsed is None:
+        submitted = {k: request.form.get(k, "") for k in current}
+        return _render_settings(submitted, errors, 400)
+    store = services().store
+    new = {"retention_days": parsed.retention_days, "alert_email": parsed.alert_email,
+           "alert_webhook": parsed.alert_webhook}
+    changed = {k: {"from": current[k], "to": v} for k, v in new.items() if current[k] != v}
+    for key in changed:
+        store.set_setting(key, new[key])
+    _audit("change_settings", changed=changed)
+    flash("Settings saved." if changed else "Nothing changed.", "ok")
+    return redirect(url_for("admin.settings"))
+
+
+@bp.post("/settings/verify")
+def verify():
+    result = services().store.verify()
+    _audit("verify_log", ok=result.ok, checked=result.checked, reason=result.reason, audit_ok=result.audit_ok,
+           audit_reason=result.audit_reason)
+    if result.ok and result.audit_ok:
+        flash(f"The log is intact: {result.checked} events checked, and the audit log verifies.", "ok")
+    else:
+        flash("The log does not verify: " + "; ".join(r for r in (result.reason, result.audit_reason) if r), "error")
+    return redirect(url_for("admin.settings"))
+
+
+@bp.post("/settings/purge")
+def purge():
+    retention = services().retention()
+    n = services().store.purge(retention)
+    _audit("purge", events=n, default_days=retention.default_days, per_rule_days=retention.per_rule)
+    flash(f"Removed the details of {n} event{'s' if n != 1 else ''} older than their retention period." if n else
+          "Nothing was past its retention period.", "ok")
+    return redirect(url_for("admin.settings"))
+
+
+# -- the audit log -----------------------------------------------------------------------------------------------
+
+AUDIT_SHOWN = 200
+
+
+@bp.get("/audit")
+def audit_log():
+    _audit("view_audit")
+    entries = services().store.audit_entries(limit=AUDIT_SHOWN)
+    for entry in entries:
+        entry["detail_text"] = json.dumps(entry["detail"], ensure_ascii=False, sort_keys=True)
+    return render_template("admin/audit.html", entries=entries, shown=AUDIT_SHOWN)
+
+
+# -- template filters shared with the staff page -----------------------------------------------------------------
+
+@bp.app_template_filter("when")
+def when(value) -> str:
+    """An event time as people read it: 3 Nov 2026, 09:05 UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return f"{value.day} {value:%b %Y, %H:%M} UTC"
+    return str(value)

@@ -151,8 +151,21 @@ def issue_staff_ticket(user: str) -> str:
 
 
 def read_staff_ticket(ticket: str, max_age: int = 120) -> str | None:
+    """The user a ticket was issued for, once: a used or expired ticket gives None."""
+    import time
+
+    from flask import current_app
     try:
-        return staff_tickets().loads(ticket, max_age=max_age)["user"]
+        data = staff_tickets().loads(ticket, max_age=max_age)
+        user, nonce = data["user"], data["nonce"]
     except (BadSignature, KeyError, TypeError):
         return None
+    used = current_app.extensions.setdefault("postguard_used_tickets", {})
+    now = time.monotonic()
+    for old in [n for n, t in used.items() if t < now]:
+        del used[old]
+    if nonce in used:
+        return None
+    used[nonce] = now + max_age
+    return user
 

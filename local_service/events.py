@@ -57,8 +57,8 @@ class Event:
             raise ValueError("event time must be timezone-aware (UTC)")
         self.time = self.time.astimezone(timezone.utc)
         self.evidence = redact(self.evidence)
-        self.reason = _short(self.reason, 300)
-        self.message = _short(self.message, 400)
+        self.reason = redact(_short(self.reason, 300))  # free text a person typed may hold an address
+        self.message = redact(_short(self.message, 400))
         if self.path:
             self.host, self.path = split_url(self.path, self.host)
 

@@ -180,3 +180,8 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_event(store_url, tmp_path):
         assert s.verify().ok
     finally:
         s.close()
+
+
+def test_free_text_reasons_have_addresses_masked(store):
+    store.append(Event(rule="location.gps", decision="overridden", reason="Sent to jo.bloggs@gmail.com as agreed"))
+    assert store.list().rows[0]["reason"] == "Sent to j***@gmail.com as agreed"

@@ -1,0 +1,121 @@
+"""The admin dashboard and the staff page in a real browser: log in, filter, open an event, download the CSV."""
+import csv
+import io
+import random
+from datetime import timedelta
+
+import pytest
+
+from local_service import auth
+from local_service.events import Event, utcnow
+from local_service.store import Filter
+
+from .conftest import ARTIFACTS
+
+PASSWORD = "browser test password"
+USERS = ["j.smith", "a.khan", "m.jones", "r.patel", "s.oconnor"]
+HOSTS = ["www.facebook.com", "x.com", "www.instagram.com", "stmarys-blog.wordpress.com", "www.tiktok.com"]
+SEVERITY = {"location.gps": "high", "location.place": "medium"}
+CLAUSE = {"ref": "St Mary of the Angels: 6.9", "text": "Photographs, videos or any other types of image of pupils "
+          "... must not be published on personal web space."}
+
+
+def seed(store, n=320):
+    rnd = random.Random(7)
+    now = utcnow()
+    events = []
+    for i in range(n):
+        rule = rnd.choices(["location.gps", "location.place", "inspection.error"], [6, 3, 1])[0]
+        decision = ("inspection_error" if rule == "inspection.error" else
+                    rnd.choices(["sanitised", "warned", "overridden", "cancelled", "blocked"], [8, 3, 2, 2, 1])[0])
+        events.append(Event(
+            rule=rule, decision=decision, severity=SEVERITY.get(rule, "low"),
+            user=rnd.choice(USERS), device=f"STAFF-LT-{rnd.randint(10, 40)}",
+            path=f"https://{rnd.choices(HOSTS, [8, 5, 4, 2, 1])[0]}/upload",
+            time=now - timedelta(hours=rnd.random() * 24 * 29.5), source="proxy",
+            clauses=[CLAUSE] if rule != "inspection.error" else [],
+            message="This photo records where it was taken (near Sheffield)." if rule == "location.gps" else "",
+            reason="Parental consent on file" if decision == "overridden" else "",
+            evidence={"lat": 53.382847, "lon": -1.456677, "source": "EXIF GPS"} if rule == "location.gps" else {}))
+    store.append(events)
+    return events
+
+
+@pytest.fixture
+def seeded(live_app):
+    store = live_app.extensions["postguard"].store
+    events = seed(store)
+    auth.set_password(store, PASSWORD)
+    return live_app, store, events
+
+
+def log_in(page, base):
+    page.goto(f"{base}/admin/")
+    assert "/admin/login" in page.url
+    page.get_by_label("Admin password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/admin/")
+
+
+def test_log_in_filter_open_an_event_and_download_the_csv(seeded, page):
+    app, store, events = seeded
+    base = app.base_url
+    log_in(page, base)
+    assert page.get_by_role("heading", name="Overview", level=1).is_visible()
+    assert page.locator("svg.chart").count() == 3
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-overview.png"), full_page=True)
+
+    page.get_by_role("link", name="Events", exact=True).click()
+    page.get_by_label("Rule").select_option("location.place")
+    page.get_by_role("button", name="Apply filters").click()
+    page.wait_for_url("**/admin/events?*rule=location.place*")
+    rules = page.locator("table.events tbody tr td:nth-child(4)").all_inner_texts()
+    expected = [e for e in events if e.rule == "location.place"]
+    assert rules and set(rules) == {"location.place"}
+    assert len(rules) == min(50, len(expected))
+    page.screenshot(path=str(ARTIFACTS / "dashboard-events.png"), full_page=True)
+
+    newest = max(expected, key=lambda e: e.time)
+    page.locator("table.events tbody tr").first.locator("a").first.click()
+    page.wait_for_url(f"**/admin/events/{newest.id}")
+    assert page.get_by_role("heading", name="Policy clauses").is_visible()
+    assert "must not be published on personal web space" in page.locator(".clause blockquote").first.inner_text()
+    page.get_by_role("link", name=newest.user).first.click()
+    page.wait_for_url(f"**/admin/people/{newest.user}")
+    assert page.get_by_role("heading", name=f"History for {newest.user}").is_visible()
+    theirs = [e for e in events if e.user == newest.user]
+    assert page.locator("table.events tbody tr").count() == min(50, len(theirs))
+
+    page.go_back()
+    page.go_back()
+    with page.expect_download() as info:
+        page.get_by_role("link", name="CSV").click()
+    download = info.value
+    assert download.suggested_filename.endswith(".csv")
+    rows = list(csv.DictReader(io.StringIO(open(download.path(), encoding="utf-8").read())))
+    assert {r["id"] for r in rows} == {e.id for e in expected}
+    assert {r["rule"] for r in rows} == {"location.place"}
+    actions = [a["action"] for a in store.audit_entries()]
+    assert "export_csv" in actions and "view_event" in actions and "view_events" in actions
+
+
+def test_staff_link_from_another_site_shows_only_their_own_events(seeded, page):
+    """The extension opens the ticket link from its own origin: the session cookie (SameSite=Strict) must still be
+    sent after the redirect to /me."""
+    app, store, events = seeded
+    from local_service.app import issue_staff_ticket
+
+    with app.test_request_context():
+        ticket = issue_staff_ticket("a.khan")
+    link = f"{app.base_url}/me/{ticket}"
+    page.route("http://launcher.test/", lambda route: route.fulfill(
+        content_type="text/html", body=f'<a id="go" href="{link}">My record</a>'))
+    page.goto("http://launcher.test/")
+    page.click("#go")
+    page.wait_for_url(f"{app.base_url}/me")
+    assert page.get_by_role("heading", name="What PostGuard has recorded about you").is_visible()
+    mine = sorted((e for e in events if e.user == "a.khan"), key=lambda e: e.time, reverse=True)[:50]
+    assert page.locator("article.staff-event").count() == len(mine)
+    page.screenshot(path=str(ARTIFACTS / "staff-record.png"))
+    assert "j.smith" not in page.content()
