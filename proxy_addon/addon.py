@@ -6,6 +6,7 @@ extraction lives in extract.py, decisions in the engine, the log in the local se
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -24,6 +25,8 @@ from rules.platforms import host_regexes, in_scope
 
 log = logging.getLogger("postguard.proxy")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
+INLINE_BODY = 256 << 10  # bodies up to this size are inspected on the event loop
+BIG_BODY = 4 << 20
 
 
 class PostGuard:
@@ -32,6 +35,7 @@ class PostGuard:
         self._own_store = store is None
         self.max_body = 64 << 20
         self.hosts: list[str] = engine.pack.hosts if engine else []
+        self._last_gc = 0.0
 
     def load(self, loader):
         loader.add_option("postguard_config", str, "", "PostGuard config file (default: the user's config).")
@@ -90,6 +94,15 @@ class PostGuard:
     # -- the hook ------------------------------------------------------------------------------------------------
 
     async def request(self, flow: http.HTTPFlow) -> None:
+        await self._handle(flow)
+        events = flow.metadata.pop("postguard_events", None)
+        if events:  # written before the request goes on, so a crash loses no decided post; off the event loop
+            try:
+                await asyncio.to_thread(self.store.append, events)
+            except Exception:  # the log being down must not break the post; say so loudly in the proxy's log
+                log.exception("could not write %d events to the monitoring log", len(events))
+
+    async def _handle(self, flow: http.HTTPFlow) -> None:
         req = flow.request
         if req.method not in BODY_METHODS or not req.raw_content or flow.response is not None:
             return
@@ -97,11 +110,13 @@ class PostGuard:
             return
         url = req.pretty_url
         if len(req.raw_content) > self.max_body:
-            return self._record_error(url, f"body of {len(req.raw_content)} bytes is over the inspection limit")
+            return self._record_error(flow, url, f"body of {len(req.raw_content)} bytes is over the inspection limit")
         started = time.perf_counter()
         try:
-            ex = await asyncio.to_thread(extract, req.method, url, req.headers, req.raw_content)
-            verdict = await asyncio.to_thread(self.engine.evaluate, ex.submission)
+            if len(req.raw_content) <= INLINE_BODY:  # microseconds of work: a thread hand-off would cost more
+                ex, verdict = self._inspect(req.method, url, req.headers, req.raw_content)
+            else:  # a photo or a video: keep the event loop free for everyone else's requests
+                ex, verdict = await asyncio.to_thread(self._inspect, req.method, url, req.headers, req.raw_content)
         except ExtractError as exc:
             return self._fail(flow, url, str(exc))
         except Exception as exc:  # a bug in PostGuard never breaks someone's browsing
@@ -110,37 +125,57 @@ class PostGuard:
         flow.metadata["postguard"] = {"decision": verdict.decision, "ms": round(1000 * (time.perf_counter() -
                                                                                         started), 2)}
         if verdict.errors:
-            self._record(from_verdict(verdict, url=url, source="proxy", decision="inspection_error"))
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="inspection_error"))
         if not verdict.findings:
             return
         if verdict.decision == "allow":
-            self._record(from_verdict(verdict, url=url, source="proxy", decision="allowed"))
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="allowed"))
         elif verdict.decision == "sanitise":
             await self._sanitise(flow, ex, verdict, url)
         elif verdict.decision == "block":
             self._refuse(flow, verdict, "This post was blocked by your school's social media policy",
                          "Remove what is described above, or post through the school's official account.")
-            self._record(from_verdict(verdict, url=url, source="proxy", decision="blocked"))
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked"))
         elif verdict.decision == "warn":
             await self._hold(flow, ex, verdict, url)
+
+    def _inspect(self, method, url, headers, body):
+        ex = extract(method, url, headers, body)
+        return ex, self.engine.evaluate(ex.submission)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._collect(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self._collect(flow)
+
+    def _collect(self, flow) -> None:
+        """mitmproxy frees a finished flow only when the garbage collector next runs; with large uploads that is
+        hundreds of megabytes later. Collect after big flows, at most once a second."""
+        if flow.request.raw_content and len(flow.request.raw_content) > BIG_BODY:
+            now = time.monotonic()
+            if now - self._last_gc > 1.0:
+                self._last_gc = now
+                gc.collect()
 
     async def _sanitise(self, flow, ex, verdict, url, record: bool = True) -> bool:
         cleaned, removed = {}, []
         try:
             for i, att in enumerate(ex.submission.files):
                 if i in ex.parts:
-                    new, what = self.engine.sanitise(att)
+                    new, what = await asyncio.to_thread(self.engine.sanitise, att)
                     if what:
                         cleaned[i], removed = new.data, removed + [f"{', '.join(what)} from {att.name}"]
             if cleaned:
-                flow.request.content = rebuild(ex, cleaned)  # mitmproxy re-encodes and fixes Content-Length
+                body = await asyncio.to_thread(rebuild, ex, cleaned)
+                flow.request.content = body  # mitmproxy re-encodes and fixes Content-Length
         except ValueError as exc:  # StripError: cannot clean safely; the pack's stronger action applies
             self._refuse(flow, verdict, "PostGuard could not remove the location from this file safely",
                          "Save the photo without location (turn off location in the camera app) and try again.")
-            self._record(from_verdict(verdict, url=url, source="proxy", decision="blocked", reason=str(exc)))
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked", reason=str(exc)))
             return False
         if record:
-            self._record(from_verdict(verdict, url=url, source="proxy", decision="sanitised",
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="sanitised",
                                       reason="; ".join(removed)))
         self._notify({"kind": "sanitised", "url": url, "removed": removed,
                       "message": f"PostGuard removed {'; '.join(removed)} before it was sent."})
@@ -150,6 +185,12 @@ class PostGuard:
         settings = self.engine.pack.settings
         timeout = float(settings.get("warn_timeout_s", 120))
         answer = None
+        already = getattr(self.broker, "answer_for", None)
+        if already is not None:
+            from local_service.broker import fingerprint
+            answer = already([fingerprint(f.data) for f in ex.submission.files])
+            if answer is not None and answer.choice == "post_anyway":
+                return  # answered in the page a moment ago, and logged there with the reason
         if self.broker is not None:
             summary = {"url": url, "method": flow.request.method, "decision": verdict.decision,
                        "findings": [f.to_dict() for f in verdict.findings]}
@@ -172,11 +213,11 @@ class PostGuard:
         fallback = settings.get("warn_fallback", "block")
         reason = "no answer in time" if self.broker is not None else "no way to ask (local service not running)"
         if fallback == "allow":
-            self._record(from_verdict(verdict, url=url, source="proxy", decision="allowed", reason=reason))
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="allowed", reason=reason))
         else:
             self._refuse(flow, verdict, "This post is waiting for your decision",
                          "Open the page again and answer PostGuard's question, or ask your IT team.")
-            self._record(from_verdict(verdict, url=url, source="proxy", decision="blocked", reason=reason))
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked", reason=reason))
 
     # -- helpers -------------------------------------------------------------------------------------------------
 
@@ -190,26 +231,27 @@ class PostGuard:
             flow.response = http.Response.make(
                 403, b"PostGuard could not inspect this post and the school's policy says not to send it.",
                 {"Content-Type": "text/plain; charset=utf-8"})
-            self._record_error(url, why, decision="blocked")
+            self._record_error(flow, url, why, decision="blocked")
         else:
-            self._record_error(url, why)
+            self._record_error(flow, url, why)
 
-    def _record_error(self, url: str, why: str, decision: str = "inspection_error") -> None:
-        self._record([Event(rule="inspection.error", severity="low", decision=decision, path=url, reason=why,
+    def _record_error(self, flow, url: str, why: str, decision: str = "inspection_error") -> None:
+        self._record(flow, [Event(rule="inspection.error", severity="low", decision=decision, path=url, reason=why,
                             source="proxy")])
 
-    def _record(self, events: list[Event]) -> None:
-        try:
-            self.store.append(events)
-        except Exception:  # the log being down must not break the post; say so loudly in the proxy's log
-            log.exception("could not write %d events to the monitoring log", len(events))
+    @staticmethod
+    def _record(flow, events: list[Event]) -> None:
+        flow.metadata.setdefault("postguard_events", []).extend(events)
 
     def _notify(self, notice: dict) -> None:
         if self.broker is not None:
-            try:
-                self.broker.notify(notice)
-            except Exception:
-                log.exception("could not pass a notice to the local service")
+            asyncio.get_running_loop().run_in_executor(None, self._send_notice, notice)  # never waited for
+
+    def _send_notice(self, notice: dict) -> None:
+        try:
+            self.broker.notify(notice)
+        except Exception:
+            log.warning("could not pass a notice to the local service", exc_info=True)
 
 
 addons = [PostGuard()]

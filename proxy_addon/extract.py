@@ -119,7 +119,8 @@ def _multipart(out: Extracted, boundary: str) -> None:
     be spliced back with every other byte of the body untouched (werkzeug parses but does not serialise)."""
     if not boundary:
         raise ExtractError("multipart body without a boundary")
-    parser = MultiPartParser(max_form_parts=MAX_FIELDS)
+    # Parts stay in memory (werkzeug's default spools files over 500 KB to disk): the body is in memory already.
+    parser = MultiPartParser(stream_factory=_in_memory, max_form_parts=MAX_FIELDS)
     try:
         form, files = parser.parse(io.BytesIO(out.body), boundary.encode("latin-1"), len(out.body))
     except ValueError as exc:
@@ -134,8 +135,13 @@ def _multipart(out: Extracted, boundary: str) -> None:
         att = Attachment(storage.filename or key, data, storage.content_type or "", key)
         idx = len(out.submission.files)
         out.submission.files.append(att)
-        if i < len(file_spans) and out.body[file_spans[i][0]:file_spans[i][1]] == data:
-            out.parts[idx] = Part("multipart", file_spans[i][0], file_spans[i][1])
+        lo, hi = file_spans[i][:2] if i < len(file_spans) else (0, -1)
+        if hi - lo == len(data) and out.body.startswith(data, lo):  # memcmp in place, no copy
+            out.parts[idx] = Part("multipart", lo, hi)
+
+
+def _in_memory(total_content_length=None, content_type=None, filename=None, content_length=None):
+    return io.BytesIO()
 
 
 def _part_spans(body: bytes, boundary: bytes) -> list[tuple[int, int, bool]]:
