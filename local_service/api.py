@@ -24,7 +24,7 @@ from rules.media import StripError
 from rules.model import DECISIONS, Clause, Finding
 
 from .app import issue_staff_ticket, services
-from .broker import CHOICES, Broker, Full, NotPending
+from .broker import CHOICES, Broker, Full, NotPending, fingerprint
 from .events import EMAIL, SEVERITIES, Event, from_verdict, mask_email
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -83,7 +83,8 @@ def check():
     submission = _submission()
     verdict = services().engine.evaluate(submission)
     check_id = str(uuid.uuid4())
-    _broker().checks.put(check_id, {"url": submission.url, "verdict": verdict})
+    _broker().checks.put(check_id, {"url": submission.url, "verdict": verdict,
+                                    "fingerprints": [fingerprint(f.data) for f in submission.files]})
     settings = services().engine.pack.settings
     return jsonify(check_id=check_id, **verdict.to_dict(),
                    override_reasons=list(settings.get("override_reasons", [])))
@@ -144,6 +145,8 @@ def decision():
         if first != choice:
             return _error(409, f"this check was already answered with {first!r}: check the post again")
         url, verdict, base = entry["url"], entry["verdict"], f"check:{check_id}"
+        if choice == "post_anyway":
+            broker.remember_answer(entry.get("fingerprints", []), choice, reason)
     s = services()
     events = from_verdict(verdict, url=page or url, user=user, device=s.device, source="extension",
                           decision=CHOICE_DECISION[choice], reason=reason if choice == "post_anyway" else "")

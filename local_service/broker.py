@@ -7,6 +7,7 @@ id it saw misses nothing still in the ring.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import threading
@@ -125,6 +126,7 @@ class Recent:
 class Broker:
     def __init__(self, ring: int = 200, max_pending: int = 500, checks: Recent | None = None):
         self.checks = checks or Recent()
+        self.answered = Recent(size=1000, ttl_s=600)  # file fingerprint -> the person's answer in the page
         self.max_pending = max_pending
         self._pending: dict[str, Pending] = {}
         self._messages: deque[Message] = deque(maxlen=ring)
@@ -132,6 +134,22 @@ class Broker:
         self._last_id = 0
         self._cond = threading.Condition()
         self._proxy_seen: float | None = None
+
+    # -- answers given in the page ------------------------------------------------------------------------------
+
+    def remember_answer(self, fingerprints: list[str], choice: str, reason: str = "") -> None:
+        """The person already answered for these files in the page (the extension): the proxy will see the same
+        bytes a moment later and must not ask again."""
+        for fp in fingerprints:
+            self.answered.put(fp, {"choice": choice, "reason": reason})
+
+    def answer_for(self, fingerprints: list[str]) -> Decision | None:
+        """The page's answer covering every one of these files, if there is one."""
+        found = [self.answered.get(fp) for fp in fingerprints]
+        if not fingerprints or any(f is None for f in found):
+            return None
+        choices = {f["choice"] for f in found}
+        return Decision(found[0]["choice"], found[0]["reason"]) if len(choices) == 1 else None
 
     # -- held requests -------------------------------------------------------------------------------------------
 
@@ -275,3 +293,8 @@ def _nearest_deadline(b: Broker) -> float | None:
 
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def fingerprint(data: bytes) -> str:
+    """A file's identity for "already answered": the proxy sees the same bytes the extension checked."""
+    return hashlib.sha256(data).hexdigest()

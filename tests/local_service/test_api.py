@@ -524,3 +524,19 @@ def test_bad_input_does_not_use_up_the_decision(api, store, gps_jpeg):
     answered = api.post(f"{V1}/decision", json={"check_id": check_id, "choice": "post_anyway",
                                                 "reason": "No pupils shown"})
     assert answered.status_code == 200 and store.count() == 1
+
+
+def test_post_anyway_in_the_page_is_remembered_for_the_proxy(app, api):
+    import base64
+
+    from local_service.broker import fingerprint
+    from tests.rules.test_location import SHEFFIELD, gps_ifd, jpeg_with_gps
+
+    photo = jpeg_with_gps(gps_ifd(*SHEFFIELD))
+    checked = api.post("/api/v1/check", json={"url": "https://www.facebook.com/", "files": [
+        {"name": "a.jpg", "type": "image/jpeg", "data": base64.b64encode(photo).decode()}]}).get_json()
+    broker = app.extensions["postguard"].broker
+    assert broker.answer_for([fingerprint(photo)]) is None
+    api.post("/api/v1/decision", json={"check_id": checked["check_id"], "choice": "post_anyway",
+                                       "reason": "Official school account"})
+    assert broker.answer_for([fingerprint(photo)]).choice == "post_anyway"

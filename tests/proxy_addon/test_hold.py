@@ -56,3 +56,18 @@ def test_no_answer_applies_the_packs_fallback(store, warn_pack):
     assert flow.response.status_code == 403
     (event,) = store.list(Filter(rule="location.gps")).rows
     assert event["decision"] == "blocked" and event["reason"] == "no answer in time"
+
+
+def test_an_answer_given_in_the_page_is_not_asked_again(store, warn_pack):
+    """The extension asked and the person chose Post anyway; the proxy then sees the same bytes."""
+    from local_service.broker import fingerprint
+
+    broker = Broker()
+    photo = jpeg_with_gps(gps_ifd(*SHEFFIELD))
+    broker.remember_answer([fingerprint(photo)], "post_anyway", "Official school account")
+    addon = PostGuard(store=store, broker=broker, engine=Engine(pack=warn_pack))
+    started = time.monotonic()
+    flow = run(addon, make_flow(photo, "image/jpeg"))
+    assert flow.response is None and flow.request.raw_content == photo
+    assert time.monotonic() - started < 0.9  # released at once, not after the 1 s warn timeout
+    assert broker.pending() == [] and store.count() == 0
