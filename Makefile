@@ -15,7 +15,11 @@ $(BIN)/postguard: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-setup: system-deps $(BIN)/postguard
+setup: system-deps $(BIN)/postguard extension/node_modules/.package-lock.json
+
+# The extension's lint (web-ext) and its Node unit tests.
+extension/node_modules/.package-lock.json: extension/package-lock.json
+	cd extension && npm ci --no-audit --no-fund --loglevel=error
 
 # Debian packages the tests use, installed when missing.
 system-deps:

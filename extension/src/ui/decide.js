@@ -1,0 +1,39 @@
+// A post the proxy holds, when no tab could show it: opened from the notification.
+import { runtime } from "../platform.js";
+import { createUi } from "../content/panel.js";
+import { describe } from "../lib/findings.js";
+
+const done = document.getElementById("done");
+const pendingId = new URLSearchParams(location.search).get("pending_id") ?? "";
+
+async function main() {
+  const reply = await runtime.send({ type: "get-pending", pending_id: pendingId });
+  if (!reply?.ok) {
+    done.textContent = reply?.error?.message ?? "This post is no longer waiting.";
+    return;
+  }
+  const { pending, reasons } = reply;
+  let host = "";
+  try {
+    host = new URL(pending.url).host;
+  } catch {
+    // no page address
+  }
+  const summary = pending.summary ?? {};
+  const model = describe({ decision: summary.decision, findings: summary.findings ?? [] },
+    { kind: "held", host, reasons, secondsLeft: pending.seconds_left });
+  const ui = createUi(document, { inline: true, mount: document.getElementById("mount") });
+  const answer = await ui.ask(model);
+  const choice = answer.choice === "remove" ? "fix" : answer.choice;
+  ui.busy("Sending your answer…");
+  const sent = await runtime.send({ type: "decision", pending_id: pendingId, choice, reason: answer.reason ?? "",
+    url: pending.url, title: model.title });
+  ui.close();
+  done.textContent = !sent?.ok ? sent?.error?.message ?? "PostGuard could not pass on your answer." : {
+    fix: "PostGuard will remove the location and send your post. You can close this tab.",
+    cancel: "Your post was not sent. You can close this tab.",
+    post_anyway: "Your post is being sent. You can close this tab.",
+  }[choice];
+}
+
+main();
