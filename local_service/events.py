@@ -63,7 +63,8 @@ class Event:
             self.host, self.path = split_url(self.path, self.host)
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        # Field by field: dataclasses.asdict deep-copies evidence, and this runs for every event the log hashes.
+        d = {f.name: getattr(self, f.name) for f in FIELDS}
         d["time"] = self.time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
         return d
 
@@ -84,6 +85,9 @@ class Event:
     def content(self) -> bytes:
         """The canonical bytes the hash chain covers."""
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+FIELDS = dataclasses.fields(Event)
 
 
 def split_url(url: str, host: str = "") -> tuple[str, str]:

@@ -27,6 +27,8 @@ log = logging.getLogger("postguard.proxy")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 INLINE_BODY = 256 << 10  # bodies up to this size are inspected on the event loop
 BIG_BODY = 4 << 20
+EXTRACT_HEADERS = {"content-type", "content-encoding", "content-disposition", "x-file-name",
+                   "x-goog-upload-file-name"}
 
 
 class PostGuard:
@@ -34,7 +36,7 @@ class PostGuard:
         self.store, self.broker, self.engine = store, broker, engine
         self._own_store = store is None
         self.max_body = 64 << 20
-        self.hosts: list[str] = engine.pack.hosts if engine else []
+        self.hosts = frozenset(engine.pack.hosts if engine else ())
         self._last_gc = 0.0
 
     def load(self, loader):
@@ -66,7 +68,7 @@ class PostGuard:
                     self.engine = Engine(config, pack)
             except ValueError as exc:  # ConfigError, PackError: loud at start-up
                 raise exceptions.OptionsError(str(exc)) from None
-            self.hosts = self.engine.pack.hosts
+            self.hosts = frozenset(self.engine.pack.hosts)
             if self._own_store:
                 from local_service.commands import database_url
                 from local_service.store import Store
@@ -85,7 +87,7 @@ class PostGuard:
     def running(self):
         """Decrypt only in-scope hosts: banking and health sites are never intercepted."""
         if ctx.options.postguard_scope == "pack" and not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
-            ctx.options.update(allow_hosts=host_regexes(self.hosts))
+            ctx.options.update(allow_hosts=host_regexes(sorted(self.hosts)))
 
     def done(self):
         if self._own_store and self.store is not None:
@@ -114,9 +116,9 @@ class PostGuard:
         started = time.perf_counter()
         try:
             if len(req.raw_content) <= INLINE_BODY:  # microseconds of work: a thread hand-off would cost more
-                ex, verdict = self._inspect(req.method, url, req.headers, req.raw_content)
+                ex, verdict = self._inspect(req.method, url, _headers(req), req.raw_content)
             else:  # a photo or a video: keep the event loop free for everyone else's requests
-                ex, verdict = await asyncio.to_thread(self._inspect, req.method, url, req.headers, req.raw_content)
+                ex, verdict = await asyncio.to_thread(self._inspect, req.method, url, _headers(req), req.raw_content)
         except ExtractError as exc:
             return self._fail(flow, url, str(exc))
         except Exception as exc:  # a bug in PostGuard never breaks someone's browsing
@@ -252,6 +254,11 @@ class PostGuard:
             self.broker.notify(notice)
         except Exception:
             log.warning("could not pass a notice to the local service", exc_info=True)
+
+
+def _headers(req) -> list[tuple[str, str]]:
+    """Only the headers extraction reads (type, encoding, file name), not every cookie and client hint."""
+    return [(k, v) for k, v in req.headers.items() if k.lower() in EXTRACT_HEADERS]
 
 
 addons = [PostGuard()]

@@ -32,9 +32,11 @@ def scope_hosts(include: list[str] = (), exclude: list[str] = ()) -> list[str]:
     return sorted(hosts - {h.lower().lstrip(".") for h in exclude})
 
 
-def in_scope(host: str, hosts: list[str]) -> bool:
-    host = host.lower().rstrip(".")
-    return any(host == h or host.endswith("." + h) for h in hosts)
+def in_scope(host: str, hosts) -> bool:
+    """Whether `host` or one of its parent domains is listed (`hosts`: a list, or better a set)."""
+    labels = host.lower().rstrip(".").split(".")
+    wanted = hosts if isinstance(hosts, (set, frozenset)) else set(hosts)
+    return any(".".join(labels[i:]) in wanted for i in range(len(labels) - 1))
 
 
 def host_regexes(hosts: list[str]) -> list[str]:
