@@ -145,6 +145,17 @@ class PostGuard:
         ex = extract(method, url, headers, body)
         return ex, self.engine.evaluate(ex.submission)
 
+    def _clean(self, ex) -> tuple[bytes | None, list[str]]:
+        """The body with every attachment cleaned in place, and what was removed; None when nothing changed."""
+        cleaned, removed = {}, []
+        for i, att in enumerate(ex.submission.files):
+            if i in ex.parts:
+                new, what = self.engine.sanitise(att)
+                if what:
+                    cleaned[i] = new.data
+                    removed.append(f"{', '.join(what)} from {att.name}")
+        return (rebuild(ex, cleaned) if cleaned else None), removed
+
     def response(self, flow: http.HTTPFlow) -> None:
         self._collect(flow)
 
@@ -161,15 +172,9 @@ class PostGuard:
                 gc.collect()
 
     async def _sanitise(self, flow, ex, verdict, url, record: bool = True) -> bool:
-        cleaned, removed = {}, []
         try:
-            for i, att in enumerate(ex.submission.files):
-                if i in ex.parts:
-                    new, what = await asyncio.to_thread(self.engine.sanitise, att)
-                    if what:
-                        cleaned[i], removed = new.data, removed + [f"{', '.join(what)} from {att.name}"]
-            if cleaned:
-                body = await asyncio.to_thread(rebuild, ex, cleaned)
+            body, removed = await asyncio.to_thread(self._clean, ex)  # one hop for the whole clean-up
+            if body is not None:
                 flow.request.content = body  # mitmproxy re-encodes and fixes Content-Length
         except ValueError as exc:  # StripError: cannot clean safely; the pack's stronger action applies
             self._refuse(flow, verdict, "PostGuard could not remove the location from this file safely",
