@@ -223,8 +223,14 @@ def rebuild(ex: Extracted, cleaned: dict[int, bytes]) -> bytes:
     body = ex.body
     raw_parts = sorted(((ex.parts[i], data) for i, data in cleaned.items() if ex.parts[i].kind != "json"),
                        key=lambda pd: pd[0].start, reverse=True)
-    for part, data in raw_parts:
-        body = body[:part.start] + data + body[part.end:]
+    if raw_parts and all(part.end - part.start == len(data) for part, data in raw_parts):
+        buf = bytearray(body)  # same-length cleaning: one copy of the body, spliced in place
+        for part, data in raw_parts:
+            buf[part.start:part.end] = data
+        body = bytes(buf)
+    else:
+        for part, data in raw_parts:
+            body = body[:part.start] + data + body[part.end:]
     json_parts = [(ex.parts[i], data) for i, data in cleaned.items() if ex.parts[i].kind == "json"]
     if json_parts:
         doc = json.loads(body)
