@@ -20,13 +20,14 @@ from mitmproxy import ctx, exceptions, http
 from local_service.events import Event, from_verdict
 from proxy_addon.extract import ExtractError, extract, rebuild
 from proxy_addon.responses import refusal
-from rules import Engine, load_config, load_pack
-from rules.platforms import host_regexes, in_scope
+from rules import Engine, Submission, load_config, load_pack
+from rules.platforms import get_hosts, host_regexes, in_scope
 
 log = logging.getLogger("postguard.proxy")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 INLINE_BODY = 256 << 10  # bodies up to this size are inspected on the event loop
 BIG_BODY = 4 << 20
+GET_HOSTS = get_hosts()
 EXTRACT_HEADERS = {"content-type", "content-encoding", "content-disposition", "x-file-name",
                    "x-goog-upload-file-name"}
 
@@ -106,7 +107,11 @@ class PostGuard:
 
     async def _handle(self, flow: http.HTTPFlow) -> None:
         req = flow.request
-        if req.method not in BODY_METHODS or not req.raw_content or flow.response is not None:
+        if flow.response is not None:
+            return
+        if req.method not in BODY_METHODS or not req.raw_content:
+            if req.method == "GET" and "?" in req.path and in_scope(req.pretty_host, GET_HOSTS):
+                await self._check_get(flow)
             return
         if ctx.options.postguard_scope == "pack" and not in_scope(req.pretty_host, self.hosts):
             return
@@ -140,6 +145,21 @@ class PostGuard:
             self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked"))
         elif verdict.decision == "warn":
             await self._hold(flow, ex, verdict, url)
+
+    async def _check_get(self, flow) -> None:
+        """A sign-in page's URL (login_hint, redirect_uri) is the submission; only warn or block apply."""
+        url = flow.request.pretty_url
+        try:
+            verdict = self.engine.evaluate(Submission(url=url, method="GET"))
+        except Exception as exc:
+            log.exception("inspection failed for %s", url)
+            return self._record_error(flow, url, f"{type(exc).__name__}: {exc}")
+        if verdict.decision in ("warn", "block"):
+            self._refuse(flow, verdict, "PostGuard stopped this sign-in",
+                         "Sign in to personal accounts with a personal email address, not your school account.")
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked"))
+        elif verdict.findings:
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="allowed"))
 
     def _inspect(self, method, url, headers, body):
         ex = extract(method, url, headers, body)

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import base64
 import json
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from rules import Engine
+from rules.platforms import get_hosts, in_scope
 
 from .extract import ExtractError, extract
 
@@ -57,7 +58,8 @@ def scan_har(path: str, engine: Engine, context: dict | None = None):
             yield result
             continue
         result["method"], result["url"] = method, url
-        if method.upper() in ("POST", "PUT", "PATCH") and body:
+        is_signin = method.upper() == "GET" and "?" in url and in_scope(urlsplit(url).hostname or "", get_hosts())
+        if (method.upper() in ("POST", "PUT", "PATCH") and body) or is_signin:
             try:
                 ex = extract(method, url, headers, body)
                 ex.submission.context.update(context or {})

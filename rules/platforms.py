@@ -16,14 +16,20 @@ class Category:
     description: str
     hosts: tuple[str, ...]
     keeps_metadata: bool
+    inspect_get: bool = False  # sign-in pages: the request's query is what matters, so GETs are checked too
 
 
 @lru_cache(maxsize=1)
 def categories() -> dict[str, Category]:
     doc = tomllib.loads(DATA.read_text(encoding="utf-8"))
     return {name: Category(name, c.get("description", ""), tuple(h.lower() for h in c["hosts"]),
-                           bool(c.get("keeps_metadata", True)))
+                           bool(c.get("keeps_metadata", True)), bool(c.get("inspect_get", False)))
             for name, c in doc["categories"].items()}
+
+
+def get_hosts() -> frozenset[str]:
+    """Hosts whose GET requests are inspected too (sign-in pages carry login_hint in the URL)."""
+    return frozenset(h for c in categories().values() if c.inspect_get for h in c.hosts)
 
 
 def scope_hosts(include: list[str] = (), exclude: list[str] = ()) -> list[str]:

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from .base import Detector, Hit
 from .location import LocationDetector
+from .school_email import SchoolEmailDetector
 
 DETECTORS: list[type[Detector]] = [
     LocationDetector,
+    SchoolEmailDetector,
 ]
 
 __all__ = ["DETECTORS", "Detector", "Hit", "detector_for", "known_rules", "sanitisable_rules"]

@@ -174,3 +174,32 @@ def test_loads_as_a_mitmdump_script(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_sign_in_with_a_school_google_account_to_a_personal_platform_is_stopped(store, tmp_path):
+    """The authorisation request is a GET to accounts.google.com: the hint and the redirect are in its URL."""
+    from rules.config import parse_config
+
+    pack = tmp_path / "email.toml"
+    pack.write_text('[pack]\nid="email"\nname="E"\nextends="default"\n'
+                    '[rules."school_email.personal_account"]\naction="block"\nseverity="high"\n')
+    config = parse_config({"school": {"email_domains": ["stmarys-angels.sch.uk"]}})
+    addon = PostGuard(store=store, engine=Engine(config, load_pack(str(pack))))
+
+    def signin(hint, redirect):
+        f = tflow.tflow()
+        f.request.method, f.request.scheme, f.request.port = "GET", "https", 443
+        f.request.host = "accounts.google.com"
+        f.request.path = (f"/o/oauth2/v2/auth?client_id=1.apps.googleusercontent.com&response_type=code"
+                          f"&scope=openid%20email&login_hint={hint}&redirect_uri={redirect}")
+        f.request.raw_content = b""
+        return run(addon, f)
+
+    stopped = signin("j.smith%40stmarys-angels.sch.uk", "https%3A%2F%2Fwww.tiktok.com%2Flogin%2Fcallback")
+    assert stopped.response is not None and stopped.response.status_code == 403
+    allowed = signin("j.smith%40stmarys-angels.sch.uk", "https%3A%2F%2Fclassroom.google.com%2F")
+    assert allowed.response is None
+    personal = signin("jsmith%40gmail.com", "https%3A%2F%2Fwww.tiktok.com%2Flogin%2Fcallback")
+    assert personal.response is None
+    (event,) = store.list(Filter(rule="school_email.personal_account")).rows
+    assert event["decision"] == "blocked" and "j***@stmarys-angels.sch.uk" in json.dumps(event["evidence"])
