@@ -153,6 +153,23 @@ def _purge_periodically(svc, stopping: threading.Event, every_s: float = 6 * 360
         stopping.wait(every_s)
 
 
+def cmd_status(args) -> int:
+    """What this laptop looks like to PostGuard: its addresses against the school's networks, the pack, the log."""
+    from rules import Engine
+    from rules.network import on_school_network, status_lines
+
+    config = load_config(args.config)
+    override = {"on": True, "off": False}.get(args.network)
+    for line in status_lines(config):
+        print(line)
+    if override is not None:
+        print(f"school network: {'on' if on_school_network(config, override) else 'off'} (set by --network)")
+    engine = Engine(config)
+    print(f"policy pack: {engine.pack.name} ({engine.pack.id}), {len(engine.pack.active)} rules on")
+    print(f"config: {config.path or 'defaults (no config file)'}; data: {config.data_dir}")
+    return 0
+
+
 def cmd_ca(args) -> int:
     from proxy_addon.ca import ensure_ca, install, instructions
 
@@ -183,6 +200,12 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--proxy-port", type=int, default=8766, metavar="N", help="0 picks a free port (printed)")
     p.add_argument("--database", metavar="URL", help="a PostgreSQL URL instead of the embedded SQLite file")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", parents=[common], help="the laptop's addresses against the school's networks, "
+                                                        "the pack in use")
+    p.add_argument("--network", choices=("auto", "on", "off"), default="auto",
+                   help="override whether this laptop counts as on the school network")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("ca", parents=[common], help="the proxy's certificate: where it is, how to trust it, the "
                                                     "PAC URL")

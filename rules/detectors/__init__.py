@@ -4,10 +4,12 @@ from __future__ import annotations
 from .base import Detector, Hit
 from .location import LocationDetector
 from .school_email import SchoolEmailDetector
+from .wikipedia import WikipediaDetector
 
 DETECTORS: list[type[Detector]] = [
     LocationDetector,
     SchoolEmailDetector,
+    WikipediaDetector,
 ]
 
 __all__ = ["DETECTORS", "Detector", "Hit", "detector_for", "known_rules", "sanitisable_rules"]

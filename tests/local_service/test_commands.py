@@ -146,3 +146,9 @@ def test_kill_9_of_the_service_during_a_burst_loses_no_acknowledged_event(tmp_pa
         assert store.verify().ok
     finally:
         store.close()
+
+
+def test_status_shows_the_network_verdict_and_the_pack(config_file, capsys):
+    assert main(["status", "--config", str(config_file), "--network", "on"]) == 0
+    out = capsys.readouterr().out
+    assert "school network: on (set by --network)" in out and "policy pack:" in out
