@@ -170,6 +170,31 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_roster_import(args) -> int:
+    """Pupils' names as keyed hashes only: the laptop keeps no readable list of pupils."""
+    from rules.roster import import_csv
+
+    config = load_config(args.config)
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty:
+            print(f"\r\033[Kread {done}/{total} rows", end="", file=sys.stderr, flush=True)
+
+    try:
+        result = import_csv(config, args.file, progress)
+    except OSError as exc:
+        print(f"\npostguard: {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"\npostguard: {exc}", file=sys.stderr)
+        return 2
+    if tty:
+        print("\r\033[K", end="", file=sys.stderr)
+    print(result.summary())
+    return 0
+
+
 def cmd_ca(args) -> int:
     from proxy_addon.ca import ensure_ca, install, instructions
 
@@ -206,6 +231,12 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--network", choices=("auto", "on", "off"), default="auto",
                    help="override whether this laptop counts as on the school network")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("roster", parents=[common], help="the pupil roster, kept as keyed hashes only")
+    rsub = p.add_subparsers(metavar="ACTION")
+    r = rsub.add_parser("import", parents=[common], help="replace the roster from a MIS export (CSV)")
+    r.add_argument("file", metavar="FILE.csv")
+    r.set_defaults(func=cmd_roster_import)
 
     p = sub.add_parser("ca", parents=[common], help="the proxy's certificate: where it is, how to trust it, the "
                                                     "PAC URL")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .base import Detector, Hit
 from .location import LocationDetector
+from .personal_data import PersonalDataDetector
 from .school_email import SchoolEmailDetector
 from .wikipedia import WikipediaDetector
 
@@ -10,6 +11,7 @@ DETECTORS: list[type[Detector]] = [
     LocationDetector,
     SchoolEmailDetector,
     WikipediaDetector,
+    PersonalDataDetector,
 ]
 
 __all__ = ["DETECTORS", "Detector", "Hit", "detector_for", "known_rules", "sanitisable_rules"]

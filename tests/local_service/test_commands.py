@@ -152,3 +152,13 @@ def test_status_shows_the_network_verdict_and_the_pack(config_file, capsys):
     assert main(["status", "--config", str(config_file), "--network", "on"]) == 0
     out = capsys.readouterr().out
     assert "school network: on (set by --network)" in out and "policy pack:" in out
+
+
+def test_roster_import_keeps_no_readable_names(tmp_path, config_file, capsys):
+    export = tmp_path / "sims.csv"
+    export.write_text("Legal Surname,Legal Forename,Year\nOkonkwo,Chidinma,5\nBrown-Smith,Zoë,6\n", encoding="utf-8")
+    assert main(["roster", "import", "--config", str(config_file), str(export)]) == 0
+    assert "Imported 2 pupils" in capsys.readouterr().out
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "data").glob("roster*"))
+    assert b"Okonkwo" not in stored and b"okonkwo" not in stored and "Zoë".encode() not in stored
+    assert main(["roster", "import", "--config", str(config_file), str(tmp_path / "missing.csv")]) == 2

@@ -1,0 +1,144 @@
+"""personal_data.pupil and personal_data.staff: identifiers and names in what a post says.
+
+Pupils: Unique Pupil Numbers, Unique Learner Numbers and NHS numbers that pass their published checks, and names on
+the school roster (keyed hashes, see rules/roster.py). Staff (lower severity): National Insurance numbers, and a UK
+postcode within `personal_data.dob_window` characters of a date of birth. Evidence names the identifier type and
+its last two characters only; a roster name is "a name on the school roster" and the field it was in, never the
+name. Only form fields are read (not attachments); values that are obviously tokens are skipped.
+"""
+from __future__ import annotations
+
+import bisect
+import re
+
+from .. import identifiers, roster
+from ..config import ConfigError
+from ..model import Submission
+from .base import Detector, Hit
+
+PUPIL, STAFF = "personal_data.pupil", "personal_data.staff"
+
+# Option table [personal_data] in the config file: name -> (type, default, help).
+OPTIONS = {
+    "dob_window": (int, 80, "how many characters apart a postcode and a date of birth may be and still count as "
+                            "one person's details (personal_data.staff)"),
+}
+
+_MESSAGES = {
+    "UPN": "This post contains a pupil's Unique Pupil Number (ending {last}), which identifies the child in "
+           "school records and must never be published.",
+    "ULN": "This post contains a pupil's Unique Learner Number (ending {last}), which identifies the child's "
+           "learning record and must never be published.",
+    "NHS": "This post contains an NHS number (ending {last}), which opens a person's health records and must "
+           "never be published.",
+    "NINO": "This post contains a National Insurance number (ending {last}), which is someone's private tax and "
+            "benefits identifier.",
+    "POSTCODE+DOB": "This post puts a postcode (ending {last}) beside a date of birth, which together identify "
+                    "a person and where they live.",
+    "ROSTER": "This post names a pupil on the school roster (in '{field}'): check you have consent before "
+              "naming a child.",
+}
+_RULE_OF = {"UPN": PUPIL, "ULN": PUPIL, "NHS": PUPIL, "NINO": STAFF}
+_LABELS = {**{r.entity: r.label for r in (*identifiers.PUPIL, *identifiers.STAFF)},
+           "POSTCODE+DOB": "UK postcode beside a date of birth"}
+_TOKENISH = re.compile(r"[A-Za-z0-9+/=_.:%~-]+")
+TOKEN_MIN_CHARS = 40  # a value this long with no spaces and only base64/url characters is a token, not text
+
+
+def looks_like_token(value: str) -> bool:
+    return len(value) >= TOKEN_MIN_CHARS and _TOKENISH.fullmatch(value) is not None
+
+
+def parse_options(config) -> dict:
+    """The [personal_data] table, checked; unknown keys and bad values raise ConfigError naming the key."""
+    table = config.extra.get("personal_data", {})
+    where = str(config.path) if config.path else "config"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: personal_data: must be a table")
+    options = {}
+    for key, value in table.items():
+        if key not in OPTIONS:
+            raise ConfigError(f"{where}: personal_data.{key}: unknown option (known: {', '.join(OPTIONS)})")
+        kind, _, _ = OPTIONS[key]
+        if not isinstance(value, kind) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{where}: personal_data.{key}: must be a non-negative {kind.__name__}, "
+                              f"not {value!r}")
+        options[key] = value
+    return {key: options.get(key, default) for key, (_, default, _) in OPTIONS.items()}
+
+
+class PersonalDataDetector(Detector):
+    id = "personal_data"
+    rules = {
+        PUPIL: "pupils' Unique Pupil Numbers, Unique Learner Numbers and NHS numbers (checksums must pass), and "
+               "pupils' names on the school roster",
+        STAFF: "National Insurance numbers, and a UK postcode beside a date of birth",
+    }
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.options = parse_options(config)
+        self._pupil = identifiers.PUPIL
+        self._staff = identifiers.STAFF
+        self._postcode = identifiers.Postcode()
+        self._dob = identifiers.DateOfBirth()
+        roster.cached(config.data_dir)  # a damaged roster or a replaced key is a loud error at start
+
+    def check(self, submission: Submission, rules: set[str]):
+        pupil, staff = PUPIL in rules, STAFF in rules
+        names = roster.cached(self.config.data_dir) if pupil else None
+        for field, value in submission.fields:
+            if not value or not isinstance(value, str) or looks_like_token(value):
+                continue
+            target = f"field:{field}"
+            yield from self._identifiers(value, field, target, pupil, staff)
+            if names is not None:
+                count = names.names_in(value)
+                if count:
+                    yield Hit(PUPIL, _MESSAGES["ROSTER"].format(field=field[:60]),
+                              {"identifier": "a name on the school roster", "field": field, "count": count},
+                              target)
+
+    def _identifiers(self, text: str, field: str, target: str, pupil: bool, staff: bool):
+        runs = identifiers.digit_runs(text)
+        if not runs:
+            return
+        most = max(r[2] for r in runs)
+        recognizers = (self._pupil if pupil else ()) + (self._staff if staff else ())
+        by_entity: dict[str, list[identifiers.Match]] = {}
+        for recognizer in recognizers:
+            if recognizer.min_digits > most:
+                continue
+            for match in recognizer.analyze(text, runs):
+                by_entity.setdefault(match.entity, []).append(match)
+        for entity, matches in by_entity.items():
+            yield self._hit(_RULE_OF[entity], entity, matches, field, target)
+        if staff:
+            pairs = self._postcode_beside_birth_date(text, runs)
+            if pairs:
+                yield self._hit(STAFF, "POSTCODE+DOB", pairs, field, target)
+
+    def _postcode_beside_birth_date(self, text: str, runs) -> list[identifiers.Match]:
+        """Postcodes with a date of birth within `dob_window` characters (postcodes first: they are the rarer)."""
+        postcodes = self._postcode.analyze(text, runs)
+        if not postcodes:
+            return []
+        window = self.options["dob_window"]
+        reach = window + max(self._dob.reach)
+        starts = [p.start for p in postcodes]  # sorted, as analyze returns them
+        near = []
+        for run in runs:  # the runs within `reach` of a postcode: the nearest postcodes either side decide
+            i = bisect.bisect_left(starts, run[0])
+            if any(0 <= j < len(postcodes) and run[0] - postcodes[j].end <= reach
+                   and postcodes[j].start - run[1] <= reach for j in (i - 1, i)):
+                near.append(run)
+        births = self._dob.analyze(text, near)
+        return [p for p in postcodes
+                if any(p.start - b.end <= window and b.start - p.end <= window for b in births)]
+
+    def _hit(self, rule: str, entity: str, matches: list[identifiers.Match], field: str, target: str) -> Hit:
+        label = _LABELS[entity]
+        endings = list(dict.fromkeys(m.last_two for m in matches))
+        evidence = {"identifier": label, "type": entity, "last_two": endings, "count": len(matches),
+                    "field": field, "found_by": matches[0].explanation}
+        return Hit(rule, _MESSAGES[entity].format(last=" and ".join(endings[:3])), evidence, target)
