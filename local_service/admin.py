@@ -58,16 +58,6 @@ def _check_csrf():
     return None
 
 
-@bp.after_request
-def _headers(response):
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                                                   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" makes browsers send "Origin: null"
-    return response
-
 
 @bp.context_processor
 def _template_helpers():

@@ -75,6 +75,7 @@ def create_app(config=None) -> Flask:
         user=app.config.get("LOCAL_USER") or getpass.getuser(), device=socket.gethostname(), broker=Broker())
 
     app.before_request(_gate)
+    app.after_request(_page_headers)
     app.register_error_handler(404, _not_found)
     app.register_error_handler(405, _not_found)
 
@@ -122,6 +123,19 @@ def _gate():
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not sent or not hmac.compare_digest(sent, services().token):
             abort(_refuse(401, "a valid PostGuard token is required"))
+
+
+def _page_headers(response):
+    """One set of headers for every page the service renders (dashboard, staff record): not cached, not framed,
+    no script, and the staff ticket in a URL never sent to another site."""
+    if request.blueprint in ("admin", "staff"):
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                                                       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" makes browsers send "Origin: null"
+    return response
 
 
 def _not_found(exc):

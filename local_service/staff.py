@@ -17,15 +17,6 @@ bp = Blueprint("staff", __name__)
 PAGE_SIZE = 50
 
 
-@bp.after_request
-def _headers(response):
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                                                   "frame-ancestors 'none'; base-uri 'none'")
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Referrer-Policy"] = "same-origin"  # the ticket is in the URL: never to another site
-    return response
-
 
 def _denied(reason: str):
     return make_response(render_template("staff/denied.html", reason=reason), 403)
