@@ -1,6 +1,5 @@
 """A real mitmproxy (DumpMaster) on loopback with the PostGuard addon, and a local HTTP/HTTPS upstream site."""
 import asyncio
-import datetime
 import http.server
 import ssl
 import threading
@@ -8,6 +7,7 @@ import threading
 import pytest
 
 from local_service.store import Store
+from tests.tls import self_signed
 
 
 class Upstream:
@@ -36,7 +36,7 @@ class Upstream:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.scheme = "http"
         if tls_dir is not None:
-            cert, key = _self_signed(tls_dir)
+            cert, key = self_signed(tls_dir)
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(cert, key)
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
@@ -52,28 +52,6 @@ class Upstream:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-def _self_signed(folder):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    import ipaddress
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = folder / "upstream.pem", folder / "upstream.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
 
 
 class Proxy:
