@@ -253,6 +253,19 @@ function clausesOf(findings) {
   return out;
 }
 
+/** The dialog for a post the proxy holds (an entry of /pending or the stream), in the tab or on its own page. */
+function describeHeld(pending, reasons) {
+  let host = "";
+  try {
+    host = new URL(pending.url).host;
+  } catch {
+    // no page address: the dialog names no site
+  }
+  const summary = pending.summary ?? {};
+  return describe({ decision: summary.decision, findings: summary.findings ?? [] },
+    { kind: "held", host, reasons, secondsLeft: pending.seconds_left });
+}
+
 /** Everything the dialog shows for a check (kind "file" or "post") or a post the proxy holds (kind "held").
  * `reasons` are the pack's override reasons; `decision` "block" means Post anyway is not offered. */
 function describe(result, { kind = "file", host = "", reasons = null, secondsLeft = null } = {}) {
@@ -354,7 +367,7 @@ function formatRecent(entry, now = new Date()) {
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-return { REMOVABLE_RULES, REASON_LENGTH, CHOICE_TEXT, targetFile, shownFindings, needsPanel, removableFiles, titleFor, strongest, evidenceFacts, clausesOf, describe, checkReason, removedNotice, UNREACHABLE_NOTICE, NOT_SET_UP_NOTICE, protectionStatus, recentEntry, pushRecent, formatRecent };
+return { REMOVABLE_RULES, REASON_LENGTH, CHOICE_TEXT, targetFile, shownFindings, needsPanel, removableFiles, titleFor, strongest, evidenceFacts, clausesOf, describeHeld, describe, checkReason, removedNotice, UNREACHABLE_NOTICE, NOT_SET_UP_NOTICE, protectionStatus, recentEntry, pushRecent, formatRecent };
 })();
 
 // src/lib/outbox.js

@@ -253,6 +253,19 @@ function clausesOf(findings) {
   return out;
 }
 
+/** The dialog for a post the proxy holds (an entry of /pending or the stream), in the tab or on its own page. */
+function describeHeld(pending, reasons) {
+  let host = "";
+  try {
+    host = new URL(pending.url).host;
+  } catch {
+    // no page address: the dialog names no site
+  }
+  const summary = pending.summary ?? {};
+  return describe({ decision: summary.decision, findings: summary.findings ?? [] },
+    { kind: "held", host, reasons, secondsLeft: pending.seconds_left });
+}
+
 /** Everything the dialog shows for a check (kind "file" or "post") or a post the proxy holds (kind "held").
  * `reasons` are the pack's override reasons; `decision` "block" means Post anyway is not offered. */
 function describe(result, { kind = "file", host = "", reasons = null, secondsLeft = null } = {}) {
@@ -354,7 +367,7 @@ function formatRecent(entry, now = new Date()) {
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-return { REMOVABLE_RULES, REASON_LENGTH, CHOICE_TEXT, targetFile, shownFindings, needsPanel, removableFiles, titleFor, strongest, evidenceFacts, clausesOf, describe, checkReason, removedNotice, UNREACHABLE_NOTICE, NOT_SET_UP_NOTICE, protectionStatus, recentEntry, pushRecent, formatRecent };
+return { REMOVABLE_RULES, REASON_LENGTH, CHOICE_TEXT, targetFile, shownFindings, needsPanel, removableFiles, titleFor, strongest, evidenceFacts, clausesOf, describeHeld, describe, checkReason, removedNotice, UNREACHABLE_NOTICE, NOT_SET_UP_NOTICE, protectionStatus, recentEntry, pushRecent, formatRecent };
 })();
 
 // src/lib/page-facts.js
@@ -1077,7 +1090,7 @@ const __pg_src_content_main = (() => {
 // answer: the held event is released as it was, with a notice.
 
 const { runtime } = __pg_src_platform;
-const { NOT_SET_UP_NOTICE, UNREACHABLE_NOTICE, describe, needsPanel, removedNotice } = __pg_src_lib_findings;
+const { NOT_SET_UP_NOTICE, UNREACHABLE_NOTICE, describe, describeHeld, needsPanel, removedNotice } = __pg_src_lib_findings;
 const { fieldsToSend, fileKey, isPostLabel, splitBySize } = __pg_src_lib_page_facts;
 const { readFile, setInputFiles, toFile, transferOf } = __pg_src_content_files;
 const { createUi } = __pg_src_content_panel;
@@ -1441,15 +1454,7 @@ function onClick(e) {
 const heldShown = new Map(); // pending_id -> the dialog's model, while it is shown or waiting to be
 
 function showHeld(pending, reasons) {
-  let host = "";
-  try {
-    host = new URL(pending.url).host;
-  } catch {
-    // no page address: the dialog names no site
-  }
-  const summary = pending.summary ?? {};
-  const model = describe({ decision: summary.decision, findings: summary.findings ?? [] },
-    { kind: "held", host, reasons, secondsLeft: pending.seconds_left });
+  const model = describeHeld(pending, reasons);
   model.stillWanted = () => heldShown.has(pending.pending_id);
   heldShown.set(pending.pending_id, model);
   ui.ask(model).then(async (answer) => {

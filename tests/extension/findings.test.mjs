@@ -121,3 +121,15 @@ test("recent warnings keep the newest ten, with the reason only for Post anyway"
   assert.equal(formatRecent(recentEntry({ title: "t", choice: "cancel", time: new Date(2025, 3, 2, 9, 5).toISOString() }),
     now).when, "2 Apr 09:05");
 });
+
+test("a held post's dialog names the site and offers the pack's reasons", async () => {
+  const { describeHeld } = await import("../../extension/src/lib/findings.js");
+  const finding = { rule: "location.gps", severity: "high", message: "This photo records where it was taken.",
+    policy: [{ ref: "6.9", text: "Images must not..." }], evidence: {}, action: "warn", target: "file:a.jpg" };
+  const model = describeHeld({ url: "https://www.facebook.com/upload", seconds_left: 30,
+    summary: { decision: "warn", findings: [finding] } }, ["Official school account"]);
+  const noUrl = describeHeld({ url: "", summary: {} }, []);
+  assert.equal(typeof model, "object");
+  assert.match(JSON.stringify(model), /www\.facebook\.com/);
+  assert.doesNotMatch(JSON.stringify(noUrl), /facebook/);
+});

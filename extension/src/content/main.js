@@ -5,7 +5,7 @@
 
 import { runtime } from "../platform.js";
 import {
-  NOT_SET_UP_NOTICE, UNREACHABLE_NOTICE, describe, needsPanel, removedNotice,
+  NOT_SET_UP_NOTICE, UNREACHABLE_NOTICE, describe, describeHeld, needsPanel, removedNotice,
 } from "../lib/findings.js";
 import { fieldsToSend, fileKey, isPostLabel, splitBySize } from "../lib/page-facts.js";
 import { readFile, setInputFiles, toFile, transferOf } from "./files.js";
@@ -371,15 +371,7 @@ function onClick(e) {
 const heldShown = new Map(); // pending_id -> the dialog's model, while it is shown or waiting to be
 
 function showHeld(pending, reasons) {
-  let host = "";
-  try {
-    host = new URL(pending.url).host;
-  } catch {
-    // no page address: the dialog names no site
-  }
-  const summary = pending.summary ?? {};
-  const model = describe({ decision: summary.decision, findings: summary.findings ?? [] },
-    { kind: "held", host, reasons, secondsLeft: pending.seconds_left });
+  const model = describeHeld(pending, reasons);
   model.stillWanted = () => heldShown.has(pending.pending_id);
   heldShown.set(pending.pending_id, model);
   ui.ask(model).then(async (answer) => {

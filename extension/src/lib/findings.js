@@ -126,6 +126,19 @@ export function clausesOf(findings) {
   return out;
 }
 
+/** The dialog for a post the proxy holds (an entry of /pending or the stream), in the tab or on its own page. */
+export function describeHeld(pending, reasons) {
+  let host = "";
+  try {
+    host = new URL(pending.url).host;
+  } catch {
+    // no page address: the dialog names no site
+  }
+  const summary = pending.summary ?? {};
+  return describe({ decision: summary.decision, findings: summary.findings ?? [] },
+    { kind: "held", host, reasons, secondsLeft: pending.seconds_left });
+}
+
 /** Everything the dialog shows for a check (kind "file" or "post") or a post the proxy holds (kind "held").
  * `reasons` are the pack's override reasons; `decision` "block" means Post anyway is not offered. */
 export function describe(result, { kind = "file", host = "", reasons = null, secondsLeft = null } = {}) {

@@ -1,7 +1,7 @@
 // A post the proxy holds, when no tab could show it: opened from the notification.
 import { runtime } from "../platform.js";
 import { createUi } from "../content/panel.js";
-import { describe } from "../lib/findings.js";
+import { describeHeld } from "../lib/findings.js";
 
 const done = document.getElementById("done");
 const pendingId = new URLSearchParams(location.search).get("pending_id") ?? "";
@@ -13,15 +13,7 @@ async function main() {
     return;
   }
   const { pending, reasons } = reply;
-  let host = "";
-  try {
-    host = new URL(pending.url).host;
-  } catch {
-    // no page address
-  }
-  const summary = pending.summary ?? {};
-  const model = describe({ decision: summary.decision, findings: summary.findings ?? [] },
-    { kind: "held", host, reasons, secondsLeft: pending.seconds_left });
+  const model = describeHeld(pending, reasons);
   const ui = createUi(document, { inline: true, mount: document.getElementById("mount") });
   const answer = await ui.ask(model);
   const choice = answer.choice === "remove" ? "fix" : answer.choice;
