@@ -13,7 +13,7 @@ import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import Flask, abort, jsonify, request
+from flask import Flask, abort, jsonify, make_response, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from rules import Engine, load_config
@@ -146,12 +146,9 @@ def _not_found(exc):
 
 
 def _refuse(status: int, message: str):
-    response = jsonify({"error": message}) if request.path.startswith("/api/") else message
-    if isinstance(response, str):
-        from flask import make_response
-        response = make_response(message + "\n", status, {"Content-Type": "text/plain; charset=utf-8"})
-    response.status_code = status
-    return response
+    if request.path.startswith("/api/"):
+        return make_response(jsonify({"error": message}), status)
+    return make_response(message + "\n", status, {"Content-Type": "text/plain; charset=utf-8"})
 
 
 def staff_tickets() -> URLSafeTimedSerializer:

@@ -109,7 +109,8 @@ def cmd_run(args) -> int:
     service = config.extra.get("service", {})
     alerter = Alerter(svc.store, f"http://127.0.0.1:{server.server_port}", service.get("smtp_host", "localhost"),
                       int(service.get("smtp_port", 25)))
-    purger = threading.Thread(target=_purge_periodically, args=(svc, stopping := threading.Event()),
+    stopping = threading.Event()
+    purger = threading.Thread(target=_purge_periodically, args=(svc, stopping),
                               name="postguard-retention", daemon=True)
     purger.start()
     from rules import geo
