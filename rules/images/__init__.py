@@ -1,0 +1,1 @@
+"""Looking at pictures: perceptual hashes of the school photo library, faces, the school badge, video frames."""
