@@ -21,6 +21,8 @@ LOCATION_KEYS = {b"com.apple.quicktime.location.ISO6709": "coords",
                  b"com.apple.quicktime.location.body": "QuickTime LocationBody",
                  b"com.apple.quicktime.location.note": "QuickTime LocationNote"}
 ISO6709 = re.compile(rb"^\s*([+-]\d+(?:\.\d*)?)([+-]\d+(?:\.\d*)?)")
+CAMERA_KEYS = {b"com.apple.quicktime.make": "make", b"com.apple.quicktime.model": "model",
+               b"com.apple.quicktime.creationdate": "taken"}  # what an iPhone or iPad video says made it, and when
 META_CHILDREN = {b"hdlr", b"keys", b"ilst", b"iinf", b"pitm", b"dinf", b"iloc"}
 MAX_BOXES = 20000
 MAX_DEPTH = 10
@@ -124,6 +126,12 @@ def _keyed(data: bytes, box: Box, keys, report: MediaReport) -> None:
     if not 1 <= index <= len(keys):
         return
     name, key_pos = keys[index - 1]
+    if name in CAMERA_KEYS:
+        for d in boxes(data, box.body, box.end, report):
+            if d.type == b"data" and d.body + 8 <= d.end:
+                text = bytes(data[d.body + 8:d.end]).decode("utf-8", "replace").strip("\0 ")
+                report.camera.setdefault(CAMERA_KEYS[name], text)
+        return
     what = LOCATION_KEYS.get(name)
     if not what:
         return

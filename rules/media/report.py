@@ -49,7 +49,7 @@ class MediaReport:
     coordinates: list[Coordinate] = field(default_factory=list)
     places: list[Place] = field(default_factory=list)
     patches: list[Patch] = field(default_factory=list)
-    camera: dict[str, str] = field(default_factory=dict)  # make, model, serial: for the pupil-images issue
+    camera: dict[str, str] = field(default_factory=dict)  # make, model, serial, taken: for pupil images
     warnings: list[str] = field(default_factory=list)
 
     @property

@@ -17,6 +17,7 @@ TAG_MAKE, TAG_MODEL = 0x010F, 0x0110
 TAG_SUBIFDS, TAG_XMP, TAG_IPTC, TAG_PHOTOSHOP = 0x014A, 0x02BC, 0x83BB, 0x8649
 TAG_EXIF_IFD, TAG_GPS_IFD = 0x8769, 0x8825
 TAG_BODY_SERIAL, TAG_DNG_SERIAL = 0xA431, 0xC62F
+TAG_DATETIME_ORIGINAL, TAG_CREATE_DATE = 0x9003, 0x9004
 
 GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON = 1, 2, 3, 4
 GPS_AREA_INFO = 0x1C
@@ -156,6 +157,8 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, label: str = "
                 report.camera.setdefault("model", t.ascii(vpos, size))
             elif tag in (TAG_BODY_SERIAL, TAG_DNG_SERIAL) and typ == 2:
                 report.camera.setdefault("serial", t.ascii(vpos, size))
+            elif tag in (TAG_DATETIME_ORIGINAL, TAG_CREATE_DATE) and name == "ExifIFD" and typ == 2:
+                report.camera.setdefault("taken", t.ascii(vpos, size))  # "YYYY:MM:DD HH:MM:SS", camera's clock
             elif tag == TAG_XMP and vpos is not None and typ in (1, 7) and name == "IFD0":
                 xmp.parse(data, vpos, vpos + size, report, "XMP")
             elif tag == TAG_IPTC and vpos is not None and name == "IFD0":
