@@ -321,7 +321,8 @@ def _faiss_index(hashes: np.ndarray):
         import faiss
     except ImportError:
         return None
-    index = faiss.IndexBinaryFlat(phash.HASH_BYTES * 8)
+    faiss.omp_set_num_threads(1)  # one upload's few views: threads only wait on each other (measured 60x slower
+    index = faiss.IndexBinaryFlat(phash.HASH_BYTES * 8)  # on a busy two-core laptop), and the proxy has its own
     index.add(np.ascontiguousarray(hashes))
     return index
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 HASH_BYTES = 32
-WORK_SIDE = 512  # PDQ reduces to 64x64 anyway; 512 px keeps the tent filter's detail at 4 ms per hash
+WORK_SIDE = 256  # PDQ reduces to 64x64 anyway; 256 px keeps its tent filter meaningful at a quarter of 512 px cost
+LOOK_SIDE = 512  # borders and turned corners are measured at this size: a pixel here is under 1% of most photos
 MIN_QUALITY = 50  # Meta's "don't trust" level: flat or dark pictures hash to noise
 
 # Library windows: (name, x0, y0, x1, y1) as fractions of the photo. A crop of the posted copy keeps about one of
@@ -50,8 +51,8 @@ def decode(data: bytes, max_side: int = 1024):
     _register_heif()
     try:
         img = Image.open(io.BytesIO(data))
-        if img.format == "JPEG":
-            img.draft("RGB", (max_side, max_side))
+        if img.format == "JPEG":  # the DCT scale that still gives at least half of max_side: 1/4 for 12 MP
+            img.draft("RGB", (max_side // 2, max_side // 2))
         img.load()
         img = ImageOps.exif_transpose(img)
     except Exception as exc:  # Pillow raises many kinds for many formats; all mean "not a picture we can read"
@@ -118,9 +119,20 @@ def against_windows(variant: str) -> bool:
     return variant not in DIHEDRAL or variant in ("full", "flip")
 
 
+def _work(img, side: int = WORK_SIDE):
+    """The photo at PDQ's working size: every window and view is cut from this one copy."""
+    from PIL import Image
+    if max(img.size) <= side:
+        return img
+    img = img.copy()
+    img.thumbnail((side, side), Image.Resampling.BILINEAR)
+    return img
+
+
 def library_hashes(img) -> Hashes:
     """What the library stores for one photo: every window, and small rotations of the whole."""
     from PIL import Image
+    img = _work(img)
     w, h = img.size
     out, names = [], []
     quality = 0
@@ -161,27 +173,32 @@ def _inscribed(w: int, h: int, angle: float) -> tuple[int, int, int, int]:
 def query_hashes(img) -> Hashes:
     """What an upload is looked up by: its eight mirror/turn images, its trimmed version and its mirror, its upper
     and lower four fifths (a caption across one end), and, when its corners are filled triangles, the picture
-    turned back upright."""
+    turned back upright. Borders and corners are found on the small copy; the part kept is cut from the large one
+    (a photo inside a phone screenshot is a small part of it)."""
     from PIL import Image
-    hashes, quality = _pdq_dihedral(img)
+    work = _work(img)
+    hashes, quality = _pdq_dihedral(work)
     names = list(DIHEDRAL)
-    rgb = np.asarray(img)
-    box = trim_box(rgb)
+    look = _work(img, LOOK_SIDE)
+    grey = np.asarray(look.convert("L"))
+    scale = img.width / look.width
+    box = trim_box(grey)
     if box is not None:
-        trimmed = img.crop(box)
+        trimmed = _work(img.crop(tuple(round(v * scale) for v in box)))
         hashes += [_pdq(trimmed)[0], _pdq(trimmed.transpose(Image.Transpose.FLIP_LEFT_RIGHT))[0]]
         names += ["trimmed", "trimmed-flip"]
-    w, h = img.size
+    w, h = work.size
     for name, box in (("upper80", (0, 0, w, round(h * 0.8))), ("lower80", (0, round(h * 0.2), w, h))):
-        hashes.append(_pdq(img.crop(box))[0])  # a caption over the bottom or the top: the library's cut20 windows
+        hashes.append(_pdq(work.crop(box))[0])  # a caption over the bottom or the top: the library's cut20 windows
         names.append(name)
-    for angle in turned_corners(rgb):
+    for angle in turned_corners(grey):
         upright = img.rotate(-angle, Image.Resampling.BILINEAR, expand=True)
-        box = trim_box(np.asarray(upright))
+        small = _work(upright, LOOK_SIDE)
+        box = trim_box(np.asarray(small.convert("L")))
         if box is not None:
-            upright = upright.crop(box)
+            upright = upright.crop(tuple(round(v * upright.width / small.width) for v in box))
         upright = upright.crop(_inscribed(*upright.size, angle))
-        hashes.append(_pdq(upright)[0])
+        hashes.append(_pdq(_work(upright))[0])
         names.append(f"unturned{-angle:+.1f}")
     return Hashes(np.stack(hashes), names, quality)
 
@@ -200,11 +217,12 @@ def turned_corners(rgb: np.ndarray, max_angle: float = 15.0) -> list[float]:
     legs = []
     for corner in (fill, fill[:, ::-1], fill[::-1], fill[::-1, ::-1]):
         a, b = _run(corner[0]), _run(corner[:, 0])
-        if min(a, b) < 3 or a == w or b == h:
-            return []
-        legs.append(np.degrees(np.arctan(min(a, b) / max(a, b))))
+        if min(a, b) >= 3 and a < w and b < h:
+            legs.append(np.degrees(np.arctan(min(a, b) / max(a, b))))
+    if len(legs) < 3:  # one corner may be lost where the picture itself is as dark as the fill
+        return []
     angle = float(np.median(legs))
-    if not 0.5 <= angle <= max_angle or max(legs) - min(legs) > 2:
+    if not 0.5 <= angle <= max_angle or sum(abs(x - angle) <= 1.5 for x in legs) < 3:
         return []
     return [angle, -angle]
 
