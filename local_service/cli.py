@@ -69,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="treat the capture as made elsewhere")
     p.set_defaults(func=cmd_scan_har)
 
-    from .commands import add_parsers
-    add_parsers(sub, common)
+    from . import commands, library_cmd
+    commands.add_parsers(sub, common)
+    library_cmd.add_parsers(sub, common)
     return parser
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from .config import Config
 from .detectors import detector_for
-from .model import ACTION_DECISION, Attachment, Finding, Submission, Verdict, strongest
+from .model import ACTION_DECISION, SEVERITIES, Attachment, Finding, Submission, Verdict, strongest
 from .packs import Pack, load_pack
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,8 @@ class Engine:
         by_detector: dict[type, set[str]] = {}
         for rule in self.pack.active:
             by_detector.setdefault(detector_for(rule), set()).add(rule)
-        self._detectors = [(cls(self.config), rules) for cls, rules in by_detector.items()]
+        self._detectors = [(cls(self.config, {r: self.pack.rules[r].thresholds for r in rules}), rules)
+                           for cls, rules in by_detector.items()]
 
     def evaluate(self, submission: Submission) -> Verdict:
         verdict = Verdict()
@@ -32,8 +33,9 @@ class Engine:
                 continue
             for hit in hits:
                 spec = self.pack.rules[hit.rule]
+                severity = max(spec.severity, hit.severity or spec.severity, key=SEVERITIES.index)
                 verdict.findings.append(Finding(
-                    rule=hit.rule, severity=spec.severity, message=spec.message or hit.message,
+                    rule=hit.rule, severity=severity, message=spec.message or hit.message,
                     policy=list(spec.clauses), evidence=hit.evidence, action=spec.action, target=hit.target))
         verdict.decision = strongest(ACTION_DECISION[f.action] for f in verdict.findings)
         return verdict

@@ -9,7 +9,7 @@ from .model import ACTIONS, SEVERITIES, Clause
 
 PACK_DIR = Path(__file__).parent / "packs"
 SETTINGS = {"warn_timeout_s": (int, float), "warn_fallback": str, "fail_mode": str, "override_reasons": list}
-RULE_KEYS = {"action", "severity", "message", "clauses", "retention_days"}
+RULE_KEYS = {"action", "severity", "message", "clauses", "retention_days", "thresholds"}
 
 
 class PackError(ValueError):
@@ -24,6 +24,7 @@ class RuleSpec:
     message: str | None = None
     clauses: tuple[Clause, ...] = ()
     retention_days: int | None = None
+    thresholds: dict = field(default_factory=dict)  # the detector's tunable numbers (Detector.thresholds)
 
 
 @dataclass
@@ -63,7 +64,7 @@ def resolve(name_or_path: str) -> Path:
 
 
 def load_pack(name_or_path: str = "default", _chain: tuple[str, ...] = ()) -> Pack:
-    from .detectors import known_rules, sanitisable_rules  # the registry decides which rule ids exist
+    from .detectors import detector_for, known_rules, sanitisable_rules  # the registry decides
 
     path = resolve(name_or_path)
     if str(path) in _chain:
@@ -139,6 +140,17 @@ def load_pack(name_or_path: str = "default", _chain: tuple[str, ...] = ()) -> Pa
             if not isinstance(days, int) or isinstance(days, bool) or days < 1:
                 fail(f"{where}.retention_days", f"bad value {days!r} (a whole number of days, at least 1)")
             spec = replace(spec, retention_days=days)
+        if "thresholds" in table:
+            allowed = detector_for(rule_id).thresholds.get(rule_id, {})
+            given = table["thresholds"]
+            if not isinstance(given, dict):
+                fail(f"{where}.thresholds", "must be a table of numbers")
+            for key, value in given.items():
+                if key not in allowed:
+                    fail(f"{where}.thresholds.{key}", f"unknown threshold (known: {', '.join(allowed) or 'none'})")
+                if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                    fail(f"{where}.thresholds.{key}", f"bad value {value!r} (a number, at least 0)")
+            spec = replace(spec, thresholds={**spec.thresholds, **given})
         if "clauses" in table:
             clauses = []
             for i, c in enumerate(table["clauses"] if isinstance(table["clauses"], list) else [None]):

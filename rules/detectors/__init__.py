@@ -4,6 +4,7 @@ from __future__ import annotations
 from .base import Detector, Hit
 from .location import LocationDetector
 from .personal_data import PersonalDataDetector
+from .pupil_image import PupilImageDetector
 from .school_email import SchoolEmailDetector
 from .wikipedia import WikipediaDetector
 
@@ -12,6 +13,7 @@ DETECTORS: list[type[Detector]] = [
     SchoolEmailDetector,
     WikipediaDetector,
     PersonalDataDetector,
+    PupilImageDetector,
 ]
 
 __all__ = ["DETECTORS", "Detector", "Hit", "detector_for", "known_rules", "sanitisable_rules"]

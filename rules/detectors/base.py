@@ -15,15 +15,18 @@ class Hit:
     message: str
     evidence: dict = field(default_factory=dict)
     target: str = ""
+    severity: str | None = None  # raises the pack's severity for this finding (never lowers it)
 
 
 class Detector:
     id: ClassVar[str]
     rules: ClassVar[dict[str, str]]  # rule id -> what the rule looks for, in one line (for docs and `--help`)
     sanitises: ClassVar[frozenset[str]] = frozenset()  # rule ids whose findings `sanitise` can remove
+    thresholds: ClassVar[dict[str, dict]] = {}  # rule id -> the numbers a pack may tune, with their defaults
 
-    def __init__(self, config):
+    def __init__(self, config, tuning: dict | None = None):
         self.config = config
+        self.tuning = tuning or {}  # rule id -> the pack's thresholds for it
 
     def check(self, submission: Submission, rules: set[str]) -> Iterable[Hit]:
         raise NotImplementedError

@@ -75,8 +75,8 @@ class PersonalDataDetector(Detector):
         STAFF: "National Insurance numbers, and a UK postcode beside a date of birth",
     }
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, config, tuning: dict | None = None):
+        super().__init__(config, tuning)
         self.options = parse_options(config)
         self._pupil = identifiers.PUPIL
         self._staff = identifiers.STAFF

@@ -348,8 +348,8 @@ class SchoolEmailDetector(Detector):
     rules = {RULE: "a school email address used to sign up, sign in or set up a personal account on a social "
                    "platform (also encoded, or through Sign in with Google / Microsoft / Apple)"}
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, config, tuning: dict | None = None):
+        super().__init__(config, tuning)
         self.domains = tuple(d for d in config.school.email_domains if d)
         self.reg = registry()
         self.official = self.reg.official | set(self.domains) | _official_services(config)

@@ -156,8 +156,8 @@ class WikipediaDetector(Detector):
     rules = {RULE: "saving a change to Wikipedia, another Wikimedia wiki (Wikidata, Commons, ...) or a listed open "
                    "wiki (Fandom): edits, uploads, moves, replies, Wikidata statements"}
 
-    def __init__(self, config):
-        super().__init__(config)
+    def __init__(self, config, tuning: dict | None = None):
+        super().__init__(config, tuning)
         self.wikis = WIKIMEDIA_DOMAINS + DEFAULT_EXTRA_WIKIS + extra_wikis(config)
 
     def check(self, submission: Submission, rules: set[str]):

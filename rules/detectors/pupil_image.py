@@ -1,0 +1,212 @@
+"""pupil.image: a photo or video that very likely shows pupils, because it comes from the school.
+
+No program can tell a pupil from any other child, and recognising children's faces would be a data protection
+problem of its own. What PostGuard can know is whether a picture comes from the school, and each signal is a reason
+a person can check:
+
+  signal     weight  when
+  library    1.0     a perceptual-hash match with the school's photo library (0.5 for a possible match)
+  camera     0.8     taken on a school camera (body serial in the asset register); 0.4 by make and model only
+  site       0.6     GPS inside a school site's geofence
+  trip       0.5     GPS at a registered trip's place; 0.2 for a photo taken on a trip's dates
+  badge      0.8     the school badge or logo is in the picture
+  faces      0.5     faces are in the picture, *and* another signal is there; faces alone are never a finding
+
+The weights add up to a score; the pack's thresholds decide: `report` (a finding from this score) and `high`
+(severity high from this score). Cheap signals run first; the face detector runs only when it could change the
+outcome. The evidence holds signal names and numbers only: never the picture, a face or a file name.
+"""
+from __future__ import annotations
+
+import logging
+
+from .. import geo, media
+from ..images import context
+from ..model import Submission
+from .base import Detector, Hit
+
+log = logging.getLogger(__name__)
+
+PICTURES = {"JPEG", "PNG", "GIF", "WEBP", "TIFF", "HEIF", "AVIF"}
+VIDEOS = {"MP4", "MOV", "WebM"}
+# The pack may set these under [rules."pupil.image".thresholds]. The distances come from the tables in
+# docs/pupil-images.md: no unrelated photo came closer than 74 of 256 bits.
+DEFAULTS = {"report": 0.5, "high": 1.0, "match_distance": 63, "possible_distance": 73, "group_faces": 10}
+WEIGHTS = {"library": 1.0, "library_possible": 0.5, "camera_serial": 0.8, "camera_model": 0.4, "site": 0.6,
+           "trip_place": 0.5, "trip_dates": 0.2, "badge": 0.8, "faces": 0.5}
+VIDEO_FRAMES = 6
+VIDEO_BUDGET_S = 2.0
+
+
+class PupilImageDetector(Detector):
+    id = "pupil_image"
+    rules = {"pupil.image": "a photo or video from the school: its photo library, cameras, site, trips or badge, "
+                            "with faces in it raising the severity"}
+
+    thresholds = {"pupil.image": DEFAULTS}
+
+    def __init__(self, config, tuning: dict | None = None):
+        super().__init__(config, tuning)
+        self.settings = {**DEFAULTS, **self.tuning.get("pupil.image", {})}
+        self.cameras = context.cameras(config)
+        self.trips = context.trips(config)
+        self._logo_paths = context.logos(config)
+        self._badges = None
+        self._library = None
+
+    @property
+    def library(self):
+        if self._library is None:
+            from ..images.library import Library
+            self._library = Library.for_config(self.config)
+        return self._library
+
+    @property
+    def badges(self):
+        if self._badges is None and self._logo_paths:
+            from ..images.badge import BadgeMatcher
+            self._badges = BadgeMatcher.from_paths(self._logo_paths)
+        return self._badges
+
+    def check(self, submission: Submission, rules: set[str]):
+        for att in submission.files:
+            report = media.inspect(att.data)
+            kind = report.format if report.format in PICTURES | VIDEOS else _sniff_video(att)
+            if not kind:
+                continue
+            signals = self.assess(att.data, report, kind)
+            hit = self.judge(signals)
+            if hit:
+                message, evidence, severity = hit
+                yield Hit("pupil.image", message, evidence, f"file:{att.name}", severity)
+
+    # ----------------------------------------------------------------------------------------------- signals
+
+    def assess(self, data: bytes, report: media.MediaReport, kind: str) -> list[dict]:
+        signals = self._metadata_signals(report)
+        frames = None
+        if len(self.library) or self.badges:
+            frames = self._frames(data, kind)
+            for img in frames:
+                s = self._picture_signals(img)
+                if s:
+                    signals += s
+                    break
+        if signals and self._faces_could_matter(signals):
+            frames = frames if frames is not None else self._frames(data, kind)
+            faces = max((self._count_faces(img) for img in frames), default=0)
+            if faces:
+                signals.append({"signal": "faces", "count": faces, "weight": WEIGHTS["faces"],
+                                "group": faces >= self.settings["group_faces"]})
+        return signals
+
+    def _metadata_signals(self, report: media.MediaReport) -> list[dict]:
+        out = []
+        cam = context.camera_match(report.camera, self.cameras) if self.cameras else None
+        if cam:
+            how, entry = cam
+            out.append({"signal": "camera", "match": how, "make": report.camera.get("make", ""),
+                        "model": report.camera.get("model", ""), "weight": WEIGHTS[f"camera_{how}"]})
+        coords = report.real_coordinates
+        if coords and self.config.school.sites:
+            site = geo.nearest_site(coords[0].lat, coords[0].lon, self.config.school.sites)
+            if site and site["on_site"]:
+                out.append({"signal": "site", "site": site["name"], "distance_m": site["distance_m"],
+                            "weight": WEIGHTS["site"]})
+        if self.trips:
+            day = context.taken_on(report.camera)
+            for trip in self.trips:
+                place = None
+                if coords and trip.place:
+                    place = geo.nearest_site(coords[0].lat, coords[0].lon, [trip.place])
+                if place and place["on_site"]:
+                    out.append({"signal": "trip", "trip": trip.name, "match": "place",
+                                "weight": WEIGHTS["trip_place"]})
+                    break
+                if day and trip.start <= day <= trip.end:
+                    out.append({"signal": "trip", "trip": trip.name, "match": "dates", "date": day.isoformat(),
+                                "weight": WEIGHTS["trip_dates"]})
+                    break
+        return out
+
+    def _picture_signals(self, img) -> list[dict]:
+        from ..images import phash
+        out = []
+        if len(self.library):
+            match = self.library.lookup(phash.query_hashes(img), self.settings["possible_distance"])
+            if match:
+                sure = match.distance <= self.settings["match_distance"]
+                out.append({"signal": "library", "match": "yes" if sure else "possible", **match.to_evidence(),
+                            "weight": WEIGHTS["library" if sure else "library_possible"]})
+        if self.badges:
+            import numpy as np
+            badge = self.badges.match(np.asarray(img))
+            if badge:
+                out.append({"signal": "badge", "logo": badge.logo, "inliers": badge.inliers,
+                            "weight": WEIGHTS["badge"]})
+        return out
+
+    def _faces_could_matter(self, signals: list[dict]) -> bool:
+        """Faces add weight only beside another signal; skip the detector when the score is settled without it."""
+        score = sum(s["weight"] for s in signals)
+        return score < self.settings["high"] <= score + WEIGHTS["faces"] or \
+            score < self.settings["report"] <= score + WEIGHTS["faces"]
+
+    def _count_faces(self, img) -> int:
+        import numpy as np
+        from ..images import faces
+        return len(faces.detect(np.asarray(img)))
+
+    def _frames(self, data: bytes, kind: str) -> list:
+        from ..images import phash
+        if kind in VIDEOS:
+            from PIL import Image
+            from ..images import video
+            try:
+                arrays = video.frames(data, count=VIDEO_FRAMES, budget_s=VIDEO_BUDGET_S)
+            except video.VideoError as exc:
+                raise ValueError(f"video not inspected: {exc}") from None
+            return [Image.fromarray(a) for a in arrays]
+        try:
+            return [phash.decode(data)]
+        except phash.ImageError:
+            return []
+
+    # ----------------------------------------------------------------------------------------------- verdict
+
+    def judge(self, signals: list[dict]) -> tuple[str, dict, str | None] | None:
+        score = round(sum(s["weight"] for s in signals), 2)
+        if not signals or score < self.settings["report"]:
+            return None
+        severity = "high" if score >= self.settings["high"] else None
+        evidence = {"score": score, "signals": signals}
+        return _message(signals), evidence, severity
+
+
+def _message(signals: list[dict]) -> str:
+    reasons = []
+    for s in signals:
+        kind = s["signal"]
+        if kind == "library":
+            reasons.append("it matches a photo in the school's photo library" if s["match"] == "yes"
+                           else "it looks like a photo in the school's photo library")
+        elif kind == "camera":
+            reasons.append("it was taken on a school camera" if s["match"] == "serial"
+                           else f"it was taken on the kind of device the school uses ({s['model']})")
+        elif kind == "site":
+            reasons.append(f"it was taken on the school site ({s['site']})")
+        elif kind == "trip":
+            reasons.append(f"it was taken at the place of a school trip ({s['trip']})" if s["match"] == "place"
+                           else f"it was taken during a school trip ({s['trip']})")
+        elif kind == "badge":
+            reasons.append("it shows the school badge")
+        elif kind == "faces":
+            reasons.append("it shows a group of people" if s["group"] else "it shows people")
+    return ("This picture looks like a school photo: " + "; ".join(reasons) +
+            ". Photos of pupils must not go on personal social media.")
+
+
+def _sniff_video(att) -> str | None:
+    """Video formats the metadata walkers do not read but the frame decoder does."""
+    return "WebM" if att.data[:4] == b"\x1a\x45\xdf\xa3" else None
+
