@@ -39,6 +39,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/location_bench.py
+	$(BIN)/python bench/photo_bench.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

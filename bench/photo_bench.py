@@ -154,7 +154,7 @@ def bench_matching(photos_dir: Path, unrelated_dir: Path | None, tmp: Path) -> N
             if m.distance <= POSSIBLE:
                 close.append((m.distance, p.name))
         print(f"unrelated: {len(others)} pictures, closest distance {worst_other}; within {POSSIBLE}: "
-              f"{sorted(close)[:10]} (check these by eye: derivatives of a library photo are right to match)")
+              f"{sorted(close)[:40]} (check these by eye: derivatives of a library photo are right to match)")
 
 
 def main() -> int:

@@ -167,6 +167,12 @@ def cmd_status(args) -> int:
         print(f"school network: {'on' if on_school_network(config, override) else 'off'} (set by --network)")
     engine = Engine(config)
     print(f"policy pack: {engine.pack.name} ({engine.pack.id}), {len(engine.pack.active)} rules on")
+    if "pupil.image" in engine.pack.active:
+        from rules.images import faces
+        from rules.images.library import Library
+        stats = Library.for_config(config).stats()
+        print(f"photo library: {stats['photos']} photos ({stats['hashes']} hashes); face detector: "
+              f"{faces.backend()}")
     print(f"config: {config.path or 'defaults (no config file)'}; data: {config.data_dir}")
     return 0
 

@@ -152,6 +152,18 @@ networks = []               # e.g. ["10.20.0.0/16", "203.0.113.0/24"]
 sites = []                  # e.g. [{{ name = "Main site", lat = 54.5705, lon = -1.3187, radius_m = 300 }}]
 # The policy pack: one of {packs}
 pack = "default"
+# School cameras and iPads (an asset register): photos they took count as school photos. A body serial is strong;
+# make and model alone is weak (iPads and phones write no serial).
+cameras = []                # e.g. [{{ serial = "093022004357" }}, {{ make = "Apple", model = "iPad (9th generation)" }}]
+# The school badge or logo as image files (PNG with transparency is best), relative to this file.
+logos = []                  # e.g. ["badge.png"]
+
+# School trips: photos taken on these dates, or at the place, count as school photos. One [[trips]] table each.
+# [[trips]]
+# name = "Year 6 residential"
+# start = 2026-06-08
+# end = 2026-06-12
+# place = {{ lat = 54.45, lon = -3.03, radius_m = 2000 }}
 '''
 
 

@@ -5,7 +5,8 @@ problem of its own. What PostGuard can know is whether a picture comes from the 
 a person can check:
 
   signal     weight  when
-  library    1.0     a perceptual-hash match with the school's photo library (0.5 for a possible match)
+  library    1.0     a perceptual-hash match with the school's photo library (0.3 for a possible match: alone it
+                     is not a finding, beside faces or another signal it is)
   camera     0.8     taken on a school camera (body serial in the asset register); 0.4 by make and model only
   site       0.6     GPS inside a school site's geofence
   trip       0.5     GPS at a registered trip's place; 0.2 for a photo taken on a trip's dates
@@ -13,12 +14,14 @@ a person can check:
   faces      0.5     faces are in the picture, *and* another signal is there; faces alone are never a finding
 
 The weights add up to a score; the pack's thresholds decide: `report` (a finding from this score) and `high`
-(severity high from this score). Cheap signals run first; the face detector runs only when it could change the
+(severity high from this score). A finding also needs people in the picture or a signal strong on its own
+(library match, school camera serial, badge): the site or a trip alone is the location rules' business. Cheap signals run first; the face detector runs only when it could change the
 outcome. The evidence holds signal names and numbers only: never the picture, a face or a file name.
 """
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from .. import geo, media
 from ..images import context
@@ -32,7 +35,7 @@ VIDEOS = {"MP4", "MOV", "WebM"}
 # The pack may set these under [rules."pupil.image".thresholds]. The distances come from the tables in
 # docs/pupil-images.md: no unrelated photo came closer than 74 of 256 bits.
 DEFAULTS = {"report": 0.5, "high": 1.0, "match_distance": 63, "possible_distance": 73, "group_faces": 10}
-WEIGHTS = {"library": 1.0, "library_possible": 0.5, "camera_serial": 0.8, "camera_model": 0.4, "site": 0.6,
+WEIGHTS = {"library": 1.0, "library_possible": 0.3, "camera_serial": 0.8, "camera_model": 0.4, "site": 0.6,
            "trip_place": 0.5, "trip_dates": 0.2, "badge": 0.8, "faces": 0.5}
 VIDEO_FRAMES = 6
 VIDEO_BUDGET_S = 2.0
@@ -142,15 +145,15 @@ class PupilImageDetector(Detector):
             import numpy as np
             badge = self.badges.match(np.asarray(img))
             if badge:
-                out.append({"signal": "badge", "logo": badge.logo, "inliers": badge.inliers,
+                out.append({"signal": "badge", "logo": Path(badge.logo).name, "inliers": badge.inliers,
                             "weight": WEIGHTS["badge"]})
         return out
 
     def _faces_could_matter(self, signals: list[dict]) -> bool:
-        """Faces add weight only beside another signal; skip the detector when the score is settled without it."""
-        score = sum(s["weight"] for s in signals)
-        return score < self.settings["high"] <= score + WEIGHTS["faces"] or \
-            score < self.settings["report"] <= score + WEIGHTS["faces"]
+        """Whether people in the picture would change the outcome; the face detector is the costly part."""
+        faces = {"signal": "faces", "count": 1, "weight": WEIGHTS["faces"], "group": False}
+        without, with_faces = self.judge(signals), self.judge(signals + [faces])
+        return (without is None) != (with_faces is None) or (without and without[2] != with_faces[2])
 
     def _count_faces(self, img) -> int:
         import numpy as np
@@ -175,12 +178,22 @@ class PupilImageDetector(Detector):
     # ----------------------------------------------------------------------------------------------- verdict
 
     def judge(self, signals: list[dict]) -> tuple[str, dict, str | None] | None:
+        """(message, evidence, severity or None for the pack's) when the score is reportable and the picture has
+        people in it or a signal that is strong on its own (library match, school camera serial, badge); else None.
+        A photo taken on the site or on a trip with no one in it is the location rules' business."""
         score = round(sum(s["weight"] for s in signals), 2)
         if not signals or score < self.settings["report"]:
+            return None
+        if not any(s["signal"] == "faces" or _strong(s) for s in signals):
             return None
         severity = "high" if score >= self.settings["high"] else None
         evidence = {"score": score, "signals": signals}
         return _message(signals), evidence, severity
+
+
+def _strong(signal: dict) -> bool:
+    kind, match = signal["signal"], signal.get("match")
+    return kind == "badge" or (kind == "library" and match == "yes") or (kind == "camera" and match == "serial")
 
 
 def _message(signals: list[dict]) -> str:

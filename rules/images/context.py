@@ -85,7 +85,11 @@ def logos(config) -> list[Path]:
     if not isinstance(raw, list) or not all(isinstance(p, str) and p for p in raw):
         raise ConfigError(f"{where}: must be a list of image file paths")
     base = Path(config.path).parent if config.path else Path.cwd()
-    return [(base / Path(p).expanduser()) for p in raw]
+    paths = [(base / Path(p).expanduser()) for p in raw]
+    for i, p in enumerate(paths):
+        if not p.is_file():
+            raise ConfigError(f"{where}[{i}]: no such image file: {p}")
+    return paths
 
 
 def _fail(key: str, why: str):

@@ -83,7 +83,8 @@ class Library:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._index = None  # (hashes (n, 32) uint8, photo ids (n,), variants (n,), full-frame mask (n,), faiss idx)
+        self._index = None  # (hashes (n, 32) uint8, photo ids (n,), variants (n,), full-frame rows, faiss index)
+        self._photos = 0
         self._stamp: tuple | None = None
         self._checked = 0.0
 
@@ -260,8 +261,8 @@ class Library:
         return Match(distance, query.variants[q], variants[row], int(photos[row]), source, added)
 
     def __len__(self) -> int:
-        index = self._current()
-        return 0 if index is None else len(set(index[1].tolist()))
+        """How many photos lookups search (0 when there is no library: callers skip decoding then)."""
+        return 0 if self._current() is None else self._photos
 
     def _photo(self, pid: int) -> tuple[str, str]:
         db = self._connect()
@@ -280,6 +281,7 @@ class Library:
             stamp = _stamp(self.path)
             if stamp != self._stamp:
                 self._index = self._load() if stamp else None
+                self._photos = 0 if self._index is None else len(self._index[3])
                 self._stamp = stamp
             return self._index
 

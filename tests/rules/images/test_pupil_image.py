@@ -104,8 +104,11 @@ def test_bad_camera_register_is_a_config_error(tmp_path):
 
 def test_taken_on_the_school_site(tmp_path, corpus):
     cfg = config(tmp_path, 'sites = [{ name = "Main site", lat = 53.3829, lon = -1.4567, radius_m = 300 }]')
-    f = pupil(verdict(cfg, (corpus / IPHONE7).read_bytes()))
-    assert f and signals(f)["site"]["site"] == "Main site" and f.evidence["score"] == 0.6
+    # a street scene taken on site, no one in it: location.gps says where; it is not a photo of pupils
+    v = verdict(cfg, (corpus / IPHONE7).read_bytes())
+    assert pupil(v) is None and [f.rule for f in v.findings] == ["location.gps"]
+    f = pupil(verdict(cfg, with_exif_of(astronaut_jpeg(), corpus / IPHONE7)))
+    assert f and signals(f)["site"]["site"] == "Main site" and f.evidence["score"] == 1.1 and f.severity == "high"
 
 
 def test_taken_off_site_is_nothing(tmp_path, corpus):
@@ -131,8 +134,9 @@ def test_trip_dates_alone_are_weak_and_with_faces_count(tmp_path, corpus):
 
 def test_trip_place(tmp_path, corpus):
     cfg = config(tmp_path, TRIP + "place = { lat = 40.6584, lon = -73.9934, radius_m = 1000 }\n")
-    f = pupil(verdict(cfg, (corpus / GOPRO).read_bytes()))
-    assert f and signals(f)["trip"]["match"] == "place"
+    assert pupil(verdict(cfg, (corpus / GOPRO).read_bytes())) is None  # no one in it
+    f = pupil(verdict(cfg, with_exif_of(astronaut_jpeg(), corpus / GOPRO)))
+    assert f and signals(f)["trip"]["match"] == "place" and f.severity == "high"
 
 
 def test_other_dates_are_not_a_trip(tmp_path, corpus):
@@ -208,3 +212,53 @@ def test_video_frames_are_matched(school):
             out.mux(packet)
     f = pupil(verdict(school, buf.getvalue(), "clip.mp4"))
     assert f and signals(f)["library"]["match"] == "yes"
+
+
+# ------------------------------------------------------------------------------------------------------ badge
+
+def test_school_badge_in_a_photo(tmp_path):
+    import numpy as np
+    from .test_badge import paste, photo, round_crest, shield_crest
+    shield_crest().save(tmp_path / "badge.png")
+    cfg = config(tmp_path, 'logos = ["badge.png"]')
+    scene = paste(photo("coffee"), shield_crest(), 0.25, 10, np.random.default_rng(3))
+    f = pupil(verdict(cfg, encoded(scene)))
+    assert f and signals(f)["badge"]["logo"] == "badge.png" and signals(f)["badge"]["inliers"] >= 8
+    assert pupil(verdict(cfg, encoded(photo("coffee")))) is None
+    other = paste(photo("coffee"), round_crest(), 0.25, 10, np.random.default_rng(3))
+    assert pupil(verdict(cfg, encoded(other))) is None
+
+
+def test_missing_logo_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="school.logos.*nowhere.png"):
+        Engine(config(tmp_path, 'logos = ["nowhere.png"]'))
+
+
+# ------------------------------------------------------------------------------------------- the command line
+
+def test_library_add_then_scan(tmp_path, capsys):
+    """The admin's flow: `postguard library add` the school's photos, then `postguard scan` finds edited copies."""
+    from local_service.cli import main
+    photos, posted = tmp_path / "drive" / "2025", tmp_path / "posted"
+    photos.mkdir(parents=True)
+    posted.mkdir()
+    (tmp_path / "config.toml").write_text(f'data_dir = "{(tmp_path / "data").as_posix()}"\n[school]\nname = "T"\n')
+    for name in ("coffee", "rocket", "chelsea"):
+        Image.fromarray(getattr(skimage_data, name)()).save(photos / f"{name}.jpg", quality=92)
+    assert main(["library", "add", "--config", str(tmp_path / "config.toml"), "--source", "Shared drive",
+                 str(tmp_path / "drive")]) == 0
+    assert "added 3 photos" in capsys.readouterr().out
+    Image.fromarray(skimage_data.coffee()).resize((300, 200)).save(posted / "small.jpg", quality=60)
+    Image.fromarray(skimage_data.astronaut()).save(posted / "unrelated.jpg")
+    code = main(["scan", "--config", str(tmp_path / "config.toml"), str(posted)])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    by_name = {line["path"].rsplit("/", 1)[-1]: line for line in lines}
+    assert code == 1
+    assert [f["rule"] for f in by_name["small.jpg"]["findings"]] == ["pupil.image"]
+    assert by_name["small.jpg"]["findings"][0]["severity"] == "high"
+    assert by_name["unrelated.jpg"]["findings"] == []
+    export = tmp_path / "school.jsonl.gz"
+    assert main(["library", "export", "--config", str(tmp_path / "config.toml"), str(export)]) == 0
+    (tmp_path / "other.toml").write_text(f'data_dir = "{(tmp_path / "other").as_posix()}"\n')
+    assert main(["library", "import", "--config", str(tmp_path / "other.toml"), str(export)]) == 0
+    assert "imported 3 photos" in capsys.readouterr().out
