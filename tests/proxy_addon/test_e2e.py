@@ -140,3 +140,36 @@ def test_malformed_multipart_and_truncated_gzip_pass_unchanged_and_are_logged(pr
     assert status == 200 and upstream.received[-1][3] == cut
     reasons = [r["reason"] for r in e2e_store.list(Filter(decision="inspection_error")).rows]
     assert len(reasons) == 2 and any("gzip" in r for r in reasons)
+
+
+def test_school_library_photo_is_stopped_in_the_proxy_and_others_pass(tmp_path, upstream, e2e_store):
+    """pupil.image through the proxy: a resized copy of a library photo is blocked (this pack blocks), with the
+    signals in the log; an unrelated photo arrives byte for byte."""
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    from proxy_addon.addon import PostGuard
+    from rules import Engine, load_pack
+    from rules.config import parse_config
+    from rules.images.library import Library
+    from tests.proxy_addon.conftest import Proxy
+    from tests.rules.images.edits import encoded
+
+    config = parse_config({"data_dir": str(tmp_path / "data")})
+    Library.for_config(config).add_image(encoded(Image.fromarray(skimage_data.coffee())), "Shared drive")
+    pack = tmp_path / "strict.toml"
+    pack.write_text('[pack]\nid="strict"\nname="S"\nextends="default"\n[rules."pupil.image"]\naction="block"\n')
+    p = Proxy(tmp_path / "mitm3", PostGuard(store=e2e_store, engine=Engine(config, load_pack(str(pack)))))
+    try:
+        copy = encoded(Image.fromarray(skimage_data.coffee()).resize((300, 200)))
+        body = multipart([("photo", "IMG_1.jpg", copy, "image/jpeg"), ("caption", None, b"Our class!", "")])
+        status, _ = post(p, upstream.url + "/upload", body, f"multipart/form-data; boundary={BOUNDARY}")
+        assert status == 403 and upstream.received == []
+        other = multipart([("photo", "cat.jpg", encoded(Image.fromarray(skimage_data.chelsea())), "image/jpeg")])
+        status, _ = post(p, upstream.url + "/upload", other, f"multipart/form-data; boundary={BOUNDARY}")
+        assert status == 200 and upstream.received[-1][3] == other
+    finally:
+        p.stop()
+    events = list(e2e_store.iter_all(Filter(decision="blocked")))
+    assert [e["rule"] for e in events] == ["pupil.image"]
+    assert events[0]["evidence"]["signals"][0]["signal"] == "library" and events[0]["severity"] == "high"
