@@ -133,3 +133,23 @@ test("a held post's dialog names the site and offers the pack's reasons", async 
   assert.match(JSON.stringify(model), /www\.facebook\.com/);
   assert.doesNotMatch(JSON.stringify(noUrl), /facebook/);
 });
+
+test("a school photo says why, one reason a line, and offers no Remove", () => {
+  const PUPIL = {
+    rule: "pupil.image", severity: "high", action: "warn", target: "file:IMG_7.jpg",
+    message: "This picture looks like a school photo: it matches a photo in the school's photo library.",
+    policy: [CLAUSE],
+    evidence: { score: 1.5, signals: [
+      { signal: "library", match: "yes", distance: 12, variant: "full", window: "full", source: "Shared drive",
+        added: "2026-09-01", weight: 1.0 },
+      { signal: "faces", count: 14, group: true, weight: 0.5 }] },
+  };
+  const m = describe({ check_id: "c2", decision: "warn", findings: [PUPIL], errors: [], override_reasons: [] });
+  assert.equal(m.title, "This photo looks like a school photo");
+  assert.deepEqual(m.items[0].facts, [
+    { label: "Why", value: "Matches a photo in the school's photo library (Shared drive)" },
+    { label: "Why", value: "Shows a group of 14 people" }]);
+  assert.equal(m.canRemove, false);
+  assert.deepEqual(evidenceFacts({ signals: [{ signal: "camera", match: "model", model: "iPad (9th generation)" },
+    { signal: "unknown" }, null] }), [{ label: "Why", value: "Taken on the kind of device the school uses (iPad (9th generation))" }]);
+});

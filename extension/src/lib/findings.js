@@ -57,6 +57,9 @@ export function titleFor(findings, kind = "file") {
   if (top && top.rule === "location.gps") {
     return n.count > 1 ? `${n.count} ${n.many} show where they were taken` : `This ${n.one} shows where it was taken`;
   }
+  if (top && top.rule === "pupil.image") {
+    return n.count > 1 ? `${n.count} ${n.many} look like school photos` : `This ${n.one} looks like a school photo`;
+  }
   if (top && top.rule === "location.place") {
     return n.count > 1 ? `${n.count} ${n.many} name the place they were taken` :
       `This ${n.one} names the place it was taken`;
@@ -93,8 +96,25 @@ export function evidenceFacts(evidence) {
     [...new Set(Object.values(evidence.places).map(String))] : [];
   if (places.length) out.push({ label: "Place named", value: places.slice(0, 3).join(", ") });
   if (evidence.source) out.push({ label: "Stored in", value: `The file's ${evidence.source} data` });
+  for (const signal of Array.isArray(evidence.signals) ? evidence.signals : []) {
+    const why = signal && WHY[signal.signal];
+    if (why) out.push({ label: "Why", value: why(signal) });
+  }
   return out;
 }
+
+// pupil.image's reasons, one line each, in the words of docs/pupil-images.md.
+const WHY = {
+  library: (s) => `${s.match === "yes" ? "Matches" : "Looks like"} a photo in the school's photo library` +
+    (s.source ? ` (${s.source})` : ""),
+  camera: (s) => s.match === "serial" ? `Taken on a school camera (${s.model || s.make})` :
+    `Taken on the kind of device the school uses (${s.model})`,
+  site: (s) => `Taken on the school site (${s.site})`,
+  trip: (s) => s.match === "place" ? `Taken at the place of a school trip (${s.trip})` :
+    `Taken during a school trip (${s.trip})`,
+  badge: () => "Shows the school badge",
+  faces: (s) => s.group ? `Shows a group of ${s.count} people` : "Shows people",
+};
 
 function formatWait(seconds) {
   const s = Math.round(Number(seconds));
