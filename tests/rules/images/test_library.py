@@ -172,3 +172,34 @@ def test_turned_corners_measures_the_angle():
         got = phash.turned_corners(np.asarray(img.rotate(angle, expand=True)))
         assert got and abs(got[0] - angle) < 0.5
     assert phash.turned_corners(np.asarray(img)) == []
+
+
+def test_heic_photos_register_and_match(tmp_path):
+    """iPads and iPhones save HEIC: the library reads it (pillow-heif), and a JPEG copy of it still matches."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    import io
+
+    buf = io.BytesIO()
+    picture("chelsea.png").save(buf, "HEIF", quality=80)
+    library = Library(tmp_path / "l.sqlite")
+    assert library.add_image(buf.getvalue(), "iPad") == "added"
+    query = phash.query_hashes(phash.decode(encoded(EDITS["resize 50%"](picture("chelsea.png")))))
+    assert library.lookup(query, MATCH).source == "iPad"
+
+
+def test_exif_orientation_is_applied_before_hashing(tmp_path):
+    """A phone photo stored sideways with an Orientation tag is hashed the way people see it."""
+    import io
+
+    from PIL import Image
+    upright = picture("rocket.jpg")
+    sideways = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90° clockwise to view": undoes the anticlockwise ROTATE_90 it was stored with
+    buf = io.BytesIO()
+    sideways.save(buf, "JPEG", quality=90, exif=exif)
+    library = Library(tmp_path / "l.sqlite")
+    library.add_image(buf.getvalue(), "phone")
+    m = library.lookup(phash.query_hashes(phash.decode(encoded(upright))), MATCH)
+    assert m is not None and m.query_variant == "full"
