@@ -116,28 +116,47 @@ def _file_name(headers: Headers, url: str) -> str:
 
 def _multipart(out: Extracted, boundary: str) -> None:
     """Fields and files through werkzeug's binary-safe parser; part offsets by our own scan, so a cleaned file can
-    be spliced back with every other byte of the body untouched (werkzeug parses but does not serialise)."""
+    be spliced back with every other byte of the body untouched (werkzeug parses but does not serialise).
+
+    Large file contents are cut out before werkzeug sees the body and taken from the scan's offsets instead: the
+    parser still checks every delimiter and header, but does not copy megabytes of photo through Python-level
+    chunks (9 of the 12 ms a 5 MB upload cost). A cut is exactly the bytes between a part's headers and the next
+    delimiter, so it cannot hide structure."""
     if not boundary:
         raise ExtractError("multipart body without a boundary")
+    delimiter = boundary.encode("latin-1")
+    spans = _part_spans(out.body, delimiter)
+    cuts = [(lo, hi) for lo, hi, is_file in spans if is_file and hi - lo > CUT_OVER]
+    skeleton = out.body
+    if cuts:
+        pieces, pos = [], 0
+        for lo, hi in cuts:
+            pieces.append(out.body[pos:lo])
+            pos = hi
+        pieces.append(out.body[pos:])
+        skeleton = b"".join(pieces)
     # Parts stay in memory (werkzeug's default spools files over 500 KB to disk): the body is in memory already.
     parser = MultiPartParser(stream_factory=_in_memory, max_form_parts=MAX_FIELDS)
     try:
-        form, files = parser.parse(io.BytesIO(out.body), boundary.encode("latin-1"), len(out.body))
+        form, files = parser.parse(io.BytesIO(skeleton), delimiter, len(skeleton))
     except ValueError as exc:
         raise ExtractError(f"malformed multipart body: {exc}") from None
-    spans = _part_spans(out.body, boundary.encode("latin-1"))
     if not spans and (form or files):
         raise ExtractError("multipart body whose parts cannot be located")
     out.submission.fields = [(k, v) for k, v in form.items(multi=True)]
     file_spans = [s for s in spans if s[2]]
+    cut = set(cuts)
     for i, (key, storage) in enumerate(files.items(multi=True)):
-        data = storage.read()
+        lo, hi = file_spans[i][:2] if i < len(file_spans) else (0, -1)
+        data = out.body[lo:hi] if (lo, hi) in cut else storage.read()
         att = Attachment(storage.filename or key, data, storage.content_type or "", key)
         idx = len(out.submission.files)
         out.submission.files.append(att)
-        lo, hi = file_spans[i][:2] if i < len(file_spans) else (0, -1)
         if hi - lo == len(data) and out.body.startswith(data, lo):  # memcmp in place, no copy
             out.parts[idx] = Part("multipart", lo, hi)
+
+
+CUT_OVER = 64 << 10  # file parts larger than this bypass the parser's chunk loop (see _multipart)
 
 
 def _in_memory(total_content_length=None, content_type=None, filename=None, content_length=None):
