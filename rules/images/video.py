@@ -16,7 +16,7 @@ larger than MAX_SIDE_PX. A still picture that FFmpeg reads (JPEG, animated GIF) 
 from __future__ import annotations
 
 import io
-import time
+from time import monotonic
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class VideoError(ValueError):
 def frames(data: bytes, *, count: int = 6, max_side: int = 1024, budget_s: float = 2.0) -> list[np.ndarray]:
     """Up to `count` RGB uint8 frames (long side at most `max_side`, turned upright), first frame first."""
     import av
-    start = time.monotonic()
+    start = monotonic()
     try:
         container = av.open(io.BytesIO(data), mode="r", metadata_errors="replace")
     except Exception as exc:  # PyAV raises FFmpeg errors, and others for odd input; all mean "not a container"
@@ -94,7 +94,7 @@ def _next(decoded, earliest: float, deadline: float):
     """The first frame at `earliest` seconds or later, or None at the end of the stream or of the time budget."""
     for frame in decoded:
         if frame is None:
-            if time.monotonic() > deadline:
+            if monotonic() > deadline:
                 return None
         elif frame.time is None or frame.time >= earliest:
             return frame
