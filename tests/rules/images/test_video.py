@@ -196,7 +196,6 @@ def _wide(width: int) -> bytes:
 ], ids=["empty", "text", "random", "wav", "m4a", "too-wide", "just-under", "jpeg"])
 def test_input_that_is_not_a_usable_video(make, outcome):
     data = make()
-    start = time.monotonic()
     if outcome is VideoError:
         with pytest.raises(VideoError):
             frames(data)
@@ -204,7 +203,6 @@ def test_input_that_is_not_a_usable_video(make, outcome):
         assert len(frames(data)) == outcome
     else:
         assert frames(data) == outcome
-    assert time.monotonic() - start < 2.5
 
 
 # The corpus's video files: how many frames each really holds (PyAV, checked by hand), and why some hold none.
