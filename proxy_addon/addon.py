@@ -125,9 +125,10 @@ class PostGuard:
         started = time.perf_counter()
         try:
             if len(req.raw_content) <= INLINE_BODY:  # microseconds of work: a thread hand-off would cost more
-                ex, verdict = self._inspect(req.method, url, _headers(req), req.raw_content)
+                ex, verdict, cleaned = self._inspect(req.method, url, _headers(req), req.raw_content)
             else:  # a photo or a video: keep the event loop free for everyone else's requests
-                ex, verdict = await asyncio.to_thread(self._inspect, req.method, url, _headers(req), req.raw_content)
+                ex, verdict, cleaned = await asyncio.to_thread(self._inspect, req.method, url, _headers(req),
+                                                               req.raw_content)
         except ExtractError as exc:
             return self._fail(flow, url, str(exc))
         except Exception as exc:  # a bug in PostGuard never breaks someone's browsing
@@ -142,7 +143,7 @@ class PostGuard:
         if verdict.decision == "allow":
             self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="allowed"))
         elif verdict.decision == "sanitise":
-            await self._sanitise(flow, ex, verdict, url)
+            await self._sanitise(flow, ex, verdict, url, cleaned=cleaned)
         elif verdict.decision == "block":
             self._refuse(flow, verdict, "This post was blocked by your school's social media policy",
                          "Remove what is described above, or post through the school's official account.")
@@ -166,8 +167,17 @@ class PostGuard:
             self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="allowed"))
 
     def _inspect(self, method, url, headers, body):
+        """The extraction, the verdict and, when the verdict is to sanitise, the cleaned body (or the reason it
+        cannot be cleaned): one trip to a worker thread for all three."""
         ex = extract(method, url, headers, body)
-        return ex, self.engine.evaluate(ex.submission)
+        verdict = self.engine.evaluate(ex.submission)
+        cleaned = None
+        if verdict.decision == "sanitise":
+            try:
+                cleaned = self._clean(ex)
+            except ValueError as exc:  # StripError: acted on by _sanitise
+                cleaned = exc
+        return ex, verdict, cleaned
 
     def _clean(self, ex) -> tuple[bytes | None, list[str]]:
         """The body with every attachment cleaned in place, and what was removed; None when nothing changed."""
@@ -200,9 +210,13 @@ class PostGuard:
         self._gc_pending = False
         gc.collect()
 
-    async def _sanitise(self, flow, ex, verdict, url, record: bool = True) -> bool:
+    async def _sanitise(self, flow, ex, verdict, url, record: bool = True, cleaned=None) -> bool:
         try:
-            body, removed = await asyncio.to_thread(self._clean, ex)  # one hop for the whole clean-up
+            if cleaned is None:
+                cleaned = await asyncio.to_thread(self._clean, ex)  # one hop for the whole clean-up
+            if isinstance(cleaned, ValueError):
+                raise cleaned
+            body, removed = cleaned
             if body is not None:
                 flow.request.content = body  # mitmproxy re-encodes and fixes Content-Length
         except ValueError as exc:  # StripError: cannot clean safely; the pack's stronger action applies
