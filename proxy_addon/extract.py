@@ -240,16 +240,14 @@ def _base64_media(text: str):
 def rebuild(ex: Extracted, cleaned: dict[int, bytes]) -> bytes:
     """The body with the cleaned attachments put back where they were; every other byte unchanged."""
     body = ex.body
-    raw_parts = sorted(((ex.parts[i], data) for i, data in cleaned.items() if ex.parts[i].kind != "json"),
-                       key=lambda pd: pd[0].start, reverse=True)
-    if raw_parts and all(part.end - part.start == len(data) for part, data in raw_parts):
-        buf = bytearray(body)  # same-length cleaning: one copy of the body, spliced in place
-        for part, data in raw_parts:
-            buf[part.start:part.end] = data
-        body = bytes(buf)
-    else:
-        for part, data in raw_parts:
-            body = body[:part.start] + data + body[part.end:]
+    raw_parts = [(ex.parts[i], data) for i, data in cleaned.items() if ex.parts[i].kind != "json"]
+    if raw_parts:  # joined from views of the untouched bytes: the body is copied once, whatever the lengths
+        view, pieces, pos = memoryview(body), [], 0
+        for part, data in sorted(raw_parts, key=lambda pd: pd[0].start):
+            pieces += [view[pos:part.start], data]
+            pos = part.end
+        pieces.append(view[pos:])
+        body = b"".join(pieces)
     json_parts = [(ex.parts[i], data) for i, data in cleaned.items() if ex.parts[i].kind == "json"]
     if json_parts:
         doc = json.loads(body)
