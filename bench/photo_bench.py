@@ -91,14 +91,21 @@ def bench_lookup(repeat: int, tmp: Path) -> float:
         lib = library_mod.Library(tmp / f"{photos}.sqlite")
         n = photos * windows
         hashes = rng.integers(0, 256, (n, phash.HASH_BYTES), dtype=np.uint8)
-        variants = ["full"] + [f"w{i}" for i in range(windows - 1)]
+        names = ["full"] + [f"w{i}" for i in range(windows - 1)]
+        variants = np.tile(np.arange(windows, dtype=np.int16), photos)
         whole = np.arange(0, n, windows)
-        for engine, index in (("faiss", library_mod._faiss_index(hashes)), ("numpy", None)):
-            if engine == "faiss" and index is None:
+        owners = np.repeat(np.arange(photos), windows)
+        real_index = library_mod._faiss_index
+        for engine in ("faiss", "numpy"):
+            if engine == "faiss" and real_index(hashes[:1]) is None:
                 continue
             if engine == "numpy" and n > 1_000_000:
                 continue  # minutes per query: the reason faiss is used
-            lib._index = (hashes, np.repeat(np.arange(photos), windows), variants * photos, whole, index)
+            library_mod._faiss_index = real_index if engine == "faiss" else (lambda h: None)
+            try:
+                lib._index = library_mod._Index(hashes, owners, variants, names, whole)
+            finally:
+                library_mod._faiss_index = real_index
             lib._checked, lib._stamp = time.monotonic() + 1e9, ("pinned",)
             lib._photo = lambda pid: ("bench", "")
             t = median_time(lambda: lib.lookup(query, POSSIBLE), repeat if n < 1_000_000 else 3)

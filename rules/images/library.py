@@ -83,8 +83,7 @@ class Library:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._index = None  # (hashes (n, 32) uint8, photo ids (n,), variants (n,), full-frame rows, faiss index)
-        self._photos = 0
+        self._index: _Index | None = None
         self._stamp: tuple | None = None
         self._checked = 0.0
 
@@ -240,29 +239,26 @@ class Library:
         index = self._current()
         if index is None:
             return None
-        hashes, photos, variants, whole, fast = index
         wide = np.array([phash.against_windows(v) for v in query.variants])
         best: tuple[int, int, int] | None = None  # (distance, query row, library row)
-        for rows, against in ((np.flatnonzero(wide), None), (np.flatnonzero(~wide), whole)):
+        for rows, whole in ((np.flatnonzero(wide), False), (np.flatnonzero(~wide), True)):
             if not len(rows):
                 continue
-            if against is None:
-                dist, where = _nearest(query.hashes[rows], hashes, fast)
-            else:
-                dist, where = _nearest(query.hashes[rows], hashes[against], None)
-                where = against[where]
+            dist, where = index.nearest(query.hashes[rows], whole)
             i = int(np.argmin(dist))
             if best is None or dist[i] < best[0]:
                 best = (int(dist[i]), int(rows[i]), int(where[i]))
         if best is None or best[0] > max_distance:
             return None
         distance, q, row = best
-        source, added = self._photo(int(photos[row]))
-        return Match(distance, query.variants[q], variants[row], int(photos[row]), source, added)
+        photo = int(index.photos[row])
+        source, added = self._photo(photo)
+        return Match(distance, query.variants[q], index.names[index.variants[row]], photo, source, added)
 
     def __len__(self) -> int:
         """How many photos lookups search (0 when there is no library: callers skip decoding then)."""
-        return 0 if self._current() is None else self._photos
+        index = self._current()
+        return 0 if index is None else len(index.whole)
 
     def _photo(self, pid: int) -> tuple[str, str]:
         db = self._connect()
@@ -272,7 +268,7 @@ class Library:
             db.close()
         return row or ("", "")
 
-    def _current(self):
+    def _current(self) -> "_Index | None":
         now = time.monotonic()
         with self._lock:
             if self._index is not None and now - self._checked < RELOAD_CHECK_S:
@@ -281,25 +277,60 @@ class Library:
             stamp = _stamp(self.path)
             if stamp != self._stamp:
                 self._index = self._load() if stamp else None
-                self._photos = 0 if self._index is None else len(self._index[3])
                 self._stamp = stamp
             return self._index
 
-    def _load(self):
+    def _load(self) -> "_Index | None":
+        """Read the hashes in batches into preallocated arrays: 100,000 photos are 3.8 million rows, and a list of
+        row tuples would need gigabytes on the way."""
         db = self._connect()
         try:
-            rows = db.execute("SELECT photo, variant, hash FROM hashes ORDER BY photo, rowid").fetchall()
-        except sqlite3.DatabaseError as exc:
+            n = db.execute("SELECT count(*) FROM hashes").fetchone()[0]
+            if not n:
+                return None
+            hashes = np.empty((n, phash.HASH_BYTES), np.uint8)
+            photos = np.empty(n, np.int64)
+            variants = np.empty(n, np.int16)
+            codes: dict[str, int] = {}
+            cur = db.execute("SELECT photo, variant, hash FROM hashes ORDER BY photo, rowid")
+            at = 0
+            while rows := cur.fetchmany(50_000):
+                rows = rows[:n - at]  # rows added since the count wait for the next reload
+                k = len(rows)
+                photos[at:at + k] = [r[0] for r in rows]
+                variants[at:at + k] = [codes.setdefault(r[1], len(codes)) for r in rows]
+                hashes[at:at + k] = np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(k, -1)
+                at += k
+                if at == n:
+                    break
+        except (sqlite3.DatabaseError, ValueError) as exc:
             raise LibraryError(f"{self.path}: {exc}") from None
         finally:
             db.close()
-        if not rows:
-            return None
-        photos = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        variants = [r[1] for r in rows]
-        hashes = np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(-1, phash.HASH_BYTES)
-        whole = np.flatnonzero(np.array([v == "full" for v in variants]))
-        return hashes, photos, variants, whole, _faiss_index(hashes)
+        hashes, photos, variants = hashes[:at], photos[:at], variants[:at]
+        names = list(codes)
+        whole = np.flatnonzero(variants == codes["full"]) if "full" in codes else np.empty(0, np.int64)
+        return _Index(hashes, photos, variants, names, whole)
+
+
+class _Index:
+    """The library in memory. With faiss the hashes live in its index only (one copy: 122 MB for 100,000
+    photos); without it, in a numpy array."""
+
+    def __init__(self, hashes: np.ndarray, photos: np.ndarray, variants: np.ndarray, names: list[str],
+                 whole: np.ndarray):
+        self.photos, self.variants, self.names, self.whole = photos, variants, names, whole
+        self.fast = _faiss_index(hashes)
+        self.fast_whole = _faiss_index(hashes[whole]) if self.fast is not None else None
+        self.hashes = None if self.fast is not None else hashes
+        self.whole_hashes = None if self.fast is not None else hashes[whole]
+
+    def nearest(self, queries: np.ndarray, whole: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Each query's smallest distance to every stored hash (or to whole photos only), and that hash's row."""
+        if whole:
+            dist, where = _nearest(queries, self.whole_hashes, self.fast_whole)
+            return dist, self.whole[where]
+        return _nearest(queries, self.hashes, self.fast)
 
 
 def _nearest(queries: np.ndarray, hashes: np.ndarray, fast) -> tuple[np.ndarray, np.ndarray]:

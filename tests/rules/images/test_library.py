@@ -152,9 +152,10 @@ def test_numpy_and_faiss_agree(lib, monkeypatch):
     query = phash.query_hashes(phash.decode(encoded(EDITS["crop 10%"](picture("rocket.jpg")))))
     with_faiss = lib.lookup(query, 256)
     monkeypatch.setattr(library_mod, "_faiss_index", lambda hashes: None)
-    lib._stamp = None
+    lib._stamp, lib._checked = None, 0.0  # reload now
     without = lib.lookup(query, 256)
-    lib._stamp = None
+    assert lib._index.fast is None and lib._index.hashes is not None
+    lib._stamp, lib._checked = None, 0.0  # reload now
     assert (with_faiss.distance, with_faiss.photo) == (without.distance, without.photo)
 
 
