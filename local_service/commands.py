@@ -113,8 +113,7 @@ def cmd_run(args) -> int:
     purger = threading.Thread(target=_purge_periodically, args=(svc, stopping),
                               name="postguard-retention", daemon=True)
     purger.start()
-    from rules import geo
-    threading.Thread(target=geo.nearest_town, args=(0.0, 0.0), name="postguard-warm-up", daemon=True).start()
+    threading.Thread(target=svc.engine.warm_up, name="postguard-warm-up", daemon=True).start()
     app.config["PROXY_ADDRESS"] = f"127.0.0.1:{proxy_port}"
     port = server.server_port
     print(f"PostGuard proxy on 127.0.0.1:{proxy_port}, service on http://127.0.0.1:{port}/ "

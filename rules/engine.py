@@ -22,6 +22,14 @@ class Engine:
         self._detectors = [(cls(self.config, {r: self.pack.rules[r].thresholds for r in rules}), rules)
                            for cls, rules in by_detector.items()]
 
+    def warm_up(self) -> None:
+        """Load every detector's data now (the town index, the photo library), so no post waits for it."""
+        for detector, _ in self._detectors:
+            try:
+                detector.warm_up()
+            except Exception:  # the same failure will be reported, per post, as an inspection error
+                log.exception("detector %s could not warm up", detector.id)
+
     def evaluate(self, submission: Submission) -> Verdict:
         verdict = Verdict()
         for detector, rules in self._detectors:

@@ -28,6 +28,9 @@ class Detector:
         self.config = config
         self.tuning = tuning or {}  # rule id -> the pack's thresholds for it
 
+    def warm_up(self) -> None:
+        """Load what the first check would otherwise wait for (data files, indexes). Called once, off the hot path."""
+
     def check(self, submission: Submission, rules: set[str]) -> Iterable[Hit]:
         raise NotImplementedError
 

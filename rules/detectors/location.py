@@ -14,6 +14,9 @@ class LocationDetector(Detector):
     }
     sanitises = frozenset(rules)
 
+    def warm_up(self) -> None:
+        geo.nearest_town(0.0, 0.0)
+
     def check(self, submission: Submission, rules: set[str]):
         for att in submission.files:
             report = media.inspect(att.data)

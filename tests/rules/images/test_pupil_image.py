@@ -262,3 +262,11 @@ def test_library_add_then_scan(tmp_path, capsys):
     (tmp_path / "other.toml").write_text(f'data_dir = "{(tmp_path / "other").as_posix()}"\n')
     assert main(["library", "import", "--config", str(tmp_path / "other.toml"), str(export)]) == 0
     assert "imported 3 photos" in capsys.readouterr().out
+
+
+def test_warm_up_loads_the_library_before_the_first_post(school):
+    engine = Engine(school)
+    detector = next(d for d, _ in engine._detectors if d.id == "pupil_image")
+    assert detector.library._index is None
+    engine.warm_up()
+    assert detector.library._index is not None and len(detector.library) == 2
