@@ -27,7 +27,7 @@ log = logging.getLogger("postguard.proxy")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 INLINE_BODY = 256 << 10  # bodies up to this size are inspected on the event loop
 BIG_BODY = 4 << 20
-GC_DELAY_S = 0.05  # after the response hook: the response is on its way, the flow is finished
+GC_DELAY_S = 0.01  # after the response hook: the response is on its way, the flow is finished
 GET_HOSTS = get_hosts()
 EXTRACT_HEADERS = {"content-type", "content-encoding", "content-disposition", "x-file-name",
                    "x-goog-upload-file-name"}
