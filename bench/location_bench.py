@@ -310,11 +310,6 @@ def found_expected_gps(data: bytes) -> bool:
 def bench_pixels() -> None:
     print("2. Pixel-count independence: same EXIF GPS IFD, 1 MP vs 50 MP JPEG (quality 85)")
     print("-" * 78)
-    try:
-        import PIL  # noqa: F401
-    except ImportError:
-        print("Pillow is not installed: skipped\n")
-        return
     with tempfile.TemporaryDirectory(prefix="pg-bench-") as tmp:
         results = {label: bench_one_jpeg(Path(tmp) / f"{label.replace(' ', '')}.jpg", *size)
                    for label, size in SIZES.items()}
