@@ -29,8 +29,8 @@ INLINE_BODY = 256 << 10  # bodies up to this size are inspected on the event loo
 BIG_BODY = 4 << 20
 GC_DELAY_S = 0.01  # after the response hook: the response is on its way, the flow is finished
 GET_HOSTS = get_hosts()
-EXTRACT_HEADERS = {"content-type", "content-encoding", "content-disposition", "x-file-name",
-                   "x-goog-upload-file-name"}
+EXTRACT_HEADERS = ("content-type", "content-encoding", "content-disposition", "x-file-name",
+                   "x-goog-upload-file-name")
 
 
 class PostGuard:
@@ -306,7 +306,8 @@ class PostGuard:
 
 def _headers(req) -> list[tuple[str, str]]:
     """Only the headers extraction reads (type, encoding, file name), not every cookie and client hint."""
-    return [(k, v) for k, v in req.headers.items() if k.lower() in EXTRACT_HEADERS]
+    headers = req.headers  # looked up by name: iterating every header decodes each one (90 µs with cookies)
+    return [(k, v) for k in EXTRACT_HEADERS for v in headers.get_all(k)]
 
 
 addons = [PostGuard()]
