@@ -101,7 +101,7 @@ class PupilImageDetector(Detector):
                 if s:
                     signals += s
                     break
-        if signals and self._faces_could_matter(signals):
+        if self._faces_could_matter(signals):
             frames = frames if frames is not None else self._frames(data, kind)
             faces = max((self._count_faces(img) for img in frames), default=0)
             if faces:
@@ -113,7 +113,7 @@ class PupilImageDetector(Detector):
         out = []
         cam = context.camera_match(report.camera, self.cameras) if self.cameras else None
         if cam:
-            how, entry = cam
+            how = cam[0]
             out.append({"signal": "camera", "match": how, "make": report.camera.get("make", ""),
                         "model": report.camera.get("model", ""), "weight": WEIGHTS[f"camera_{how}"]})
         coords = report.real_coordinates
@@ -188,8 +188,8 @@ class PupilImageDetector(Detector):
         people in it or a signal that is strong on its own (library match, school camera serial, badge); else None.
         A photo taken on the site or on a trip with no one in it is the location rules' business."""
         score = round(sum(s["weight"] for s in signals), 2)
-        if not signals or score < self.settings["report"]:
-            return None
+        if score < self.settings["report"] or all(s["signal"] == "faces" for s in signals):
+            return None  # nothing, or people alone: staff may post their own family
         if not any(s["signal"] == "faces" or _strong(s) for s in signals):
             return None
         severity = "high" if score >= self.settings["high"] else None
