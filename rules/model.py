@@ -32,6 +32,7 @@ class Submission:
     fields: list[tuple[str, str]] = field(default_factory=list)
     files: list[Attachment] = field(default_factory=list)
     context: dict = field(default_factory=dict)  # facts about the sender: on_school_network, user, ...
+    reports: dict = field(default_factory=dict, repr=False, compare=False)  # media.inspect_file's, per file
 
 
 @dataclass(frozen=True)

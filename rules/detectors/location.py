@@ -19,7 +19,7 @@ class LocationDetector(Detector):
 
     def check(self, submission: Submission, rules: set[str]):
         for att in submission.files:
-            report = media.inspect(att.data)
+            report = media.inspect_file(submission, att)
             target = f"file:{att.name}"
             if "location.gps" in rules and report.real_coordinates:
                 yield Hit("location.gps", *self._gps(report), target=target)

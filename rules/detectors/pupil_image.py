@@ -79,7 +79,7 @@ class PupilImageDetector(Detector):
 
     def check(self, submission: Submission, rules: set[str]):
         for att in submission.files:
-            report = media.inspect(att.data)
+            report = media.inspect_file(submission, att)
             kind = report.format if report.format in PICTURES | VIDEOS else _sniff_video(att)
             if not kind:
                 continue

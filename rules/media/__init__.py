@@ -8,7 +8,7 @@ from __future__ import annotations
 from . import isobmff, jpeg, png, riff, tiff, xmp
 from .report import Coordinate, MediaReport, Patch, Place, apply_patches, safely
 
-__all__ = ["Coordinate", "MediaReport", "Patch", "Place", "StripError", "inspect", "sniff", "strip"]
+__all__ = ["Coordinate", "MediaReport", "Patch", "Place", "StripError", "inspect", "inspect_file", "sniff", "strip"]
 
 FTYP_HEIF = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"mif2", b"avif", b"avis",
              b"avio"}
@@ -80,6 +80,14 @@ WALKERS = {
     "MOV": isobmff.parse,
     "XMP": lambda d, s, e, r: xmp.parse(d, s, e, r, "XMP sidecar"),
 }
+
+
+def inspect_file(submission, att) -> MediaReport:
+    """`inspect(att.data)`, once per file of a submission: several detectors read the same file's metadata."""
+    report = submission.reports.get(id(att.data))  # the submission holds the bytes, so the id stays theirs
+    if report is None:
+        report = submission.reports[id(att.data)] = inspect(att.data)
+    return report
 
 
 def inspect(data: bytes) -> MediaReport:

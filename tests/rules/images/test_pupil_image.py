@@ -270,3 +270,14 @@ def test_warm_up_loads_the_library_before_the_first_post(school):
     assert detector.library._index is None
     engine.warm_up()
     assert detector.library._index is not None and len(detector.library) == 2
+
+
+def test_each_file_is_inspected_once_per_post(tmp_path, corpus, monkeypatch):
+    """The location and pupil-image rules read the same metadata: one walk of the file serves both."""
+    from rules import media
+    calls = []
+    real = media.inspect
+    monkeypatch.setattr(media, "inspect", lambda data: calls.append(len(data)) or real(data))
+    cfg = config(tmp_path, 'cameras = [{ serial = "123063022888" }]')
+    v = verdict(cfg, (corpus / CANON_600D).read_bytes())
+    assert {f.rule for f in v.findings} == {"location.gps", "pupil.image"} and len(calls) == 1
