@@ -280,4 +280,4 @@ def test_each_file_is_inspected_once_per_post(tmp_path, corpus, monkeypatch):
     monkeypatch.setattr(media, "inspect", lambda data: calls.append(len(data)) or real(data))
     cfg = config(tmp_path, 'cameras = [{ serial = "123063022888" }]')
     v = verdict(cfg, (corpus / CANON_600D).read_bytes())
-    assert {f.rule for f in v.findings} == {"location.gps", "pupil.image"} and len(calls) == 1
+    assert {"location.gps", "pupil.image"} <= {f.rule for f in v.findings} and len(calls) == 1
