@@ -32,7 +32,7 @@ def cmd_add(args) -> int:
         return 2
     if tty:
         print("\r\033[K", end="", file=sys.stderr)
-    for error in summary.errors or []:
+    for error in summary.errors:
         print(f"postguard: could not read {error}", file=sys.stderr)
     print(f"added {summary.added} photos; {summary.duplicates} already in the library; {summary.low_quality} too "
           f"flat or dark to recognise (not added); {summary.unreadable} unreadable; {summary.skipped} not pictures")

@@ -9,15 +9,17 @@ index where faiss is installed, numpy otherwise: both compare every stored hash,
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -72,11 +74,16 @@ class AddSummary:
     low_quality: int = 0
     unreadable: int = 0
     skipped: int = 0  # files that are not pictures
-    errors: list[str] | None = None
+    errors: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return {"added": self.added, "duplicates": self.duplicates, "low_quality": self.low_quality,
-                "unreadable": self.unreadable, "skipped": self.skipped, "errors": (self.errors or [])[:20]}
+    def count(self, status: str) -> None:
+        """Count one photo by what `Library._store` said of it."""
+        if status == "added":
+            self.added += 1
+        elif status == "duplicate":
+            self.duplicates += 1
+        else:
+            self.low_quality += 1
 
 
 class Library:
@@ -93,15 +100,17 @@ class Library:
 
     # ------------------------------------------------------------------------------------------------ storing
 
-    def _connect(self, create: bool = False) -> sqlite3.Connection:
+    @contextmanager
+    def _db(self, create: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection, closed on leaving (sqlite3's own `with` only commits); `create` makes the file (0600)."""
         if create and not self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        db = sqlite3.connect(self.path, timeout=30)
-        db.execute("PRAGMA foreign_keys = ON")
-        if create:
-            db.executescript(SCHEMA)
-        return db
+        with closing(sqlite3.connect(self.path, timeout=30)) as db:
+            db.execute("PRAGMA foreign_keys = ON")
+            if create:
+                db.executescript(SCHEMA)
+            yield db
 
     def add_image(self, data: bytes, source: str, db: sqlite3.Connection | None = None) -> str:
         """Hash one picture into the library: 'added', 'duplicate' or 'low-quality'; raises phash.ImageError."""
@@ -112,28 +121,24 @@ class Library:
                db: sqlite3.Connection | None) -> str:
         if quality < phash.MIN_QUALITY:
             return "low-quality"  # a flat or dark picture hashes to noise: it would match nothing, or anything
-        own = db is None
-        db = db or self._connect(create=True)
-        try:
-            with db:
-                cur = db.execute("INSERT OR IGNORE INTO photos (added, source, quality, key) VALUES (?, ?, ?, ?)",
-                                 (added, source, quality, hashes[0].tobytes()))
-                if not cur.rowcount:
-                    return "duplicate"
-                db.executemany("INSERT INTO hashes (photo, variant, hash) VALUES (?, ?, ?)",
-                               [(cur.lastrowid, v, h.tobytes()) for v, h in zip(variants, hashes)])
-            return "added"
-        finally:
-            if own:
-                db.close()
+        if db is None:
+            with self._db(create=True) as db:
+                return self._store(hashes, variants, quality, source, added, db)
+        with db:
+            cur = db.execute("INSERT OR IGNORE INTO photos (added, source, quality, key) VALUES (?, ?, ?, ?)",
+                             (added, source, quality, hashes[0].tobytes()))
+            if not cur.rowcount:
+                return "duplicate"
+            db.executemany("INSERT INTO hashes (photo, variant, hash) VALUES (?, ?, ?)",
+                           [(cur.lastrowid, v, h.tobytes()) for v, h in zip(variants, hashes)])
+        return "added"
 
     def add_paths(self, paths: Iterable[str | os.PathLike], source: str,
                   progress: Callable[[int, int], None] | None = None) -> AddSummary:
         """Hash every picture under `paths` (folders recursed). Unreadable files are counted and named, never fatal."""
         files = list(_pictures(paths))
-        summary = AddSummary(errors=[])
-        db = self._connect(create=True)
-        try:
+        summary = AddSummary()
+        with self._db(create=True) as db:
             for n, p in enumerate(files):
                 if progress:
                     progress(n, len(files))
@@ -146,68 +151,50 @@ class Library:
                     summary.unreadable += 1
                     summary.errors.append(f"{p}: {getattr(exc, 'strerror', None) or exc}")
                     continue
-                if status == "added":
-                    summary.added += 1
-                elif status == "duplicate":
-                    summary.duplicates += 1
-                else:
-                    summary.low_quality += 1
-            if progress:
-                progress(len(files), len(files))
-        finally:
-            db.close()
+                summary.count(status)
+        if progress:
+            progress(len(files), len(files))
         return summary
 
     def stats(self) -> dict:
         if not self.path.exists():
             return {"photos": 0, "hashes": 0, "sources": {}}
-        db = self._connect()
         try:
-            sources = dict(db.execute("SELECT source, count(*) FROM photos GROUP BY source ORDER BY source"))
-            hashes = db.execute("SELECT count(*) FROM hashes").fetchone()[0]
+            with self._db() as db:
+                sources = dict(db.execute("SELECT source, count(*) FROM photos GROUP BY source ORDER BY source"))
+                hashes = db.execute("SELECT count(*) FROM hashes").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise LibraryError(f"{self.path}: {exc}") from None
-        finally:
-            db.close()
         return {"photos": sum(sources.values()), "hashes": hashes, "sources": sources}
 
     def remove_source(self, source: str) -> int:
         if not self.path.exists():
             return 0
-        db = self._connect()
-        try:
-            with db:
-                return db.execute("DELETE FROM photos WHERE source = ?", (source,)).rowcount
-        finally:
-            db.close()
+        with self._db() as db, db:
+            return db.execute("DELETE FROM photos WHERE source = ?", (source,)).rowcount
 
     # ------------------------------------------------------------------------------------- moving between laptops
 
     def export(self, path: str | os.PathLike) -> int:
         """Write every photo's hashes to a gzip JSON Lines file (hashes, variants, quality, time added, source)."""
-        db = self._connect(create=True)
         n = 0
-        try:
-            with gzip.open(path, "wt", encoding="utf-8") as out:
-                out.write(json.dumps({"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "hash": "pdq"}) + "\n")
-                for pid, added, source, quality in db.execute(
-                        "SELECT id, added, source, quality FROM photos ORDER BY id").fetchall():
-                    rows = db.execute("SELECT variant, hash FROM hashes WHERE photo = ? ORDER BY rowid",
-                                      (pid,)).fetchall()
-                    variants, hashes = zip(*rows)
-                    out.write(json.dumps({"added": added, "source": source, "quality": quality,
-                                          "variants": list(variants), "hashes": [h.hex() for h in hashes]}) + "\n")
-                    n += 1
-        finally:
-            db.close()
+        with self._db(create=True) as db, gzip.open(path, "wt", encoding="utf-8") as out:
+            out.write(json.dumps({"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "hash": "pdq"}) + "\n")
+            rows = db.execute("SELECT p.id, p.added, p.source, p.quality, h.variant, h.hash FROM photos p "
+                              "JOIN hashes h ON h.photo = p.id ORDER BY p.id, h.rowid")
+            for (_, added, source, quality), group in itertools.groupby(rows, key=lambda r: r[:4]):
+                group = list(group)
+                out.write(json.dumps({"added": added, "source": source, "quality": quality,
+                                      "variants": [r[4] for r in group],
+                                      "hashes": [r[5].hex() for r in group]}) + "\n")
+                n += 1
         return n
 
     def import_(self, path: str | os.PathLike, source: str | None = None) -> AddSummary:
         """Add the photos in an export made by `export`; the same photo already here is skipped."""
-        summary = AddSummary(errors=[])
-        db = self._connect(create=True)
+        summary = AddSummary()
         try:
-            with gzip.open(path, "rt", encoding="utf-8") as f:
+            with self._db(create=True) as db, gzip.open(path, "rt", encoding="utf-8") as f:
                 head = json.loads(f.readline() or "{}")
                 if head.get("format") != EXPORT_FORMAT or head.get("version") != EXPORT_VERSION:
                     raise LibraryError(f"{path}: not a PostGuard photo library export")
@@ -222,13 +209,9 @@ class Library:
                                              source or str(row["source"]), str(row["added"]), db)
                     except (KeyError, TypeError, ValueError) as exc:
                         raise LibraryError(f"{path}: line {line_no}: {exc}") from None
-                    summary.added += status == "added"
-                    summary.duplicates += status == "duplicate"
-                    summary.low_quality += status == "low-quality"
+                    summary.count(status)
         except (OSError, EOFError, json.JSONDecodeError) as exc:
             raise LibraryError(f"{path}: {exc}") from None
-        finally:
-            db.close()
         return summary
 
     # ------------------------------------------------------------------------------------------------- looking up
@@ -261,11 +244,8 @@ class Library:
         return 0 if index is None else len(index.whole)
 
     def _photo(self, pid: int) -> tuple[str, str]:
-        db = self._connect()
-        try:
+        with self._db() as db:
             row = db.execute("SELECT source, added FROM photos WHERE id = ?", (pid,)).fetchone()
-        finally:
-            db.close()
         return row or ("", "")
 
     def _current(self) -> "_Index | None":
@@ -283,30 +263,28 @@ class Library:
     def _load(self) -> "_Index | None":
         """Read the hashes in batches into preallocated arrays: 100,000 photos are 3.8 million rows, and a list of
         row tuples would need gigabytes on the way."""
-        db = self._connect()
         try:
-            n = db.execute("SELECT count(*) FROM hashes").fetchone()[0]
-            if not n:
-                return None
-            hashes = np.empty((n, phash.HASH_BYTES), np.uint8)
-            photos = np.empty(n, np.int64)
-            variants = np.empty(n, np.int16)
-            codes: dict[str, int] = {}
-            cur = db.execute("SELECT photo, variant, hash FROM hashes ORDER BY photo, rowid")
-            at = 0
-            while rows := cur.fetchmany(50_000):
-                rows = rows[:n - at]  # rows added since the count wait for the next reload
-                k = len(rows)
-                photos[at:at + k] = [r[0] for r in rows]
-                variants[at:at + k] = [codes.setdefault(r[1], len(codes)) for r in rows]
-                hashes[at:at + k] = np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(k, -1)
-                at += k
-                if at == n:
-                    break
+            with self._db() as db:
+                n = db.execute("SELECT count(*) FROM hashes").fetchone()[0]
+                if not n:
+                    return None
+                hashes = np.empty((n, phash.HASH_BYTES), np.uint8)
+                photos = np.empty(n, np.int64)
+                variants = np.empty(n, np.int16)
+                codes: dict[str, int] = {}
+                cur = db.execute("SELECT photo, variant, hash FROM hashes ORDER BY photo, rowid")
+                at = 0
+                while rows := cur.fetchmany(50_000):
+                    rows = rows[:n - at]  # rows added since the count wait for the next reload
+                    k = len(rows)
+                    photos[at:at + k] = [r[0] for r in rows]
+                    variants[at:at + k] = [codes.setdefault(r[1], len(codes)) for r in rows]
+                    hashes[at:at + k] = np.frombuffer(b"".join(r[2] for r in rows), np.uint8).reshape(k, -1)
+                    at += k
+                    if at == n:
+                        break
         except (sqlite3.DatabaseError, ValueError) as exc:
             raise LibraryError(f"{self.path}: {exc}") from None
-        finally:
-            db.close()
         hashes, photos, variants = hashes[:at], photos[:at], variants[:at]
         names = list(codes)
         whole = np.flatnonzero(variants == codes["full"]) if "full" in codes else np.empty(0, np.int64)
