@@ -143,7 +143,7 @@ def bench_matching(photos_dir: Path, unrelated_dir: Path | None, tmp: Path) -> N
             ids[p], images[p] = own.photo, img
     # Baselines on the same photos and edits: plain PDQ (whole photo only, query in its 8 dihedral views; Meta's
     # usual cut-off is 31, shown at ours, 63) and imagehash's pHash (64 bits, <= 10, query also mirrored).
-    plain = np.stack([phash._pdq(phash._work(img))[0] for img in images.values()])
+    plain = np.stack([phash._pdq(img)[0] for img in images.values()])
     owner = list(images)
     ph = [imagehash.phash(img) for img in images.values()] if imagehash else []
     for p, img in images.items():
@@ -152,7 +152,7 @@ def bench_matching(photos_dir: Path, unrelated_dir: Path | None, tmp: Path) -> N
             m = lib.lookup(phash.query_hashes(edited), 256)
             total[edit] = total.get(edit, 0) + 1
             found[edit] = found.get(edit, 0) + (m is not None and m.distance <= MATCH and m.photo == ids[p])
-            views, _ = phash._pdq_dihedral(phash._work(edited))
+            views, _ = phash._pdq_dihedral(edited)
             d = phash.distances(np.stack(views), plain).min(axis=0)
             plain_found[edit] = plain_found.get(edit, 0) + (owner[int(d.argmin())] == p and d.min() <= MATCH)
             if imagehash:

@@ -90,21 +90,13 @@ def _register_heif() -> None:
 
 def _pdq(img) -> tuple[np.ndarray, int]:
     import pdqhash
-    from PIL import Image
-    if max(img.size) > WORK_SIDE:
-        img = img.copy()
-        img.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BILINEAR)
-    bits, quality = pdqhash.compute(np.asarray(img))
+    bits, quality = pdqhash.compute(np.asarray(_work(img)))
     return np.packbits(bits.astype(np.uint8)), int(quality)
 
 
 def _pdq_dihedral(img) -> tuple[list[np.ndarray], int]:
     import pdqhash
-    from PIL import Image
-    if max(img.size) > WORK_SIDE:
-        img = img.copy()
-        img.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BILINEAR)
-    hashes, quality = pdqhash.compute_dihedral(np.asarray(img))
+    hashes, quality = pdqhash.compute_dihedral(np.asarray(_work(img)))
     return [np.packbits(h.astype(np.uint8)) for h in hashes], int(quality)
 
 
@@ -198,7 +190,7 @@ def query_hashes(img) -> Hashes:
         if box is not None:
             upright = upright.crop(tuple(round(v * upright.width / small.width) for v in box))
         upright = upright.crop(_inscribed(*upright.size, angle))
-        hashes.append(_pdq(_work(upright))[0])
+        hashes.append(_pdq(upright)[0])
         names.append(f"unturned{-angle:+.1f}")
     return Hashes(np.stack(hashes), names, quality)
 
@@ -206,7 +198,7 @@ def query_hashes(img) -> Hashes:
 def turned_corners(rgb: np.ndarray, max_angle: float = 15.0) -> list[float]:
     """The angles a picture may have been turned by, when its four corners are filled triangles (what an editor
     leaves after rotating without cropping); [] otherwise. Both signs: the triangles' shape alone cannot tell."""
-    grey = rgb.astype(np.int16).sum(axis=2) // 3 if rgb.ndim == 3 else rgb.astype(np.int16)
+    grey = _grey(rgb)
     fill = np.abs(grey - int(grey[0, 0])) <= TRIM_TOLERANCE
     rows = np.flatnonzero(fill.mean(axis=1) < 0.98)  # a turned picture touches each edge at a point: lines that
     cols = np.flatnonzero(fill.mean(axis=0) < 0.98)  # are all fill around that point are not part of a corner
@@ -227,6 +219,11 @@ def turned_corners(rgb: np.ndarray, max_angle: float = 15.0) -> list[float]:
     return [angle, -angle]
 
 
+def _grey(pixels: np.ndarray) -> np.ndarray:
+    """Signed grey levels (so differences can go below zero) from an RGB or an already grey array."""
+    return pixels.astype(np.int16).sum(axis=2) // 3 if pixels.ndim == 3 else pixels.astype(np.int16)
+
+
 def _run(flags: np.ndarray) -> int:
     return int(np.argmin(flags)) if not flags.all() else len(flags)
 
@@ -238,7 +235,7 @@ def trim_box(rgb: np.ndarray, min_keep: float = 0.1) -> tuple[int, int, int, int
     border, or a bar of text or icons on a plain colour. Each edge has its own colour (a white caption band under a
     photo, a black status bar above it).
     """
-    grey = rgb.astype(np.int16).sum(axis=2) // 3 if rgb.ndim == 3 else rgb.astype(np.int16)
+    grey = _grey(rgb)
     h, w = grey.shape
     top = _peel(grey)
     bottom = h - _peel(grey[::-1])
