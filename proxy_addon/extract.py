@@ -18,7 +18,7 @@ from werkzeug.formparser import MultiPartParser
 from werkzeug.http import parse_options_header
 
 from rules import Attachment, Submission
-from rules.media import sniff
+from rules.media import sniff, splice
 
 MAX_FIELDS = 2000
 MIN_BASE64_MEDIA = 100  # characters: shorter strings are ids, not photos
@@ -241,13 +241,8 @@ def rebuild(ex: Extracted, cleaned: dict[int, bytes]) -> bytes:
     """The body with the cleaned attachments put back where they were; every other byte unchanged."""
     body = ex.body
     raw_parts = [(ex.parts[i], data) for i, data in cleaned.items() if ex.parts[i].kind != "json"]
-    if raw_parts:  # joined from views of the untouched bytes: the body is copied once, whatever the lengths
-        view, pieces, pos = memoryview(body), [], 0
-        for part, data in sorted(raw_parts, key=lambda pd: pd[0].start):
-            pieces += [view[pos:part.start], data]
-            pos = part.end
-        pieces.append(view[pos:])
-        body = b"".join(pieces)
+    if raw_parts:  # the body is copied once, whatever the lengths
+        body = splice(body, sorted(((part.start, part.end, data) for part, data in raw_parts), key=lambda r: r[0]))
     json_parts = [(ex.parts[i], data) for i, data in cleaned.items() if ex.parts[i].kind == "json"]
     if json_parts:
         doc = json.loads(body)

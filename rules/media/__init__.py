@@ -6,9 +6,9 @@ returns a `MediaReport`. `strip(data)` applies the report's patches and checks t
 from __future__ import annotations
 
 from . import isobmff, jpeg, png, riff, tiff, xmp
-from .report import Coordinate, MediaReport, Patch, Place, apply_patches, safely
+from .report import Coordinate, MediaReport, Patch, Place, apply_patches, safely, splice
 
-__all__ = ["Coordinate", "MediaReport", "Patch", "Place", "StripError", "inspect", "inspect_file", "sniff", "strip"]
+__all__ = ["Coordinate", "MediaReport", "Patch", "Place", "StripError", "inspect", "inspect_file", "sniff", "splice", "strip"]
 
 FTYP_HEIF = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"mif2", b"avif", b"avis",
              b"avio"}

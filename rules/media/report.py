@@ -115,11 +115,8 @@ def apply_patches(data: bytes, patches: list[Patch]) -> bytes:
     """Apply non-overlapping patches (overlaps are merged by letting the later-listed one win byte by byte)."""
     if not patches:
         return data
-    same_length = all(p.end - p.start == len(p.data) for p in patches)
-    if same_length:
-        # Only the patched regions are copied and edited; the result is joined from views of the rest, so a 10 MB
-        # photo is copied once, not twice (each fresh copy costs page faults: about 2.5 ms per 5 MB in the proxy).
-        regions: list[list[int]] = []
+    if all(p.end - p.start == len(p.data) for p in patches):
+        regions: list[list[int]] = []  # same length: overlapping patches are merged into regions, edited apart
         for lo, hi in sorted((p.start, p.end) for p in patches):
             if regions and lo <= regions[-1][1]:
                 regions[-1][1] = max(regions[-1][1], hi)
@@ -130,18 +127,24 @@ def apply_patches(data: bytes, patches: list[Patch]) -> bytes:
         for p in patches:
             lo = starts[bisect.bisect_right(starts, p.start) - 1]
             edited[lo][p.start - lo:p.end - lo] = p.data
-        view, pieces, pos = memoryview(data), [], 0
-        for lo, hi in regions:
-            pieces += [view[pos:lo], edited[lo]]
-            pos = hi
-        pieces.append(view[pos:])
-        return b"".join(pieces)
-    out, pos = [], 0
-    for p in sorted(patches, key=lambda p: p.start):
-        if p.start < pos:
-            raise ValueError(f"overlapping patches at byte {p.start}")
-        out.append(data[pos:p.start])
-        out.append(p.data)
-        pos = p.end
-    out.append(data[pos:])
-    return b"".join(out)
+        replacements = [(lo, hi, edited[lo]) for lo, hi in regions]
+    else:
+        replacements, pos = [], 0
+        for p in sorted(patches, key=lambda p: p.start):
+            if p.start < pos:
+                raise ValueError(f"overlapping patches at byte {p.start}")
+            replacements.append((p.start, p.end, p.data))
+            pos = p.end
+    return splice(data, replacements)
+
+
+def splice(data: bytes, replacements: list[tuple[int, int, bytes]]) -> bytes:
+    """`data` with each (start, end) span, in order and apart, replaced. Joined from views of the untouched bytes:
+    a 10 MB photo is copied once, not twice (each fresh copy costs page faults: about 2.5 ms per 5 MB in the
+    proxy)."""
+    view, pieces, pos = memoryview(data), [], 0
+    for lo, hi, replacement in replacements:
+        pieces += [view[pos:lo], replacement]
+        pos = hi
+    pieces.append(view[pos:])
+    return b"".join(pieces)
