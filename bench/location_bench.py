@@ -34,6 +34,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from measure import cpu_model, fmt_s, median_time, verdict  # noqa: E402
+
 from rules import media  # noqa: E402  (needs the repository root on sys.path)
 
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "metadata"
@@ -69,32 +71,12 @@ class FileTiming:
 
 # ---------------------------------------------------------------- helpers
 
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
 
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * pct // 100))
     return ordered[int(rank) - 1]
-
-
-def fmt_s(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:8.1f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:8.2f} ms"
-    return f"{seconds:8.3f} s "
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def run_exiftool(paths: list[Path]) -> tuple[float, list[dict]]:
@@ -137,16 +119,6 @@ def print_header(corpus: Path, repeat: int) -> None:
     print(f"corpus    : {corpus}")
     print(f"repeat    : {repeat} per file (median); timer time.perf_counter; disk reads hit the OS page cache")
     print()
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown cpu"
 
 
 # ---------------------------------------------------------------- 1. corpus

@@ -24,13 +24,14 @@ import argparse
 import io
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
+
+from measure import median_time  # noqa: E402
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -42,15 +43,6 @@ TARGET_HASH_S = 0.080
 TARGET_LOOKUP_S = 0.005
 TARGET_FOUND = 0.95
 MATCH, POSSIBLE = 63, 73
-
-
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def twelve_megapixel_jpeg() -> bytes:

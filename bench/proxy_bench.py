@@ -58,6 +58,8 @@ from urllib.parse import urlencode
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from measure import verdict  # noqa: E402
+
 from tests.tls import self_signed  # noqa: E402  (the proxy tests' upstream certificate)
 
 TARGET_RATIO = 0.9
@@ -106,10 +108,6 @@ def percentile(values: list[float], pct: float) -> float:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:8.2f} ms"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def free_port() -> int:

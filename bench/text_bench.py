@@ -33,6 +33,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from measure import cpu_model, fmt_s, verdict  # noqa: E402
+
 from rules import roster  # noqa: E402  (needs the repository root on sys.path)
 from rules.config import parse_config  # noqa: E402
 from rules.detectors.personal_data import PUPIL, STAFF, PersonalDataDetector  # noqa: E402
@@ -139,28 +141,6 @@ def median_times(fns, repeat: int, block: int) -> list[float]:
                 fn()
                 out.append(time.perf_counter() - start)
     return [statistics.median(t) for t in times]
-
-
-def fmt_s(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:8.1f} µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:8.2f} ms"
-    return f"{seconds:8.3f} s "
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown cpu"
 
 
 # ---------------------------------------------------------------- Presidio
