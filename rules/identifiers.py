@@ -19,7 +19,8 @@ from stdnum.gb import upn as _upn
 
 THRESHOLD = 0.5  # a candidate counts when its score reaches this (after its check passed)
 
-_DIGIT_RUNS = re.compile(r"[0-9][0-9 ./-]*")  # where every identifier here has its digits (trailing separators cut)
+# Where every identifier here has its digits: digits, and separators between two digits.
+_DIGIT_RUNS = re.compile(r"[0-9](?:[ ./-]*+[0-9])*+")
 
 
 @dataclass(frozen=True)
@@ -57,18 +58,22 @@ class Recognizer:
     flags: ClassVar[int] = 0
 
     _compiled: ClassVar[tuple[tuple[Pattern, re.Pattern], ...]] = ()
+    _why: ClassVar[dict[Pattern, str]] = {}  # each pattern's start of the explanation
     _context_re: ClassVar[re.Pattern | None] = None
+    _context_lower_re: ClassVar[re.Pattern | None] = None  # the same for lower-cased ASCII text, three times faster
     _before_re: ClassVar[re.Pattern | None] = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "patterns" in cls.__dict__:
+        if "patterns" in cls.__dict__ or "label" in cls.__dict__:
             cls._compiled = tuple((p, re.compile(p.regex, cls.flags)) for p in cls.patterns)
+            cls._why = {p: f"pattern {p.name!r} {p.score:g}; {cls.label} check passed" for p in cls.patterns}
         if "before" in cls.__dict__ and cls.before:
             cls._before_re = re.compile(f"(?:{cls.before})\\Z")
         if "context" in cls.__dict__ and cls.context:
             words = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in cls.context)
             cls._context_re = re.compile(rf"(?<![^\W_])(?:{words})(?![^\W_])", re.IGNORECASE)
+            cls._context_lower_re = re.compile(rf"(?<![^\W_])(?:{words.lower()})(?![^\W_])")
 
     def validate_result(self, value: str) -> bool:
         """The published check (checksum, format rules). False drops the candidate, whatever its score."""
@@ -91,14 +96,15 @@ class Recognizer:
             for pattern, regex in self._compiled:
                 for m in regex.finditer(text, start, end):
                     span = m.span()
-                    if span not in best or best[span].score < pattern.score:
+                    known = best.get(span)
+                    if known is None or known.score < pattern.score:
                         best[span] = pattern
         found = []
-        for (s, e), pattern in sorted(best.items()):
+        for (s, e), pattern in sorted(best.items()) if len(best) > 1 else best.items():
             value = text[s:e]
             if not self.validate_result(value):
                 continue
-            score, why = pattern.score, f"pattern {pattern.name!r} {pattern.score:g}; {self.label} check passed"
+            score, why = pattern.score, self._why[pattern]
             word = self._context_word(text, s, e)
             if word:
                 score += self.context_boost
@@ -113,16 +119,14 @@ class Recognizer:
     def _windows(self, runs, text: str) -> list[tuple[int, int]]:
         """Stretches of the text around digit runs that could belong to a match, merged where they touch."""
         least, before_re = self.min_digits, self._before_re
-        runs = [r for r in runs if r[2] >= least]
-        if before_re is not None:
-            runs = [r for r in runs if before_re.search(text, max(0, r[0] - 4), r[0])]
-        if not runs:
-            return []
         before, after = self.reach
         length = len(text)
-        windows = []
-        for s, e, _ in runs:
-            lo, hi = max(0, s - before), min(length, e + after)
+        windows: list[tuple[int, int]] = []
+        for s, e, digits in runs:
+            if digits < least or (before_re is not None and not before_re.search(text, s - 4 if s > 4 else 0, s)):
+                continue
+            lo = s - before if s > before else 0
+            hi = e + after if e + after < length else length
             if windows and lo <= windows[-1][1]:
                 windows[-1] = (windows[-1][0], hi)
             else:
@@ -133,9 +137,17 @@ class Recognizer:
         if self._context_re is None:
             return ""
         before, after = self.context_reach
-        m = self._context_re.search(text, max(0, start - before), start) or \
-            self._context_re.search(text, end, min(len(text), end + after))
+        m = self._context_in(text, max(0, start - before), start) or \
+            self._context_in(text, end, min(len(text), end + after))
         return " ".join(m.group(0).lower().split()) if m else ""
+
+    def _context_in(self, text: str, lo: int, hi: int) -> re.Match | None:
+        """The first context word in text[lo:hi], the character before `lo` counting for the word boundary."""
+        head = lo - 1 if lo else 0
+        piece = text[head:hi]
+        if piece.isascii():  # lower() keeps ASCII's length, so positions hold
+            return self._context_lower_re.search(piece.lower(), lo - head)
+        return self._context_re.search(text, lo, hi)
 
 
 _SEPARATORS = str.maketrans("", "", " ./-")
@@ -146,12 +158,8 @@ def digit_runs(text: str) -> list[tuple[int, int, int]]:
     out = []
     for m in _DIGIT_RUNS.finditer(text):
         run = m.group()
-        start = m.start()
-        if run.isdigit():
-            out.append((start, m.end(), len(run)))
-        else:
-            run = run.rstrip(" ./-")
-            out.append((start, start + len(run), len(run.translate(_SEPARATORS))))
+        start, end = m.span()
+        out.append((start, end, len(run) if run.isdigit() else len(run.translate(_SEPARATORS))))
     return out
 
 

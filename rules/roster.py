@@ -73,23 +73,22 @@ def _fold_non_ascii(error: UnicodeEncodeError) -> tuple[str, int]:
 codecs.register_error("postguard-fold", _fold_non_ascii)
 
 # Hyphens and underscores separate words, and so do digits; other punctuation is a break ("|": "Smith. Jones" is
-# not a name); a comma is a word of its own (for "Surname, Forename"). One character to one, so str.translate
-# takes its fast path.
-_BREAKS = str.maketrans({**dict.fromkeys('.!?;:()[]{}"/\\<>@#&*+=~^%$', "|"), **dict.fromkeys("0123456789", " "),
-                         "-": " ", "_": " ", "`": "'"})
+# not a name); a comma is a word of its own (for "Surname, Forename"). Applied to the folded text's ASCII bytes,
+# where translate is one table lookup per byte (str.translate builds its cache again on every call).
+_PUNCTUATION = b'.!?;:()[]{}"/\\<>@#&*+=~^%$'
+_BREAKS = bytes.maketrans(_PUNCTUATION + b"0123456789-_`", b"|" * len(_PUNCTUATION) + b" " * 12 + b"'")
 
 
 def _normalise(text: str) -> str:
-    if not text.isascii():  # the encoder copies ASCII at C speed and calls _fold_non_ascii for the rest
-        text = text.encode("ascii", "postguard-fold").decode("ascii")
-    t = text.translate(_BREAKS)
-    if "," in t:
-        t = t.replace(",", " , ")
-    if "|" in t:
-        t = t.replace("|", " | ")
-    if "'" in t:
-        t = (t + " ").replace("'s ", " ").replace("'S ", " ").replace("'", "")
-    return t
+    # The encoder copies ASCII at C speed and calls _fold_non_ascii for the rest, which returns ASCII only.
+    t = text.encode("ascii", "postguard-fold").translate(_BREAKS)
+    if b"," in t:
+        t = t.replace(b",", b" , ")
+    if b"|" in t:
+        t = t.replace(b"|", b" | ")
+    if b"'" in t:
+        t = (t + b" ").replace(b"'s ", b" ").replace(b"'S ", b" ").replace(b"'", b"")
+    return t.decode("ascii")
 
 
 def words(text: str) -> list[str]:
@@ -136,13 +135,16 @@ _SKIP_CASED = {**dict.fromkeys([v for w in STOPWORDS for v in (w, w.title(), w.u
                ",": True, "|": True, **dict.fromkeys(PARTICLES, False)}
 # In a post with capitals: runs of capitalised words ("Jamie", "JAMIE", "McDonald"), joined by spaces, lower-case
 # particles or a comma. Only inside such runs can a roster name be. (The pattern starts with [A-Z] and checks the
-# character before it afterwards, so the regex engine can skip ahead to capitals.)
-_CAPITALISED = r"[A-Z][A-Za-z]*"
+# character before it afterwards, so the regex engine can skip ahead to capitals. The quantifiers are possessive:
+# a word, a space or a particle once read is never given back, so a capitalised word that starts no run costs one
+# look at what follows it instead of a retry at every shorter prefix; none of them can also start what comes next.)
+_CAPITALISED = r"[A-Z][A-Za-z]*+"
 _PARTICLE = "(?:" + "|".join(sorted(PARTICLES, key=len, reverse=True)) + ")"
-_NAME_RUN = re.compile(rf"[A-Z](?<![A-Za-z][A-Z])[A-Za-z]*(?: +{_CAPITALISED}| +, +{_CAPITALISED})+(?![A-Za-z])")
+_NAME_RUN = re.compile(rf"[A-Z](?<![A-Za-z][A-Z])[A-Za-z]*+(?: ++{_CAPITALISED}| ++, ++{_CAPITALISED})++"
+                       rf"(?![A-Za-z])")
 # The same with particles, used only when a roster name has one (the alternation makes the scan slower).
-_NAME_RUN_PARTICLES = re.compile(rf"[A-Z](?<![A-Za-z][A-Z])[A-Za-z]*(?:(?: +{_PARTICLE})* +{_CAPITALISED}"
-                                 rf"| +, +{_CAPITALISED})+(?![A-Za-z])")
+_NAME_RUN_PARTICLES = re.compile(rf"[A-Z](?<![A-Za-z][A-Z])[A-Za-z]*+(?:(?: ++{_PARTICLE})*+ ++{_CAPITALISED}"
+                                 rf"| ++, ++{_CAPITALISED})++(?![A-Za-z])")
 
 
 # ---------------------------------------------------------------------------------------------- keys and tags
@@ -255,8 +257,9 @@ class Roster:
             toks = words(text)
             self._add_candidates(toks, list(map(_SKIP_LOWER.get, toks, repeat(False))), out)
             return out
-        for run in self._runs.findall(_normalise(text)):
-            toks = run.split()
+        runs = self._runs.findall(_normalise(text))
+        if runs:  # all runs at once, a break ("|", skipped) between two: no name spans it
+            toks = " | ".join(runs).split()
             self._add_candidates(toks, [_SKIP_CASED.get(w, False) for w in toks], out)
         return out
 

@@ -80,6 +80,7 @@ class PersonalDataDetector(Detector):
         self.options = parse_options(config)
         self._pupil = identifiers.PUPIL
         self._staff = identifiers.STAFF
+        self._least_digits = min(r.min_digits for r in (*self._pupil, *self._staff))
         self._postcode = identifiers.Postcode()
         self._dob = identifiers.DateOfBirth()
         roster.cached(config.data_dir)  # a damaged roster or a replaced key is a loud error at start
@@ -103,14 +104,15 @@ class PersonalDataDetector(Detector):
         runs = identifiers.digit_runs(text)
         if not runs:
             return
-        most = max(r[2] for r in runs)
         recognizers = (self._pupil if pupil else ()) + (self._staff if staff else ())
         by_entity: dict[str, list[identifiers.Match]] = {}
-        for recognizer in recognizers:
-            if recognizer.min_digits > most:
-                continue
-            for match in recognizer.analyze(text, runs):
-                by_entity.setdefault(match.entity, []).append(match)
+        if recognizers:  # most of a post's digit runs are too short for any identifier: drop them once, here
+            long_runs = [r for r in runs if r[2] >= self._least_digits]
+            most = max([r[2] for r in long_runs], default=0)
+            for recognizer in recognizers:
+                if recognizer.min_digits <= most:
+                    for match in recognizer.analyze(text, long_runs):
+                        by_entity.setdefault(match.entity, []).append(match)
         for entity, matches in by_entity.items():
             yield self._hit(_RULE_OF[entity], entity, matches, field, target)
         if staff:
@@ -137,8 +139,7 @@ class PersonalDataDetector(Detector):
                 if any(p.start - b.end <= window and b.start - p.end <= window for b in births)]
 
     def _hit(self, rule: str, entity: str, matches: list[identifiers.Match], field: str, target: str) -> Hit:
-        label = _LABELS[entity]
-        endings = list(dict.fromkeys(m.last_two for m in matches))
-        evidence = {"identifier": label, "type": entity, "last_two": endings, "count": len(matches),
+        endings = list(dict.fromkeys([m.last_two for m in matches]))
+        evidence = {"identifier": _LABELS[entity], "type": entity, "last_two": endings, "count": len(matches),
                     "field": field, "found_by": matches[0].explanation}
         return Hit(rule, _MESSAGES[entity].format(last=" and ".join(endings[:3])), evidence, target)
