@@ -13,7 +13,6 @@ import zlib
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from werkzeug.datastructures import Headers
 from werkzeug.formparser import MultiPartParser
 from werkzeug.http import parse_options_header
 
@@ -52,6 +51,8 @@ class Extracted:
 
 def decode_body(body: bytes, encoding: str) -> bytes:
     """Undo Content-Encoding (gzip, deflate, br, zstd, in the order they were applied)."""
+    if not encoding:
+        return body
     for coding in reversed([c.strip().lower() for c in (encoding or "").split(",") if c.strip()]):
         try:
             if coding in ("gzip", "x-gzip"):
@@ -78,9 +79,9 @@ def decode_body(body: bytes, encoding: str) -> bytes:
 
 def extract(method: str, url: str, headers, body: bytes) -> Extracted:
     """The submission a request makes. Raises ExtractError for a body that is not what its type says."""
-    headers = Headers(list(headers.items()) if hasattr(headers, "items") else headers)
-    body = decode_body(body, headers.get("Content-Encoding", ""))
-    ctype, options = parse_options_header(headers.get("Content-Type", ""))
+    headers = first_values(headers)
+    body = decode_body(body, headers.get("content-encoding", ""))
+    ctype, options = parse_options_header(headers.get("content-type", ""))
     ctype = ctype.lower()
     sub = Submission(url=url, method=method.upper())
     out = Extracted(sub, body, content_type=ctype)
@@ -106,9 +107,17 @@ def extract(method: str, url: str, headers, body: bytes) -> Extracted:
     return out
 
 
-def _file_name(headers: Headers, url: str) -> str:
-    _, opts = parse_options_header(headers.get("Content-Disposition", ""))
-    for name in (opts.get("filename"), headers.get("X-File-Name"), headers.get("X-Goog-Upload-File-Name")):
+def first_values(headers) -> dict[str, str]:
+    """Each header's first value by its lower-case name, from a mapping or a list of (name, value) pairs."""
+    out: dict[str, str] = {}
+    for name, value in (headers.items() if hasattr(headers, "items") else headers):
+        out.setdefault(name.lower(), value)
+    return out
+
+
+def _file_name(headers: dict[str, str], url: str) -> str:
+    _, opts = parse_options_header(headers.get("content-disposition", ""))
+    for name in (opts.get("filename"), headers.get("x-file-name"), headers.get("x-goog-upload-file-name")):
         if name:
             return unquote(name)
     return urlsplit(url).path.rsplit("/", 1)[-1] or "upload"

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .. import network
+from .. import network, platforms
 from ..config import ConfigError
 from ..model import Submission
 from .base import Detector, Hit
@@ -159,6 +159,7 @@ class WikipediaDetector(Detector):
     def __init__(self, config, tuning: dict | None = None):
         super().__init__(config, tuning)
         self.wikis = WIKIMEDIA_DOMAINS + DEFAULT_EXTRA_WIKIS + extra_wikis(config)
+        self._wiki_set = frozenset(self.wikis)
 
     def check(self, submission: Submission, rules: set[str]):
         if RULE not in rules or submission.method.upper() not in WRITE_METHODS:
@@ -174,9 +175,7 @@ class WikipediaDetector(Detector):
         yield Hit(RULE, *self._describe(submission, host, save, params), target="url")
 
     def _is_wiki(self, host: str) -> bool:
-        if host in NOT_WIKIS:
-            return False
-        return any(host == d or host.endswith("." + d) for d in self.wikis)
+        return host not in NOT_WIKIS and platforms.in_scope(host, self._wiki_set)
 
     def _describe(self, submission: Submission, host: str, save: Save, params: dict) -> tuple[str, dict]:
         wikimedia = any(host == d or host.endswith("." + d) for d in WIKIMEDIA_DOMAINS)
