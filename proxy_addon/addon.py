@@ -6,6 +6,7 @@ extraction lives in extract.py, decisions in the engine, the log in the local se
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import logging
 import os
@@ -28,9 +29,11 @@ BODY_METHODS = {"POST", "PUT", "PATCH"}
 INLINE_BODY = 256 << 10  # bodies up to this size are inspected on the event loop
 BIG_BODY = 4 << 20
 GC_DELAY_S = 0.01  # after the response hook: the response is on its way, the flow is finished
+KEEP_FREED = 64 << 20  # freed memory malloc keeps for the next upload instead of returning it (keep_freed_memory)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)
 GET_HOSTS = get_hosts()
-EXTRACT_HEADERS = ("content-type", "content-encoding", "content-disposition", "x-file-name",
-                   "x-goog-upload-file-name")
+EXTRACT_HEADERS = frozenset([b"content-type", b"content-encoding", b"content-disposition", b"x-file-name",
+                             b"x-goog-upload-file-name"])
 
 
 class PostGuard:
@@ -40,6 +43,7 @@ class PostGuard:
         self.max_body = 64 << 20
         self.hosts = frozenset(engine.pack.hosts if engine else ())
         self._gc_pending = False
+        self._writes: dict[str, asyncio.Future] = {}  # flow id -> its events being written while it goes on
 
     def load(self, loader):
         loader.add_option("postguard_config", str, "", "PostGuard config file (default: the user's config).")
@@ -91,6 +95,7 @@ class PostGuard:
         (mitmproxy, the engine, the store) lives as long as the proxy: frozen, the collector never scans it again."""
         gc.collect()
         gc.freeze()
+        keep_freed_memory()
         if ctx.options.postguard_scope == "pack" and not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
             ctx.options.update(allow_hosts=host_regexes(sorted(self.hosts)))
 
@@ -103,11 +108,22 @@ class PostGuard:
     async def request(self, flow: http.HTTPFlow) -> None:
         await self._handle(flow)
         events = flow.metadata.pop("postguard_events", None)
-        if events:  # written before the request goes on, so a crash loses no decided post; off the event loop
-            try:
-                await asyncio.to_thread(self.store.append, events)
-            except Exception:  # the log being down must not break the post; say so loudly in the proxy's log
-                log.exception("could not write %d events to the monitoring log", len(events))
+        if not events:
+            return
+        write = asyncio.ensure_future(asyncio.to_thread(self._append, events))  # off the event loop
+        if flow.response is None and all(e.decision == "sanitised" for e in events):
+            # What leaves is already clean: the upload goes on while its event is written, and the site's answer
+            # waits for the write (`response`, `error`), so the person never sees a post the log has not got.
+            self._writes[flow.id] = write
+            write.add_done_callback(lambda _: self._writes.pop(flow.id, None))
+        else:  # anything else is written before the request goes on, so a crash loses no decided post
+            await write
+
+    def _append(self, events: list[Event]) -> None:
+        try:
+            self.store.append(events)
+        except Exception:  # the log being down must not break the post; say so loudly in the proxy's log
+            log.exception("could not write %d events to the monitoring log", len(events))
 
     async def _handle(self, flow: http.HTTPFlow) -> None:
         req = flow.request
@@ -190,11 +206,18 @@ class PostGuard:
                     removed.append(f"{', '.join(what)} from {att.name}")
         return (rebuild(ex, cleaned) if cleaned else None), removed
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    async def response(self, flow: http.HTTPFlow) -> None:
+        await self._written(flow)
         self._collect(flow)
 
-    def error(self, flow: http.HTTPFlow) -> None:
+    async def error(self, flow: http.HTTPFlow) -> None:
+        await self._written(flow)
         self._collect(flow)
+
+    async def _written(self, flow) -> None:
+        write = self._writes.get(flow.id)
+        if write is not None:
+            await write
 
     def _collect(self, flow) -> None:
         """mitmproxy's flows sit in reference cycles (its protocol layers hold bound methods of themselves), so a
@@ -304,10 +327,30 @@ class PostGuard:
             log.warning("could not pass a notice to the local service", exc_info=True)
 
 
+def keep_freed_memory(limit: int = KEEP_FREED) -> bool:
+    """Every upload is copied a few times (mitmproxy's buffers, the extraction, a cleaned body). glibc's malloc
+    hands a freed multi-megabyte block straight back to the kernel (munmap, or trimming the heap), so the next
+    upload's copies fault every page in again: about 2.5 ms per 5 MB here, more than the inspection itself. Raise
+    the mmap and trim thresholds so freed blocks up to `limit` stay mapped and are reused, and keep one arena, so
+    the worker threads reuse the blocks the event loop freed instead of each keeping its own (measured through 200
+    uploads of 10 MB: peak RSS 179 MB, against 241 MB with an arena per thread and 178 MB untuned; the upload's
+    p50 49 ms against 69 ms untuned). glibc only (mallopt); elsewhere nothing changes. Returns whether it did."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(M_ARENA_MAX, 1) and mallopt(M_MMAP_THRESHOLD, min(limit, 32 << 20))
+                and mallopt(M_TRIM_THRESHOLD, limit))
+
+
 def _headers(req) -> list[tuple[str, str]]:
-    """Only the headers extraction reads (type, encoding, file name), not every cookie and client hint."""
-    headers = req.headers  # looked up by name: iterating every header decodes each one (90 µs with cookies)
-    return [(k, v) for k in EXTRACT_HEADERS for v in headers.get_all(k)]
+    """Only the headers extraction reads (type, encoding, file name), not every cookie and client hint: picked
+    from the raw fields by name, and only those decoded (as mitmproxy decodes them)."""
+    return [(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+            for k, v in req.headers.fields if k.lower() in EXTRACT_HEADERS]
 
 
 addons = [PostGuard()]

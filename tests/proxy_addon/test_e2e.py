@@ -173,3 +173,62 @@ def test_school_library_photo_is_stopped_in_the_proxy_and_others_pass(tmp_path, 
     events = list(e2e_store.iter_all(Filter(decision="blocked")))
     assert [e["rule"] for e in events] == ["pupil.image"]
     assert events[0]["evidence"]["signals"][0]["signal"] == "library" and events[0]["severity"] == "high"
+
+
+class SlowStore:
+    """A store whose writes take a while, noting when each one finished."""
+
+    def __init__(self, store, delay_s):
+        self.store, self.delay_s, self.finished = store, delay_s, []
+
+    def append(self, events):
+        import time
+        time.sleep(self.delay_s)
+        self.store.append(events)
+        self.finished.append(time.monotonic())
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def test_sanitised_upload_goes_on_while_its_event_is_written_and_the_answer_waits_for_it(tmp_path, e2e_store):
+    import time
+
+    from proxy_addon.addon import PostGuard
+    from rules import Engine
+    from tests.proxy_addon.conftest import Proxy, Upstream
+    arrived = []
+
+    class Arrivals(list):
+        def append(self, request):
+            arrived.append(time.monotonic())
+            super().append(request)
+
+    site = Upstream()
+    site.received = Arrivals()
+    slow = SlowStore(e2e_store, 0.5)
+    proxy = Proxy(tmp_path / "mitm", PostGuard(store=slow, engine=Engine()))
+    try:
+        photo = jpeg_with_gps(gps_ifd(*SHEFFIELD), size=(64, 48))
+        body = multipart([("photo", "IMG_1.jpg", photo, "image/jpeg")])
+        status, _ = post(proxy, site.url + "/upload", body, f"multipart/form-data; boundary={BOUNDARY}")
+        answered = time.monotonic()
+        assert status == 200 and len(site.received) == 1
+        assert media.inspect(site.received[0][3][site.received[0][3].index(b"\xff\xd8\xff"):]).real_coordinates == []
+        assert slow.finished and slow.finished[0] <= answered  # the answer came after the event was in the log
+        assert arrived[0] < slow.finished[0] - 0.3  # and the site had the cleaned upload while it was written
+        assert e2e_store.count(Filter(decision="sanitised")) == 1
+    finally:
+        proxy.stop()
+        site.stop()
+
+
+def test_malloc_is_tuned_to_keep_freed_upload_memory_on_glibc():
+    import ctypes
+    import platform
+    import sys
+
+    from proxy_addon.addon import keep_freed_memory
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert hasattr(ctypes.CDLL(None), "mallopt") and keep_freed_memory() is True
