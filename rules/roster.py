@@ -79,6 +79,9 @@ _PUNCTUATION = b'.!?;:()[]{}"/\\<>@#&*+=~^%$'
 _BREAKS = bytes.maketrans(_PUNCTUATION + b"0123456789-_`", b"|" * len(_PUNCTUATION) + b" " * 12 + b"'")
 
 
+_APOSTROPHE = re.compile(rb"'[sS](?= |\Z)|'")  # a possessive 's goes, and any other apostrophe: O'Brien -> OBrien
+
+
 def _normalise(text: str) -> str:
     # The encoder copies ASCII at C speed and calls _fold_non_ascii for the rest, which returns ASCII only.
     t = text.encode("ascii", "postguard-fold").translate(_BREAKS)
@@ -87,7 +90,7 @@ def _normalise(text: str) -> str:
     if b"|" in t:
         t = t.replace(b"|", b" | ")
     if b"'" in t:
-        t = (t + b" ").replace(b"'s ", b" ").replace(b"'S ", b" ").replace(b"'", b"")
+        t = _APOSTROPHE.sub(b"", t)
     return t.decode("ascii")
 
 
