@@ -33,7 +33,8 @@ KEEP_FREED = 64 << 20  # freed memory malloc keeps for the next upload instead o
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)
 GET_HOSTS = get_hosts()
 EXTRACT_HEADERS = frozenset([b"content-type", b"content-encoding", b"content-disposition", b"x-file-name",
-                             b"x-goog-upload-file-name"])
+                             b"x-goog-upload-file-name", b"tus-resumable", b"upload-offset",
+                             b"x-goog-upload-command", b"content-range"])
 
 
 class PostGuard:

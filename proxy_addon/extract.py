@@ -87,7 +87,11 @@ def extract(method: str, url: str, headers, body: bytes) -> Extracted:
     out = Extracted(sub, body, content_type=ctype)
     if not body:
         return out
-    if ctype == "application/x-www-form-urlencoded":
+    if upload_chunk(headers, ctype):
+        out.parts[0] = Part("raw", 0, len(body))
+        kind = ctype if ctype.startswith(("image/", "video/")) else "application/octet-stream"
+        sub.files.append(Attachment(_file_name(headers, url), body, kind))
+    elif ctype == "application/x-www-form-urlencoded":
         try:
             text = body.decode(options.get("charset", "utf-8"))
         except (UnicodeDecodeError, LookupError) as exc:
@@ -105,6 +109,19 @@ def extract(method: str, url: str, headers, body: bytes) -> Extracted:
     elif ctype.startswith("text/") or not ctype:
         sub.fields = [("body", body.decode("utf-8", "replace"))]
     return out
+
+
+def upload_chunk(headers: dict[str, str], ctype: str) -> bool:
+    """A piece of a file sent by a resumable-upload protocol, whatever its Content-Type says: tus (PATCH, or POST
+    with creation-with-upload, as application/offset+octet-stream), Google's resumable uploads
+    (X-Goog-Upload-Command "upload" or "upload, finalize"; its uploader labels the bytes
+    application/x-www-form-urlencoded), and chunked PUTs with a Content-Range (Microsoft Graph upload sessions,
+    Google Drive). A middle or last chunk has no magic number to sniff, yet an MP4's moov is often in the last."""
+    if ctype == "application/offset+octet-stream" or "upload-offset" in headers and "tus-resumable" in headers:
+        return True
+    if "upload" in headers.get("x-goog-upload-command", "").lower():
+        return True
+    return headers.get("content-range", "").lstrip().lower().startswith("bytes ")
 
 
 def first_values(headers) -> dict[str, str]:

@@ -28,7 +28,7 @@ class Upstream:
                 self.end_headers()
                 self.wfile.write(b'{"ok":true}')
 
-            do_POST = do_PUT = do_GET = _any
+            do_POST = do_PUT = do_PATCH = do_GET = _any
 
             def log_message(self, *args):
                 pass

@@ -232,3 +232,15 @@ def test_malloc_is_tuned_to_keep_freed_upload_memory_on_glibc():
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
     assert hasattr(ctypes.CDLL(None), "mallopt") and keep_freed_memory() is True
+
+
+def test_last_chunk_of_a_tus_video_upload_is_cleaned_in_flight(proxy, upstream, e2e_store):
+    from tests.proxy_addon.test_extract import mp4_with_location
+    last = mp4_with_location()[9000:]
+    status, _ = post(proxy, upstream.url + "/files/abc123", last, "application/offset+octet-stream", method="PATCH",
+                     headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "9000"})
+    assert status == 200
+    got = upstream.received[-1][3]
+    assert len(got) == len(last) and got != last and media.inspect(got).real_coordinates == []
+    assert media.inspect(last).real_coordinates  # what was sent did have it
+    assert e2e_store.count(Filter(decision="sanitised")) == 1

@@ -29,3 +29,51 @@ def test_malformed_structure_is_still_an_error(cut):
     body = multipart([("photo", "a.jpg", BIG, "image/jpeg")])
     with pytest.raises(ExtractError):
         extract("POST", "https://example.org/upload", HEADERS, cut(body))
+
+
+def mp4_with_location() -> bytes:
+    import struct
+
+    from tests.rules.test_location import box
+    xyz = box(b"\xa9xyz", struct.pack(">HH", 18, 0x15c7) + b"+53.3828-001.4567/")
+    moov = box(b"moov", box(b"mvhd", b"\0" * 100) + box(b"udta", xyz))
+    return box(b"ftyp", b"isom\0\0\0\0isom") + box(b"mdat", bytes(range(256)) * 64) + moov
+
+
+CHUNK_REQUESTS = {  # protocol -> (method, headers) of a chunk that is not the file's first
+    "tus PATCH": ("PATCH", {"Tus-Resumable": "1.0.0", "Upload-Offset": "9000",
+                            "Content-Type": "application/offset+octet-stream"}),
+    "tus, no type": ("PATCH", {"Tus-Resumable": "1.0.0", "Upload-Offset": "9000"}),
+    "Google resumable": ("POST", {"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "9000",
+                                  "Content-Type": "application/x-www-form-urlencoded;charset=utf-8"}),
+    "Content-Range PUT": ("PUT", {"Content-Range": "bytes 9000-16999/17000"}),
+}
+
+
+@pytest.mark.parametrize("protocol", CHUNK_REQUESTS)
+def test_last_chunk_of_a_resumable_upload_is_a_file_whatever_its_type(protocol):
+    """The last chunk has no magic number and often a form or odd type, but an MP4's moov (its location) is there."""
+    from rules import Engine, load_pack
+    video = mp4_with_location()
+    last = video[9000:]
+    method, headers = CHUNK_REQUESTS[protocol]
+    ex = extract(method, "https://upload.example.org/files/abc123", headers, last)
+    assert [f.data for f in ex.submission.files] == [last] and ex.submission.fields == []
+    engine = Engine(pack=load_pack("default"))
+    verdict = engine.evaluate(ex.submission)
+    assert [f.rule for f in verdict.findings] == ["location.gps"] and verdict.decision == "sanitise"
+    cleaned, removed = engine.sanitise(ex.submission.files[0])
+    body = rebuild(ex, {0: cleaned.data})
+    assert len(body) == len(last) and removed
+    assert engine.evaluate(extract(method, "https://upload.example.org/files/abc123", headers, body).submission
+                           ).findings == []
+
+
+def test_resumable_upload_start_and_plain_forms_are_not_chunks():
+    start = extract("POST", "https://photos.example.com/upload", {
+        "X-Goog-Upload-Command": "start", "X-Goog-Upload-Protocol": "resumable",
+        "Content-Type": "application/json"}, b'{"title": "Sports day"}')
+    assert start.submission.files == [] and start.submission.fields == [("title", "Sports day")]
+    form = extract("POST", "https://example.org/post", {"Content-Type": "application/x-www-form-urlencoded"},
+                   b"status=hello&upload=1")
+    assert form.submission.files == [] and form.submission.fields == [("status", "hello"), ("upload", "1")]
