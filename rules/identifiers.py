@@ -94,11 +94,13 @@ class Recognizer:
         best: dict[tuple[int, int], Pattern] = {}
         for start, end in windows:
             for pattern, regex in self._compiled:
-                for m in regex.finditer(text, start, end):
+                pos = start
+                while (m := regex.search(text, pos, end)) is not None:  # cheaper than finditer when it finds none
                     span = m.span()
                     known = best.get(span)
                     if known is None or known.score < pattern.score:
                         best[span] = pattern
+                    pos = span[1] if span[1] > span[0] else span[1] + 1
         found = []
         for (s, e), pattern in sorted(best.items()) if len(best) > 1 else best.items():
             value = text[s:e]
