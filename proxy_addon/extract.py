@@ -53,7 +53,7 @@ def decode_body(body: bytes, encoding: str) -> bytes:
     """Undo Content-Encoding (gzip, deflate, br, zstd, in the order they were applied)."""
     if not encoding:
         return body
-    for coding in reversed([c.strip().lower() for c in (encoding or "").split(",") if c.strip()]):
+    for coding in reversed([c.strip().lower() for c in encoding.split(",") if c.strip()]):
         try:
             if coding in ("gzip", "x-gzip"):
                 body = gzip.decompress(body)
