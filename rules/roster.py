@@ -77,8 +77,6 @@ codecs.register_error("postguard-fold", _fold_non_ascii)
 # where translate is one table lookup per byte (str.translate builds its cache again on every call).
 _PUNCTUATION = b'.!?;:()[]{}"/\\<>@#&*+=~^%$'
 _BREAKS = bytes.maketrans(_PUNCTUATION + b"0123456789-_`", b"|" * len(_PUNCTUATION) + b" " * 12 + b"'")
-
-
 _APOSTROPHE = re.compile(rb"'[sS](?= |\Z)|'")  # a possessive 's goes, and any other apostrophe: O'Brien -> OBrien
 
 
