@@ -13,6 +13,7 @@ from rules.config import default_path, template, write_private
 from rules.media import StripError
 
 from .keys import TOKEN_FILE, secret_file
+from .progress import Progress
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 MMAP_OVER = 8 << 20  # read larger files through mmap: only their metadata pages are touched
@@ -151,21 +152,19 @@ def _public(finding: dict) -> dict:
 def cmd_scan(args) -> int:
     engine = _engine(args)
     files = list(iter_files(args.paths))
-    progress = sys.stderr.isatty() and len(files) > 1
+    progress = Progress()
+    progress.on &= len(files) > 1
     found = False
     for i, path in enumerate(files, 1):
-        if progress:
-            print(f"\r\033[K[{i}/{len(files)}] {str(path)[-60:]}", end="", file=sys.stderr, flush=True)
+        progress.show(f"[{i}/{len(files)}] {str(path)[-60:]}")
         result = scan_one(engine, path)
         found |= bool(result["findings"])
         if args.format == "jsonl":
             print(json.dumps(result, ensure_ascii=False), flush=True)
         else:
-            if progress:
-                print("\r\033[K", end="", file=sys.stderr)
+            progress.clear()
             print(_text(result), flush=True)
-    if progress:
-        print(f"\r\033[Kscanned {len(files)} files", file=sys.stderr)
+    progress.clear(f"scanned {len(files)} files")
     return EXIT_FINDINGS if found else EXIT_OK
 
 

@@ -11,6 +11,7 @@ import threading
 from rules import load_config
 
 from .keys import TOKEN_FILE, secret_file
+from .progress import Progress
 from .store import Retention, Store, sqlite_url
 
 log = logging.getLogger("postguard")
@@ -181,22 +182,18 @@ def cmd_roster_import(args) -> int:
     from rules.roster import import_csv
 
     config = load_config(args.config)
-    tty = sys.stderr.isatty()
-
-    def progress(done: int, total: int) -> None:
-        if tty:
-            print(f"\r\033[Kread {done}/{total} rows", end="", file=sys.stderr, flush=True)
-
+    progress = Progress()
     try:
-        result = import_csv(config, args.file, progress)
+        result = import_csv(config, args.file, lambda done, total: progress.show(f"read {done}/{total} rows"))
     except OSError as exc:
-        print(f"\npostguard: {args.file}: {exc.strerror}", file=sys.stderr)
+        progress.clear()
+        print(f"postguard: {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
     except ValueError as exc:
-        print(f"\npostguard: {exc}", file=sys.stderr)
+        progress.clear()
+        print(f"postguard: {exc}", file=sys.stderr)
         return 2
-    if tty:
-        print("\r\033[K", end="", file=sys.stderr)
+    progress.clear()
     print(result.summary())
     return 0
 

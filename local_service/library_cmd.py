@@ -6,32 +6,29 @@ import sys
 
 from rules import load_config
 
+from .progress import Progress
+
 
 def _library(args):
     from rules.images.library import Library
     return Library.for_config(load_config(args.config))
 
 
-def _progress():
-    tty = sys.stderr.isatty()
-
-    def show(done: int, total: int) -> None:
-        if tty and (done % 10 == 0 or done == total):
-            print(f"\r\033[Khashed {done}/{total} files", end="", file=sys.stderr, flush=True)
-    return show, tty
-
-
 def cmd_add(args) -> int:
     from rules.images.library import LibraryError
     library = _library(args)
-    show, tty = _progress()
+    progress = Progress()
+
+    def show(done: int, total: int) -> None:
+        if done % 10 == 0 or done == total:
+            progress.show(f"hashed {done}/{total} files")
+
     try:
         summary = library.add_paths(args.paths, args.source, show)
     except LibraryError as exc:
         print(f"postguard: {exc}", file=sys.stderr)
         return 2
-    if tty:
-        print("\r\033[K", end="", file=sys.stderr)
+    progress.clear()
     for error in summary.errors:
         print(f"postguard: could not read {error}", file=sys.stderr)
     print(f"added {summary.added} photos; {summary.duplicates} already in the library; {summary.low_quality} too "
