@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+from typing import NamedTuple
 
 if __package__ in (None, ""):  # loaded as a script by `mitmdump -s`: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,6 +36,12 @@ GET_HOSTS = get_hosts()
 EXTRACT_HEADERS = frozenset([b"content-type", b"content-encoding", b"content-disposition", b"x-file-name",
                              b"x-goog-upload-file-name", b"tus-resumable", b"upload-offset",
                              b"x-goog-upload-command", b"content-range"])
+
+
+class Cleanup(NamedTuple):
+    body: bytes | None  # the cleaned body; None when nothing needed changing
+    removed: list[str]  # what was removed, from which file
+    error: str = ""  # why the location could not be removed safely (then body is None)
 
 
 class PostGuard:
@@ -142,9 +149,9 @@ class PostGuard:
         started = time.perf_counter()
         try:
             if len(req.raw_content) <= INLINE_BODY:  # microseconds of work: a thread hand-off would cost more
-                ex, verdict, cleaned = self._inspect(req.method, url, _headers(req), req.raw_content)
+                ex, verdict, cleanup = self._inspect(req.method, url, _headers(req), req.raw_content)
             else:  # a photo or a video: keep the event loop free for everyone else's requests
-                ex, verdict, cleaned = await asyncio.to_thread(self._inspect, req.method, url, _headers(req),
+                ex, verdict, cleanup = await asyncio.to_thread(self._inspect, req.method, url, _headers(req),
                                                                req.raw_content)
         except ExtractError as exc:
             return self._fail(flow, url, str(exc))
@@ -160,7 +167,7 @@ class PostGuard:
         if verdict.decision == "allow":
             self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="allowed"))
         elif verdict.decision == "sanitise":
-            await self._sanitise(flow, ex, verdict, url, cleaned=cleaned)
+            await self._sanitise(flow, ex, verdict, url, cleanup=cleanup)
         elif verdict.decision == "block":
             self._refuse(flow, verdict, "This post was blocked by your school's social media policy",
                          "Remove what is described above, or post through the school's official account.")
@@ -184,28 +191,25 @@ class PostGuard:
             self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="allowed"))
 
     def _inspect(self, method, url, headers, body):
-        """The extraction, the verdict and, when the verdict is to sanitise, the cleaned body (or the reason it
-        cannot be cleaned): one trip to a worker thread for all three."""
+        """The extraction, the verdict and, when the verdict is to sanitise, the clean-up: one trip to a worker
+        thread for all three."""
         ex = extract(method, url, headers, body)
         verdict = self.engine.evaluate(ex.submission)
-        cleaned = None
-        if verdict.decision == "sanitise":
-            try:
-                cleaned = self._clean(ex)
-            except ValueError as exc:  # StripError: acted on by _sanitise
-                cleaned = exc
-        return ex, verdict, cleaned
+        return ex, verdict, (self._clean(ex) if verdict.decision == "sanitise" else None)
 
-    def _clean(self, ex) -> tuple[bytes | None, list[str]]:
-        """The body with every attachment cleaned in place, and what was removed; None when nothing changed."""
+    def _clean(self, ex) -> Cleanup:
+        """Every attachment cleaned in place and the body rebuilt around them, or why that cannot be done safely."""
         cleaned, removed = {}, []
-        for i, att in enumerate(ex.submission.files):
-            if i in ex.parts:
-                new, what = self.engine.sanitise(att)
-                if what:
-                    cleaned[i] = new.data
-                    removed.append(f"{', '.join(what)} from {att.name}")
-        return (rebuild(ex, cleaned) if cleaned else None), removed
+        try:
+            for i, att in enumerate(ex.submission.files):
+                if i in ex.parts:
+                    new, what = self.engine.sanitise(att)
+                    if what:
+                        cleaned[i] = new.data
+                        removed.append(f"{', '.join(what)} from {att.name}")
+            return Cleanup(rebuild(ex, cleaned) if cleaned else None, removed)
+        except ValueError as exc:  # StripError: location found, but not removable without risk
+            return Cleanup(None, [], str(exc))
 
     async def response(self, flow: http.HTTPFlow) -> None:
         await self._written(flow)
@@ -234,23 +238,21 @@ class PostGuard:
         self._gc_pending = False
         gc.collect()
 
-    async def _sanitise(self, flow, ex, verdict, url, record: bool = True, cleaned=None) -> bool:
-        try:
-            if cleaned is None:
-                cleaned = await asyncio.to_thread(self._clean, ex)  # one hop for the whole clean-up
-            if isinstance(cleaned, ValueError):
-                raise cleaned
-            body, removed = cleaned
-            if body is not None:
-                flow.request.content = body  # mitmproxy re-encodes and fixes Content-Length
-        except ValueError as exc:  # StripError: cannot clean safely; the pack's stronger action applies
+    async def _sanitise(self, flow, ex, verdict, url, record: bool = True, cleanup: Cleanup | None = None) -> bool:
+        if cleanup is None:
+            cleanup = await asyncio.to_thread(self._clean, ex)  # one hop for the whole clean-up
+        if cleanup.error:  # cannot clean safely: the pack's stronger action applies
             self._refuse(flow, verdict, "PostGuard could not remove the location from this file safely",
                          "Save the photo without location (turn off location in the camera app) and try again.")
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked", reason=str(exc)))
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked",
+                                            reason=cleanup.error))
             return False
+        removed = cleanup.removed
+        if cleanup.body is not None:
+            flow.request.content = cleanup.body  # mitmproxy re-encodes and fixes Content-Length
         if record:
             self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="sanitised",
-                                      reason="; ".join(removed)))
+                                            reason="; ".join(removed)))
         self._notify({"kind": "sanitised", "url": url, "removed": removed,
                       "message": f"PostGuard removed {'; '.join(removed)} before it was sent."})
         return True

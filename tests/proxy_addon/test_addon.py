@@ -203,3 +203,23 @@ def test_sign_in_with_a_school_google_account_to_a_personal_platform_is_stopped(
     assert personal.response is None
     (event,) = store.list(Filter(rule="school_email.personal_account")).rows
     assert event["decision"] == "blocked" and "j***@stmarys-angels.sch.uk" in json.dumps(event["evidence"])
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["small body, inline", "large body, worker thread"])
+def test_location_that_cannot_be_removed_safely_blocks_the_post(store, monkeypatch, inline):
+    """When lossless removal refuses (StripError), nothing is sent: the post is refused and logged as blocked."""
+    import proxy_addon.addon as addon_module
+
+    def refuse(self, attachment, rules=None):
+        raise media.StripError("location still present after removal: EXIF GPS")
+
+    monkeypatch.setattr(Engine, "sanitise", refuse)
+    if not inline:
+        monkeypatch.setattr(addon_module, "INLINE_BODY", 16)
+    photo = jpeg_with_gps(gps_ifd(*SHEFFIELD))
+    body = multipart([("photo", "IMG_0002.jpg", photo, "image/jpeg")])
+    flow = run(addon_with(store), make_flow(body, f"multipart/form-data; boundary={BOUNDARY}"))
+    assert flow.response is not None and flow.response.status_code == 403
+    assert b"could not remove the location" in flow.response.content
+    (event,) = store.list(Filter(rule="location.gps")).rows
+    assert event["decision"] == "blocked" and "still present" in event["reason"]
