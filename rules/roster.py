@@ -53,9 +53,25 @@ _HEX_LETTERS = str.maketrans("0123456789abcdef", "abcdefghijklmnop")
 def _fold_non_ascii(error: UnicodeEncodeError) -> tuple[str, int]:
     """Codec error handler for a run of non-ASCII characters: accents stripped (NFKD, combining marks dropped), a
     few letters NFKD keeps made ASCII, apostrophe and hyphen look-alikes made ' and -, letters of other scripts
-    spelt as ASCII letters ("X" + their code point in letters, so they stay one word), anything else a space."""
+    spelt as ASCII letters ("X" + their code point in letters, so they stay one word), anything else a space.
+    The same characters come back in every post (curly quotes, a pound sign, an accented letter): a run of one or
+    two is folded once and remembered (longer runs, such as a name in another script, are post text: never kept)."""
+    run = error.object[error.start:error.end]
+    folded = _FOLDED.get(run)
+    if folded is None:
+        folded = _fold(run)
+        if len(run) <= 2 and len(_FOLDED) < FOLD_CACHE:
+            _FOLDED[run] = folded
+    return folded, error.end
+
+
+FOLD_CACHE = 4096  # distinct short non-ASCII runs remembered
+_FOLDED: dict[str, str] = {}
+
+
+def _fold(run: str) -> str:
     out = []
-    for ch in unicodedata.normalize("NFKD", error.object[error.start:error.end]):
+    for ch in unicodedata.normalize("NFKD", run):
         if unicodedata.combining(ch):
             continue
         special = _SPECIAL.get(ch)
@@ -67,7 +83,7 @@ def _fold_non_ascii(error: UnicodeEncodeError) -> tuple[str, int]:
             out.append("X" + format(ord(ch.casefold()[0]), "x").translate(_HEX_LETTERS))
         else:
             out.append(" ")
-    return "".join(out), error.end
+    return "".join(out)
 
 
 codecs.register_error("postguard-fold", _fold_non_ascii)

@@ -207,3 +207,10 @@ def test_tags_are_hmac_sha256(config, tmp_path):
     key = bytes(range(32))
     tagger = roster._Tagger(key)
     assert tagger.tag("jamie\x1fsmith") == hmac.new(key, "jamie\x1fsmith".encode(), hashlib.sha256).digest()[:16]
+
+
+def test_fold_remembers_single_characters_but_never_longer_runs_of_post_text():
+    roster._FOLDED.clear()
+    assert roster.words("Zoë’s trip with 王小明 cost £5")[:3] == ["Zoe", "trip", "with"]
+    assert roster.words("Zoë’s trip with 王小明 cost £5") == roster.words("Zoe's trip with 王小明 cost  5")
+    assert set(roster._FOLDED) == {"ë", "’", "£"}  # the name in another script is post text: not kept
