@@ -211,6 +211,7 @@ def test_tags_are_hmac_sha256(config, tmp_path):
 
 def test_fold_remembers_single_characters_but_never_longer_runs_of_post_text():
     roster._FOLDED.clear()
-    assert roster.words("Zoë’s trip with 王小明 cost £5")[:3] == ["Zoe", "trip", "with"]
-    assert roster.words("Zoë’s trip with 王小明 cost £5") == roster.words("Zoe's trip with 王小明 cost  5")
+    text = "Zoë and O’Brien met 王小明: £5"
+    assert roster.words(text) == roster.words("Zoe and O'Brien met 王小明:  5")
+    assert roster.words(text)[:4] == ["Zoe", "and", "OBrien", "met"]
     assert set(roster._FOLDED) == {"ë", "’", "£"}  # the name in another script is post text: not kept
