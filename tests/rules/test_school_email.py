@@ -557,3 +557,19 @@ def test_registry_loads_and_reports_a_bad_pattern_by_file_and_key(tmp_path):
     bad.write_text("[platforms.x]\nname = 'X'\nhosts = ['x.com']\nlogin = ['(']\n")
     with pytest.raises(ValueError, match=r"bad.toml: platforms.x.login"):
         load_registry(bad)
+
+
+GENERIC_SCOPE = {  # in scope, not in the registry: the generic sign-up and sign-in shapes still apply
+    "Strava sign-up": lambda e: form("https://www.strava.com/register", {"email": e, "password": "pw12345678"}),
+    "Patreon sign-in": lambda e: js("https://www.patreon.com/api/auth?include=user.null", {
+        "data": {"type": "genericPatreonApi", "attributes": {"email": e, "password": "pw"}, "relationships": {}}}),
+    "DeviantArt join": lambda e: form("https://www.deviantart.com/_sisu/do/join", {"email": e, "username": "jo"}),
+    "SoundCloud sign-up": lambda e: js("https://api-auth.soundcloud.com/sign-up?client_id=abc", {
+        "identifier": e, "password": "pw", "profile": {"age": 30}}),
+}
+
+
+@pytest.mark.parametrize("shape", GENERIC_SCOPE)
+def test_platforms_in_scope_but_not_in_the_registry_are_caught_by_their_generic_shape(shape):
+    assert [h.rule for h in hits(GENERIC_SCOPE[shape](SCHOOL))] == [RULE]
+    assert hits(GENERIC_SCOPE[shape](PERSONAL)) == []
