@@ -153,17 +153,21 @@ class Recognizer:
 
 
 _SEPARATORS = str.maketrans("", "", " ./-")
+FIND_FIRST_OVER = 200  # characters: shorter values are scanned by the regex at once (ten finds would cost more)
 
 
 def digit_runs(text: str) -> list[tuple[int, int, int]]:
     """(start, end, number of digits) for each run of digits and separators ("943 476 5919": 10)."""
-    # Where the first digit is, by str.find (a fast substring search, 20 times the regex's char-by-char scan):
-    # most posts have no digits at all, or none in their first lines.
-    starts = [i for i in map(text.find, "0123456789") if i >= 0]
-    if not starts:
-        return []
+    first = 0
+    if len(text) > FIND_FIRST_OVER:
+        # Start at the first digit, found by str.find (a fast substring search, 20 times the regex's scan): many
+        # posts have no digits at all.
+        starts = [i for i in map(text.find, "0123456789") if i >= 0]
+        if not starts:
+            return []
+        first = min(starts)
     out = []
-    for m in _DIGIT_RUNS.finditer(text, min(starts)):
+    for m in _DIGIT_RUNS.finditer(text, first):
         run = m.group()
         start, end = m.span()
         out.append((start, end, len(run) if run.isdigit() else len(run.translate(_SEPARATORS))))
