@@ -143,7 +143,7 @@ class PostGuard:
             return
         if ctx.options.postguard_scope == "pack" and not in_scope(req.pretty_host, self.hosts):
             return
-        url = _url(req)
+        url = req.pretty_url
         if len(req.raw_content) > self.max_body:
             return self._record_error(flow, url, f"body of {len(req.raw_content)} bytes is over the inspection limit")
         started = time.perf_counter()
@@ -177,7 +177,7 @@ class PostGuard:
 
     async def _check_get(self, flow) -> None:
         """A sign-in page's URL (login_hint, redirect_uri) is the submission; only warn or block apply."""
-        url = _url(flow.request)
+        url = flow.request.pretty_url
         try:
             verdict = self.engine.evaluate(Submission(url=url, method="GET"))
         except Exception as exc:
@@ -347,15 +347,6 @@ def keep_freed_memory(limit: int = KEEP_FREED) -> bool:
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     return bool(mallopt(M_ARENA_MAX, 1) and mallopt(M_MMAP_THRESHOLD, min(limit, 32 << 20))
                 and mallopt(M_TRIM_THRESHOLD, limit))
-
-
-def _url(req) -> str:
-    """The request's URL. An HTTP/1 request line in absolute form (plain HTTP through the proxy) names its target,
-    and a proxy then ignores the Host header (RFC 9112, 3.2.2): `url`, without the Host lookup `pretty_url` makes
-    through every header. Otherwise (inside TLS, HTTP/2, transparent mode) the Host header says where it goes."""
-    if req.data.authority and not (req.is_http2 or req.is_http3):
-        return req.url
-    return req.pretty_url
 
 
 def _headers(req) -> list[tuple[str, str]]:

@@ -223,16 +223,3 @@ def test_location_that_cannot_be_removed_safely_blocks_the_post(store, monkeypat
     assert b"could not remove the location" in flow.response.content
     (event,) = store.list(Filter(rule="location.gps")).rows
     assert event["decision"] == "blocked" and "still present" in event["reason"]
-
-
-def test_url_is_the_request_line_in_absolute_form_and_the_host_header_inside_tls():
-    from proxy_addon.addon import _url
-    plain = make_flow(b"a=1", "application/x-www-form-urlencoded")
-    plain.request.scheme, plain.request.port = "http", 80
-    plain.request.authority = "upload.facebook.com"  # POST http://upload.facebook.com/upload: absolute form
-    plain.request.headers["Host"] = "elsewhere.example"
-    assert plain.request.pretty_url == "http://elsewhere.example/upload"
-    assert _url(plain.request) == "http://upload.facebook.com/upload"  # RFC 9112: the Host header is ignored
-    inner = make_flow(b"a=1", "application/x-www-form-urlencoded", headers=[("Host", "www.facebook.com")])
-    inner.request.authority = ""  # origin form, as inside a CONNECT tunnel
-    assert _url(inner.request) == inner.request.pretty_url == "https://www.facebook.com/upload"
