@@ -42,7 +42,8 @@ def in_scope(host: str, hosts) -> bool:
     """Whether `host` or one of its parent domains is listed (`hosts`: a list, or better a set)."""
     labels = host.lower().rstrip(".").split(".")
     wanted = hosts if isinstance(hosts, (set, frozenset)) else set(hosts)
-    return any(".".join(labels[i:]) in wanted for i in range(len(labels) - 1))
+    # every parent domain but the top-level one alone; a single-label host (an intranet "wiki") is itself
+    return any(".".join(labels[i:]) in wanted for i in range(max(1, len(labels) - 1)))
 
 
 def host_regexes(hosts: list[str]) -> list[str]:

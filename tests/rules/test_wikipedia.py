@@ -391,8 +391,8 @@ def test_without_a_report_the_laptop_addresses_decide(addresses, expected, monke
 # -- configuration ----------------------------------------------------------------------------------------------------
 
 def test_extra_wikis_from_the_config_are_wikis():
-    config = parse_config({"wikipedia": {"extra_wikis": ["wiki.example.org", "https://www.schoolwiki.net/"]}})
-    for url in ("https://wiki.example.org/w/api.php", "https://www.schoolwiki.net/api.php"):
+    config = parse_config({"wikipedia": {"extra_wikis": ["wiki.example.org", "https://www.schoolwiki.net/", "wiki"]}})
+    for url in ("https://wiki.example.org/w/api.php", "https://www.schoolwiki.net/api.php", "http://wiki/api.php"):
         hit = one_hit(request("POST", url, FORM, f"action=edit&title=Foo&text=x&token={TOKEN}".encode()), config)
         assert hit.evidence["shape"] == "Action API edit"
     assert hits(request("POST", "https://wiki.example.org/w/api.php", FORM, b"action=edit&title=Foo")) == []
