@@ -22,6 +22,7 @@ RULE = "wikipedia.edit"
 WIKIMEDIA_DOMAINS = ("wikipedia.org", "wikimedia.org", "wikidata.org", "wiktionary.org", "wikibooks.org",
                      "wikinews.org", "wikiquote.org", "wikisource.org", "wikiversity.org", "wikivoyage.org",
                      "wikifunctions.org", "mediawiki.org")  # wikimedia.org: commons, meta, species, incubator
+WIKIMEDIA = frozenset(WIKIMEDIA_DOMAINS)
 DEFAULT_EXTRA_WIKIS = ("fandom.com", "wikia.org", "wikia.com")
 NOT_WIKIS = ("intake-analytics.wikimedia.org", "intake-logging.wikimedia.org")  # analytics event intake
 BEACON_PATHS = ("/beacon/",)  # /beacon/event, /beacon/statsv: EventLogging and statistics
@@ -158,8 +159,7 @@ class WikipediaDetector(Detector):
 
     def __init__(self, config, tuning: dict | None = None):
         super().__init__(config, tuning)
-        self.wikis = WIKIMEDIA_DOMAINS + DEFAULT_EXTRA_WIKIS + extra_wikis(config)
-        self._wiki_set = frozenset(self.wikis)
+        self.wikis = frozenset(WIKIMEDIA_DOMAINS + DEFAULT_EXTRA_WIKIS + extra_wikis(config))
 
     def check(self, submission: Submission, rules: set[str]):
         if RULE not in rules or submission.method.upper() not in WRITE_METHODS:
@@ -175,10 +175,10 @@ class WikipediaDetector(Detector):
         yield Hit(RULE, *self._describe(submission, host, save, params), target="url")
 
     def _is_wiki(self, host: str) -> bool:
-        return host not in NOT_WIKIS and platforms.in_scope(host, self._wiki_set)
+        return host not in NOT_WIKIS and platforms.in_scope(host, self.wikis)
 
     def _describe(self, submission: Submission, host: str, save: Save, params: dict) -> tuple[str, dict]:
-        wikimedia = any(host == d or host.endswith("." + d) for d in WIKIMEDIA_DOMAINS)
+        wikimedia = platforms.in_scope(host, WIKIMEDIA)
         account, temporary = account_of(params, wikimedia)
         on_network = submission.context.get("on_school_network")
         source = "reported by the caller"
