@@ -88,9 +88,7 @@ def extract(method: str, url: str, headers, body: bytes) -> Extracted:
     if not body:
         return out
     if upload_chunk(headers, ctype):
-        out.parts[0] = Part("raw", 0, len(body))
-        kind = ctype if ctype.startswith(("image/", "video/")) else "application/octet-stream"
-        sub.files.append(Attachment(_file_name(headers, url), body, kind))
+        _whole_body(out, headers, url, ctype if ctype.startswith(("image/", "video/")) else "application/octet-stream")
     elif ctype == "application/x-www-form-urlencoded":
         try:
             text = body.decode(options.get("charset", "utf-8"))
@@ -103,12 +101,16 @@ def extract(method: str, url: str, headers, body: bytes) -> Extracted:
             (ctype in ("text/plain", "") and body[:1] in (b"{", b"[")):
         _json(out, ctype)
     elif ctype.startswith(MEDIA_TYPES) or sniff(body[:64]):
-        name = _file_name(headers, url)
-        out.parts[len(sub.files)] = Part("raw", 0, len(body))
-        sub.files.append(Attachment(name, body, ctype))
+        _whole_body(out, headers, url, ctype)
     elif ctype.startswith("text/") or not ctype:
         sub.fields = [("body", body.decode("utf-8", "replace"))]
     return out
+
+
+def _whole_body(out: Extracted, headers: dict[str, str], url: str, ctype: str) -> None:
+    """The body is the file itself (a raw upload, or a chunk of one)."""
+    out.parts[len(out.submission.files)] = Part("raw", 0, len(out.body))
+    out.submission.files.append(Attachment(_file_name(headers, url), out.body, ctype))
 
 
 def upload_chunk(headers: dict[str, str], ctype: str) -> bool:
