@@ -20,9 +20,9 @@ if __package__ in (None, ""):  # loaded as a script by `mitmdump -s`: make the p
 from mitmproxy import ctx, exceptions, http
 
 from local_service.events import Event, from_verdict
-from proxy_addon.extract import ExtractError, extract, rebuild
+from proxy_addon.extract import Extracted, ExtractError, extract, rebuild
 from proxy_addon.responses import refusal
-from rules import Engine, Submission, load_config, load_pack
+from rules import Engine, Submission, Verdict, load_config, load_pack
 from rules.platforms import get_hosts, host_regexes, in_scope
 
 log = logging.getLogger("postguard.proxy")
@@ -42,6 +42,13 @@ class Cleanup(NamedTuple):
     body: bytes | None  # the cleaned body; None when nothing needed changing
     removed: list[str]  # what was removed, from which file
     error: str = ""  # why the location could not be removed safely (then body is None)
+
+
+class Inspection(NamedTuple):
+    ex: Extracted | None = None
+    verdict: Verdict | None = None
+    cleanup: Cleanup | None = None  # when the verdict is to sanitise
+    failure: str = ""  # why the post could not be inspected: it goes on untouched, and that is logged
 
 
 class PostGuard:
@@ -113,8 +120,18 @@ class PostGuard:
 
     # -- the hook ------------------------------------------------------------------------------------------------
 
-    async def request(self, flow: http.HTTPFlow) -> None:
-        await self._handle(flow)
+    def request(self, flow: http.HTTPFlow):
+        """A small post is inspected and decided right here, and a clean one costs no coroutine. What has to wait
+        (a photo's worker thread, the person's answer, the log write) is handed back as one, which mitmproxy awaits
+        before the request goes on."""
+        pending = self._handle(flow)
+        if pending is None and "postguard_events" not in flow.metadata:
+            return None
+        return self._settle(flow, pending)
+
+    async def _settle(self, flow: http.HTTPFlow, pending) -> None:
+        if pending is not None:
+            await pending
         events = flow.metadata.pop("postguard_events", None)
         if not events:
             return
@@ -133,49 +150,59 @@ class PostGuard:
         except Exception:  # the log being down must not break the post; say so loudly in the proxy's log
             log.exception("could not write %d events to the monitoring log", len(events))
 
-    async def _handle(self, flow: http.HTTPFlow) -> None:
+    def _handle(self, flow: http.HTTPFlow):
+        """Inspect and act; a coroutine when there is something to wait for, else None."""
         req = flow.request
         if flow.response is not None:
-            return
+            return None
         if req.method not in BODY_METHODS or not req.raw_content:
             if req.method == "GET" and "?" in req.path and in_scope(req.pretty_host, GET_HOSTS):
-                await self._check_get(flow)
-            return
+                self._check_get(flow)
+            return None
         if ctx.options.postguard_scope == "pack" and not in_scope(req.pretty_host, self.hosts):
-            return
+            return None
         url = req.pretty_url
         if len(req.raw_content) > self.max_body:
             return self._record_error(flow, url, f"body of {len(req.raw_content)} bytes is over the inspection limit")
         started = time.perf_counter()
-        try:
-            if len(req.raw_content) <= INLINE_BODY:  # microseconds of work: a thread hand-off would cost more
-                ex, verdict, cleanup = self._inspect(req.method, url, _headers(req), req.raw_content)
-            else:  # a photo or a video: keep the event loop free for everyone else's requests
-                ex, verdict, cleanup = await asyncio.to_thread(self._inspect, req.method, url, _headers(req),
-                                                               req.raw_content)
-        except ExtractError as exc:
-            return self._fail(flow, url, str(exc))
-        except Exception as exc:  # a bug in PostGuard never breaks someone's browsing
-            log.exception("inspection failed for %s", url)
-            return self._fail(flow, url, f"{type(exc).__name__}: {exc}")
+        if len(req.raw_content) <= INLINE_BODY:  # microseconds of work: a thread hand-off would cost more
+            return self._act(flow, url, started, self._inspect(req.method, url, _headers(req), req.raw_content))
+        return self._inspect_in_thread(flow, url, started)
+
+    async def _inspect_in_thread(self, flow: http.HTTPFlow, url: str, started: float) -> None:
+        """A photo or a video: the event loop stays free for everyone else's requests meanwhile."""
+        req = flow.request
+        done = await asyncio.to_thread(self._inspect, req.method, url, _headers(req), req.raw_content)
+        pending = self._act(flow, url, started, done)
+        if pending is not None:
+            await pending
+
+    def _act(self, flow: http.HTTPFlow, url: str, started: float, done: Inspection):
+        """Do what the verdict says; a coroutine when it waits for the person (warn)."""
+        if done.failure:
+            return self._fail(flow, url, done.failure)
+        ex, verdict = done.ex, done.verdict
+        if not verdict.findings and not verdict.errors:
+            return None  # a silent allow: nothing to keep, not even in mitmproxy's view of the flow
         flow.metadata["postguard"] = {"decision": verdict.decision, "ms": round(1000 * (time.perf_counter() -
                                                                                         started), 2)}
         if verdict.errors:
             self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="inspection_error"))
         if not verdict.findings:
-            return
+            return None
         if verdict.decision == "allow":
             self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="allowed"))
         elif verdict.decision == "sanitise":
-            await self._sanitise(flow, ex, verdict, url, cleanup=cleanup)
+            self._sanitised(flow, verdict, url, done.cleanup)
         elif verdict.decision == "block":
             self._refuse(flow, verdict, "This post was blocked by your school's social media policy",
                          "Remove what is described above, or post through the school's official account.")
             self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked"))
         elif verdict.decision == "warn":
-            await self._hold(flow, ex, verdict, url)
+            return self._hold(flow, ex, verdict, url)
+        return None
 
-    async def _check_get(self, flow) -> None:
+    def _check_get(self, flow) -> None:
         """A sign-in page's URL (login_hint, redirect_uri) is the submission; only warn or block apply."""
         url = flow.request.pretty_url
         try:
@@ -190,12 +217,18 @@ class PostGuard:
         elif verdict.findings:
             self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="allowed"))
 
-    def _inspect(self, method, url, headers, body):
+    def _inspect(self, method, url, headers, body) -> Inspection:
         """The extraction, the verdict and, when the verdict is to sanitise, the clean-up: one trip to a worker
-        thread for all three."""
-        ex = extract(method, url, headers, body)
-        verdict = self.engine.evaluate(ex.submission)
-        return ex, verdict, (self._clean(ex) if verdict.decision == "sanitise" else None)
+        thread for all three. Never raises: a post that cannot be inspected says why."""
+        try:
+            ex = extract(method, url, headers, body)
+            verdict = self.engine.evaluate(ex.submission)
+            return Inspection(ex, verdict, self._clean(ex) if verdict.decision == "sanitise" else None)
+        except ExtractError as exc:
+            return Inspection(failure=str(exc))
+        except Exception as exc:  # a bug in PostGuard never breaks someone's browsing
+            log.exception("inspection failed for %s", url)
+            return Inspection(failure=f"{type(exc).__name__}: {exc}")
 
     def _clean(self, ex) -> Cleanup:
         """Every attachment cleaned in place and the body rebuilt around them, or why that cannot be done safely."""
@@ -211,18 +244,13 @@ class PostGuard:
         except ValueError as exc:  # StripError: location found, but not removable without risk
             return Cleanup(None, [], str(exc))
 
-    async def response(self, flow: http.HTTPFlow) -> None:
-        await self._written(flow)
+    def response(self, flow: http.HTTPFlow):
         self._collect(flow)
+        return self._writes.get(flow.id)  # the log write still under way, if any: mitmproxy awaits it first
 
-    async def error(self, flow: http.HTTPFlow) -> None:
-        await self._written(flow)
+    def error(self, flow: http.HTTPFlow):
         self._collect(flow)
-
-    async def _written(self, flow) -> None:
-        write = self._writes.get(flow.id)
-        if write is not None:
-            await write
+        return self._writes.get(flow.id)
 
     def _collect(self, flow) -> None:
         """mitmproxy's flows sit in reference cycles (its protocol layers hold bound methods of themselves), so a
@@ -238,15 +266,14 @@ class PostGuard:
         self._gc_pending = False
         gc.collect()
 
-    async def _sanitise(self, flow, ex, verdict, url, record: bool = True, cleanup: Cleanup | None = None) -> bool:
-        if cleanup is None:
-            cleanup = await asyncio.to_thread(self._clean, ex)  # one hop for the whole clean-up
+    def _sanitised(self, flow, verdict, url, cleanup: Cleanup, record: bool = True) -> None:
+        """The cleaned body goes on in place of the original, and the person is told what was removed."""
         if cleanup.error:  # cannot clean safely: the pack's stronger action applies
             self._refuse(flow, verdict, "PostGuard could not remove the location from this file safely",
                          "Save the photo without location (turn off location in the camera app) and try again.")
             self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked",
                                             reason=cleanup.error))
-            return False
+            return
         removed = cleanup.removed
         if cleanup.body is not None:
             flow.request.content = cleanup.body  # mitmproxy re-encodes and fixes Content-Length
@@ -255,7 +282,6 @@ class PostGuard:
                                             reason="; ".join(removed)))
         self._notify({"kind": "sanitised", "url": url, "removed": removed,
                       "message": f"PostGuard removed {'; '.join(removed)} before it was sent."})
-        return True
 
     async def _hold(self, flow, ex, verdict, url) -> None:
         settings = self.engine.pack.settings
@@ -279,8 +305,8 @@ class PostGuard:
         # The service logged the person's answer (with their reason) when it received it; only act on it here.
         if choice == "post_anyway":
             return
-        if choice == "fix":
-            await self._sanitise(flow, ex, verdict, url, record=False)
+        if choice == "fix":  # one hop for the whole clean-up
+            self._sanitised(flow, verdict, url, await asyncio.to_thread(self._clean, ex), record=False)
             return
         if choice == "cancel":
             self._refuse(flow, verdict, "You cancelled this post", "Nothing was sent. Change the post and try "

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import gzip
 import io
 import json
 import re
 import zlib
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from werkzeug.formparser import MultiPartParser
@@ -81,8 +83,7 @@ def extract(method: str, url: str, headers, body: bytes) -> Extracted:
     """The submission a request makes. Raises ExtractError for a body that is not what its type says."""
     headers = first_values(headers)
     body = decode_body(body, headers.get("content-encoding", ""))
-    ctype, options = parse_options_header(headers.get("content-type", ""))
-    ctype = ctype.lower()
+    ctype, options = content_type(headers.get("content-type", ""))
     sub = Submission(url=url, method=method.upper())
     out = Extracted(sub, body, content_type=ctype)
     if not body:
@@ -124,6 +125,14 @@ def upload_chunk(headers: dict[str, str], ctype: str) -> bool:
     if "upload" in headers.get("x-goog-upload-command", "").lower():
         return True
     return headers.get("content-range", "").lstrip().lower().startswith("bytes ")
+
+
+@functools.lru_cache(maxsize=256)
+def content_type(value: str):
+    """The media type, lower case, and its options (read-only): a browser sends the same few values again and
+    again, and werkzeug's parse costs more than the rest of a small form's extraction."""
+    ctype, options = parse_options_header(value)
+    return ctype.lower(), MappingProxyType(options)
 
 
 def first_values(headers) -> dict[str, str]:
@@ -213,39 +222,52 @@ def _part_spans(body: bytes, boundary: bytes) -> list[tuple[int, int, bool]]:
 
 def _json(out: Extracted, ctype: str) -> None:
     try:
-        doc = json.loads(out.body)
+        # RFC 8259: JSON on the wire is UTF-8. Decoded here, json.loads skips its own guess at UTF-16 and UTF-32;
+        # a body that is not UTF-8 is still given to json.loads as bytes, so those are read as before.
+        try:
+            doc = json.loads(out.body.decode("utf-8-sig"))
+        except UnicodeDecodeError:
+            doc = json.loads(out.body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         if ctype == "application/graphql":
             out.submission.fields = [("query", out.body.decode("utf-8", "replace"))]
             return
         raise ExtractError(f"malformed JSON body: {exc}") from None
-    _walk(out, doc, ())
+    if isinstance(doc, (dict, list)):
+        _walk(out, doc, (), "")
+    elif isinstance(doc, str):
+        _leaf(out, doc, "body", ())
 
 
-def _walk(out: Extracted, node, path: tuple, depth: int = 0) -> None:
-    """Text fields at any depth; base64 data URLs and base64 image strings become attachments."""
+def _walk(out: Extracted, node: dict | list, path: tuple, name: str, depth: int = 0) -> None:
+    """Text fields at any depth, named by their path ("client.name", "media.0.alt"); base64 data URLs and base64
+    image strings become attachments. Strings are taken in their container's loop, and numbers, booleans and nulls
+    skipped there: most of a post's values are leaves."""
     if depth > 64 or len(out.submission.fields) > MAX_FIELDS:
         return
-    if isinstance(node, dict):
-        for k, v in node.items():
-            _walk(out, v, path + (k,), depth + 1)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            _walk(out, v, path + (i,), depth + 1)
-    elif isinstance(node, str):
-        name = ".".join(str(p) for p in path) or "body"
-        media = _base64_media(node)
-        if media:
-            data, prefix, mime = media
-            out.parts[len(out.submission.files)] = Part("json", json_path=path, prefix=prefix)
-            out.submission.files.append(Attachment(f"{name}.{(sniff(data) or 'bin').lower()}", data, mime, name))
-        else:
-            out.submission.fields.append((name, node))
+    dot = f"{name}." if path else ""
+    for k, v in (node.items() if isinstance(node, dict) else enumerate(node)):
+        if isinstance(v, str):
+            _leaf(out, v, f"{dot}{k}" or "body", path, k)
+        elif isinstance(v, (dict, list)):
+            _walk(out, v, path + (k,), f"{dot}{k}", depth + 1)
+
+
+def _leaf(out: Extracted, text: str, name: str, parent: tuple, key=None) -> None:
+    """A string at parent + (key,) (the whole document when there is no key): a text field, or a file."""
+    media = _base64_media(text)
+    if media is None:
+        out.submission.fields.append((name, text))
+        return
+    data, prefix, mime = media
+    path = parent if key is None else parent + (key,)
+    out.parts[len(out.submission.files)] = Part("json", json_path=path, prefix=prefix)
+    out.submission.files.append(Attachment(f"{name}.{(sniff(data) or 'bin').lower()}", data, mime, name))
 
 
 def _base64_media(text: str):
     prefix, mime = "", ""
-    m = DATA_URL.match(text)
+    m = DATA_URL.match(text) if text[:5].lower() == "data:" else None
     if m:
         prefix, mime = text[:m.end()], m.group(1) or ""
         payload = text[m.end():]
@@ -275,12 +297,18 @@ def rebuild(ex: Extracted, cleaned: dict[int, bytes]) -> bytes:
     if json_parts:
         doc = json.loads(body)
         for part, data in json_parts:
-            _set(doc, part.json_path, part.prefix + base64.b64encode(data).decode())
+            doc = _set(doc, part.json_path, part.prefix + base64.b64encode(data).decode())
         body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     return body
 
 
-def _set(doc, path: tuple, value) -> None:
+def _set(doc, path: tuple, value):
+    """The document with the value at `path` replaced (the value itself when the path is empty: the whole body
+    was one string)."""
+    if not path:
+        return value
+    node = doc
     for p in path[:-1]:
-        doc = doc[p]
-    doc[path[-1]] = value
+        node = node[p]
+    node[path[-1]] = value
+    return doc

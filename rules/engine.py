@@ -45,7 +45,8 @@ class Engine:
                 verdict.findings.append(Finding(
                     rule=hit.rule, severity=severity, message=spec.message or hit.message,
                     policy=list(spec.clauses), evidence=hit.evidence, action=spec.action, target=hit.target))
-        verdict.decision = strongest(ACTION_DECISION[f.action] for f in verdict.findings)
+        if verdict.findings:
+            verdict.decision = strongest(ACTION_DECISION[f.action] for f in verdict.findings)
         return verdict
 
     def sanitise(self, attachment: Attachment, rules: set[str] | None = None) -> tuple[Attachment, list[str]]:

@@ -92,7 +92,9 @@ class PersonalDataDetector(Detector):
             if not value or not isinstance(value, str) or looks_like_token(value):
                 continue
             target = f"field:{field}"
-            yield from self._identifiers(value, field, target, pupil, staff)
+            runs = identifiers.digit_runs(value)
+            if runs:
+                yield from self._identifiers(value, runs, field, target, pupil, staff)
             if names is not None:
                 count = names.names_in(value)
                 if count:
@@ -100,10 +102,7 @@ class PersonalDataDetector(Detector):
                               {"identifier": "a name on the school roster", "field": field, "count": count},
                               target)
 
-    def _identifiers(self, text: str, field: str, target: str, pupil: bool, staff: bool):
-        runs = identifiers.digit_runs(text)
-        if not runs:
-            return
+    def _identifiers(self, text: str, runs: list, field: str, target: str, pupil: bool, staff: bool):
         recognizers = (self._pupil if pupil else ()) + (self._staff if staff else ())
         by_entity: dict[str, list[identifiers.Match]] = {}
         if recognizers:  # most of a post's digit runs are too short for any identifier: drop them once, here

@@ -24,6 +24,7 @@ WIKIMEDIA_DOMAINS = ("wikipedia.org", "wikimedia.org", "wikidata.org", "wiktiona
                      "wikifunctions.org", "mediawiki.org")  # wikimedia.org: commons, meta, species, incubator
 WIKIMEDIA = frozenset(WIKIMEDIA_DOMAINS)
 DEFAULT_EXTRA_WIKIS = ("fandom.com", "wikia.org", "wikia.com")
+MAX_REMEMBERED_HOSTS = 4096
 NOT_WIKIS = ("intake-analytics.wikimedia.org", "intake-logging.wikimedia.org")  # analytics event intake
 BEACON_PATHS = ("/beacon/",)  # /beacon/event, /beacon/statsv: EventLogging and statistics
 
@@ -160,13 +161,14 @@ class WikipediaDetector(Detector):
     def __init__(self, config, tuning: dict | None = None):
         super().__init__(config, tuning)
         self.wikis = frozenset(WIKIMEDIA_DOMAINS + DEFAULT_EXTRA_WIKIS + extra_wikis(config))
+        self._wiki_hosts: dict[str, str] = {}  # netloc -> its host when a covered wiki, else ""
 
     def check(self, submission: Submission, rules: set[str]):
         if RULE not in rules or submission.method.upper() not in WRITE_METHODS:
             return
         parts = urlsplit(submission.url)
-        host = (parts.hostname or "").lower().rstrip(".")
-        if not self._is_wiki(host) or parts.path.startswith(BEACON_PATHS):
+        host = self._wiki_host(parts)
+        if not host or parts.path.startswith(BEACON_PATHS):
             return
         params = request_params(submission)
         save = classify(submission.method.upper(), parts.path, params)
@@ -174,8 +176,18 @@ class WikipediaDetector(Detector):
             return
         yield Hit(RULE, *self._describe(submission, host, save, params), target="url")
 
-    def _is_wiki(self, host: str) -> bool:
-        return host not in NOT_WIKIS and platforms.in_scope(host, self.wikis)
+    def _wiki_host(self, parts) -> str:
+        """The URL's host, lower case, when it is a wiki the rule covers, else "". Remembered per netloc: a laptop
+        posts to the same few hosts all day, and most posts go to no wiki at all."""
+        host = self._wiki_hosts.get(parts.netloc)
+        if host is None:
+            host = (parts.hostname or "").lower().rstrip(".")
+            if host in NOT_WIKIS or not platforms.in_scope(host, self.wikis):
+                host = ""
+            if len(self._wiki_hosts) >= MAX_REMEMBERED_HOSTS:
+                self._wiki_hosts.clear()
+            self._wiki_hosts[parts.netloc] = host
+        return host
 
     def _describe(self, submission: Submission, host: str, save: Save, params: dict) -> tuple[str, dict]:
         wikimedia = platforms.in_scope(host, WIKIMEDIA)

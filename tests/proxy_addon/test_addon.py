@@ -5,6 +5,7 @@ import io
 import json
 
 import pytest
+from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.test import taddons, tflow
 
 from local_service.store import Filter
@@ -17,12 +18,14 @@ BOUNDARY = "----PostGuardTestBoundary7MA4YWxk"
 
 
 def run(addon, flow):
-    """Run the hook on its own event loop in its own thread: another test's loop may still be running here."""
+    """Run the hook as mitmproxy does (awaited when it hands back a coroutine), on its own event loop in its own
+    thread: another test's loop may still be running here."""
     import asyncio
     import concurrent.futures
 
-    with taddons.context(addon), concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, addon.request(flow)).result(60)
+    with taddons.context(addon) as tctx, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        hook = tctx.master.addons.invoke_addon(addon, HttpRequestHook(flow))
+        pool.submit(asyncio.run, hook).result(60)
     return flow
 
 

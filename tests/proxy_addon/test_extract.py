@@ -77,3 +77,43 @@ def test_resumable_upload_start_and_plain_forms_are_not_chunks():
     form = extract("POST", "https://example.org/post", {"Content-Type": "application/x-www-form-urlencoded"},
                    b"status=hello&upload=1")
     assert form.submission.files == [] and form.submission.fields == [("status", "hello"), ("upload", "1")]
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("body", [
+    '{"status": "Sports day é"}'.encode(),
+    '\ufeff{"status": "Sports day é"}'.encode(),  # a UTF-8 byte order mark
+    '{"status": "Sports day é"}'.encode("utf-16"),  # not UTF-8: read as json.loads reads bytes
+    '{"status": "Sports day é"}'.encode("utf-32-le"),
+])
+def test_json_bodies_are_read_whatever_their_unicode_encoding(body):
+    assert extract("POST", "https://example.org/api", JSON, body).submission.fields == [("status", "Sports day é")]
+
+
+def test_json_fields_are_named_by_their_path_and_only_strings_are_text():
+    doc = b'{"": "top", "a": {"": "empty key", "b": ["x", {"c": "y"}, 3, null, true]}, "n": 1.5, "t": false}'
+    assert extract("POST", "https://example.org/api", JSON, doc).submission.fields == [
+        ("body", "top"), ("a.", "empty key"), ("a.b.0", "x"), ("a.b.1.c", "y")]
+
+
+def test_a_json_body_that_is_one_photo_string_is_cleaned_and_put_back():
+    """A body that is nothing but a data URL (a JSON string): the cleaned photo replaces the whole document."""
+    import base64
+    import json
+
+    from rules import Engine, load_pack
+    from tests.rules.test_location import SHEFFIELD, gps_ifd, jpeg_with_gps
+    photo = jpeg_with_gps(gps_ifd(*SHEFFIELD))
+    body = json.dumps("data:image/jpeg;base64," + base64.b64encode(photo).decode()).encode()
+    ex = extract("POST", "https://example.org/api/media", JSON, body)
+    assert [f.data for f in ex.submission.files] == [photo] and ex.submission.fields == []
+    engine = Engine(pack=load_pack("default"))
+    cleaned, removed = engine.sanitise(ex.submission.files[0])
+    assert removed
+    sent = json.loads(rebuild(ex, {0: cleaned.data}))
+    assert sent.startswith("data:image/jpeg;base64,")
+    assert base64.b64decode(sent.split(",", 1)[1]) == cleaned.data
+    assert engine.evaluate(extract("POST", "https://example.org/api/media", JSON, json.dumps(sent).encode())
+                           .submission).findings == []

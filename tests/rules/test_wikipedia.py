@@ -398,6 +398,21 @@ def test_extra_wikis_from_the_config_are_wikis():
     assert hits(request("POST", "https://wiki.example.org/w/api.php", FORM, b"action=edit&title=Foo")) == []
 
 
+def test_one_detector_answers_right_for_host_after_host(monkeypatch):
+    """The per-host memory neither mixes hosts up nor grows without end (the proxy keeps one detector all day)."""
+    import rules.detectors.wikipedia as wikipedia
+    monkeypatch.setattr(wikipedia, "MAX_REMEMBERED_HOSTS", 8)
+    detector = WikipediaDetector(parse_config({}))
+    body = f"action=edit&title=Foo&text=x&token={TOKEN}".encode()
+    for i in range(30):
+        for url, wiki in ((f"https://en.wikipedia.org:{8000 + i}/w/api.php", True),
+                          (f"https://site{i}.example.org/w/api.php", False),
+                          ("https://EN.Wikipedia.org./w/api.php", True),
+                          ("https://intake-analytics.wikimedia.org/w/api.php", False)):
+            assert len(list(detector.check(request("POST", url, FORM, body), {RULE}))) == wiki, url
+        assert len(detector._wiki_hosts) <= 8
+
+
 @pytest.mark.parametrize("table,key", [
     ({"extra_wikis": "wiki.example.org"}, "wikipedia.extra_wikis"),
     ({"extra_wikis": [3]}, "wikipedia.extra_wikis[0]"),
