@@ -4,10 +4,12 @@ What it measures, in one run, through real mitmdump processes on 127.0.0.1 (a lo
 process; every request loop is bounded in count and time; every process is stopped in a finally block):
 
 1. Throughput of small posts with no findings (a 1 KB urlencoded form, a 2 KB JSON body): --threads client threads
-   on keep-alive connections (http.client through the proxy) for a fixed time, plain HTTP to the upstream, and one
-   HTTPS run (CONNECT, the proxy's CA from its confdir); plain and addon alternate over several rounds. Requests/s
-   each way and the ratio addon / plain (median of the paired rounds), and the mitmdump process's CPU time per
-   request (from /proc/<pid>/stat), whose ratio does not depend on the client or on other load on the machine.
+   on keep-alive connections (http.client through the proxy), plain HTTP to the upstream, and one HTTPS run
+   (CONNECT, the proxy's CA from its confdir). The load switches between the two proxies every 0.3 s, in pairs of
+   phases (ABBA order), because this shared machine's speed drifts by tens of percent over seconds: phases back to
+   back see the same machine. Requests/s each way, the ratio addon / plain (median of the paired phases, with a 90%
+   bootstrap interval, and pooled over all phases), and each mitmdump's CPU time per request (schedstat, exact to
+   the nanosecond), whose ratio does not depend on the client.
 2. Added latency of a ~5 MB photo upload (multipart, a noisy 2500x2000 JPEG): one with a GPS EXIF block, which the
    addon really sanitises (checked: the upstream receives different bytes, CRC-32, and the monitoring log has the
    events), and a clean one with no GPS. Plain and addon uploads alternate; p50 / p99 each way, the added p50 / p99,
@@ -78,11 +80,11 @@ START_TIMEOUT_S = 30
 @dataclass
 class Settings:
     threads: int = 8
-    duration_s: float = 1.5  # measured time per throughput cell
+    pairs: int = 120  # throughput: pairs of phases, plain and addon back to back (ABBA order against drift)
+    phase_s: float = 0.3  # measured time per phase; the median of the paired ratios counts
+    settle_s: float = 0.05  # after each switch, before counting: requests to the other proxy finish meanwhile
     warmup_s: float = 0.5
-    rounds: int = 9  # throughput rounds, plain and addon alternating; the median of the paired ratios counts
-    # (single pairs scatter by +-10% on a shared 2-core machine, even with a no-op addon: many short pairs)
-    max_per_thread: int = 200_000
+    max_per_thread: int = 2_000_000
     uploads: int = 50
     upload_warmup: int = 3
     memory_uploads: int = 200
@@ -90,7 +92,7 @@ class Settings:
     latency_deadline_s: float = 120.0
 
 
-QUICK = Settings(threads=4, duration_s=0.8, warmup_s=0.3, rounds=2, uploads=10, upload_warmup=2, memory_uploads=12,
+QUICK = Settings(threads=4, pairs=10, phase_s=0.2, warmup_s=0.3, uploads=10, upload_warmup=2, memory_uploads=12,
                  memory_deadline_s=30.0, latency_deadline_s=20.0)
 
 
@@ -150,6 +152,21 @@ def proc_cpu_s(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
+
+
+def proc_run_ns(pid: int) -> int:
+    """Nanoseconds a process's threads have run on a CPU (/proc/<pid>/task/*/schedstat): exact, where
+    /proc/<pid>/stat counts 10 ms ticks, too coarse for a 0.3 s phase. Falls back to the ticks."""
+    total, tasks = 0, Path(f"/proc/{pid}/task")
+    try:
+        for task in tasks.iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):  # a thread that just ended
+                pass
+    except OSError:
+        return int(proc_cpu_s(pid) * 1e9)
+    return total or int(proc_cpu_s(pid) * 1e9)
 
 
 def mitmdump_path() -> str:
@@ -393,41 +410,41 @@ def target_url(upstream: Upstream, tls: ssl.SSLContext | None, path: str) -> str
 
 
 @dataclass
-class LoadResult:
-    label: str
-    payload: str
+class Phase:
+    """One proxy's share of the load for one phase: completions counted, and its mitmdump's CPU meanwhile."""
+
     ok: int = 0
     errors: int = 0
     seconds: float = 0.0
-    cpu_s: float = 0.0
+    cpu_ns: int = 0
 
     @property
     def rps(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
 
-    @property
-    def cpu_per_req_us(self) -> float:
-        return 1e6 * self.cpu_s / self.ok if self.ok else float("nan")
 
-
-def run_load(proxy: Mitmdump, upstream: Upstream, payload: Payload, s: Settings,
-             tls: ssl.SSLContext | None = None) -> LoadResult:
-    """--threads keep-alive clients posting `payload` as fast as the proxy answers, for warmup + duration seconds;
-    completions inside the measured window count."""
-    start = time.perf_counter()
-    t_measure, t_end = start + s.warmup_s, start + s.warmup_s + s.duration_s
-    counts = [[0, 0] for _ in range(s.threads)]
+def alternate(proxies: tuple[Mitmdump, Mitmdump], upstream: Upstream, payload: Payload, s: Settings,
+              tls: ssl.SSLContext | None = None) -> dict[str, list[Phase]]:
+    """--threads keep-alive clients post `payload` as fast as the proxies answer, all to one proxy at a time,
+    switching every phase_s (ABBA: A B, B A, A B, ...). Short phases back to back see the same machine: on a shared
+    machine the speed drifts by tens of percent over seconds, so long separate runs compare different machines.
+    A completion counts for the proxy of the phase it ends in, after settle_s, inside the phase."""
+    current, counting = [proxies[0]], [None]  # read by the workers; written only by this thread
+    counts = {p.label: [0, 0] for p in proxies}
+    lock, stop = threading.Lock(), threading.Event()
     headers = {"Content-Type": payload.content_type}
     url = target_url(upstream, tls, "/submit")
 
-    def worker(i: int) -> None:
-        conn = None
+    def worker() -> None:
+        conns: dict[str, http.client.HTTPConnection] = {}
         for _ in range(s.max_per_thread):
-            if time.perf_counter() >= t_end:
+            if stop.is_set():
                 break
+            proxy = current[0]
+            conn = conns.get(proxy.label)
             try:
                 if conn is None:
-                    conn = connect(proxy.port, upstream, tls)
+                    conn = conns[proxy.label] = connect(proxy.port, upstream, tls)
                 conn.request("POST", url, payload.body, headers)
                 resp = conn.getresponse()
                 resp.read()
@@ -436,24 +453,48 @@ def run_load(proxy: Mitmdump, upstream: Upstream, payload: Payload, s: Settings,
                 ok = False
                 if conn is not None:
                     conn.close()
-                conn = None
-            done = time.perf_counter()
-            if t_measure <= done <= t_end:
-                counts[i][0 if ok else 1] += 1
-        if conn is not None:
+                conns.pop(proxy.label, None)
+            if counting[0] is proxy:
+                with lock:
+                    counts[proxy.label][0 if ok else 1] += 1
+        for conn in conns.values():
             conn.close()
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(s.threads)]
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(s.threads)]
     for t in threads:
         t.start()
-    time.sleep(max(0.0, t_measure - time.perf_counter()))
-    cpu0 = proc_cpu_s(proxy.pid)
-    time.sleep(max(0.0, t_end - time.perf_counter()))
-    cpu1 = proc_cpu_s(proxy.pid)
-    for t in threads:
-        t.join(s.duration_s + 60)
-    return LoadResult(proxy.label, payload.name, sum(c[0] for c in counts), sum(c[1] for c in counts),
-                      s.duration_s, cpu1 - cpu0)
+    phases: dict[str, list[Phase]] = {p.label: [] for p in proxies}
+    try:
+        for proxy in proxies:  # connections open, caches warm
+            current[0] = proxy
+            time.sleep(s.warmup_s)
+        for k in range(s.pairs):
+            for proxy in (proxies if k % 2 == 0 else proxies[::-1]):
+                current[0] = proxy
+                time.sleep(s.settle_s)
+                with lock:
+                    counts[proxy.label] = [0, 0]
+                cpu0, t0 = proc_run_ns(proxy.pid), time.perf_counter()
+                counting[0] = proxy
+                time.sleep(s.phase_s)
+                counting[0] = None
+                cpu1, t1 = proc_run_ns(proxy.pid), time.perf_counter()
+                with lock:
+                    ok, errors = counts[proxy.label]
+                phases[proxy.label].append(Phase(ok, errors, t1 - t0, cpu1 - cpu0))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    return phases
+
+
+def median_interval(values: list[float], confidence: float = 0.9, resamples: int = 2000) -> tuple[float, float]:
+    """A bootstrap confidence interval for the median (seeded: the same data give the same interval)."""
+    rng = random.Random(0)
+    medians = sorted(percentile(rng.choices(values, k=len(values)), 50) for _ in range(resamples))
+    tail = (1 - confidence) / 2 * 100
+    return percentile(medians, tail), percentile(medians, 100 - tail)
 
 
 @dataclass
@@ -546,8 +587,8 @@ def print_header(s: Settings, quick: bool) -> None:
     print(f"load      : {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min) at the start")
     print(f"python    : {platform.python_implementation()} {platform.python_version()} ({sys.executable})")
     print(f"mitmproxy : {mitm_version.VERSION} ({mitmdump_path()}), Pillow {PIL.__version__}, node {node}")
-    print(f"mode      : {'--quick' if quick else 'default'}; {s.threads} client threads, {s.duration_s:g} s per "
-          f"throughput cell x {s.rounds} round(s), {s.uploads} uploads per latency series, "
+    print(f"mode      : {'--quick' if quick else 'default'}; {s.threads} client threads, {s.pairs} pairs of "
+          f"{s.phase_s:g} s throughput phases, {s.uploads} uploads per latency series, "
           f"{s.memory_uploads} uploads of 10 MB for memory")
     print("note      : client threads, the upstream site (own process) and mitmdump share these CPUs; mitmdump's "
           "CPU per request is the client-independent cost")
@@ -576,39 +617,35 @@ def print_payloads(payloads: list[Payload]) -> None:
 
 def bench_throughput(plain: Mitmdump, addon: Mitmdump, upstream: Upstream, small: list[Payload], s: Settings,
                      ca: Path) -> list[tuple[str, float, float]]:
-    print(f"1. Throughput, small posts, no findings ({s.threads} keep-alive client threads, "
-          f"{s.duration_s:g} s measured after {s.warmup_s:g} s warm-up; {s.rounds} round(s), plain and addon "
-          f"alternating)")
+    print(f"1. Throughput, small posts, no findings ({s.threads} keep-alive client threads; {s.pairs} pairs of "
+          f"{s.phase_s:g} s phases, plain and addon back to back in ABBA order, {s.settle_s:g} s settling after "
+          f"each switch)")
     print("-" * 100)
-    print(f"{'payload':<22} {'scheme':<6} {'round':>5} {'proxy':<6} {'requests':>9} {'errors':>6} {'req/s':>9} "
-          f"{'mitmdump CPU/req':>17}")
+    print("ratio = addon req/s / plain req/s in each pair; the median of the pairs counts (90% bootstrap interval "
+          "beside it). 'CPU/req' = mitmdump's CPU time per request over all phases (schedstat); 'CPU ratio' = "
+          "plain / addon, the throughput ratio of a proxy-bound machine")
+    print(f"{'payload':<12} {'scheme':<6} {'plain req/s':>11} {'addon req/s':>11} {'ratio':>7} {'90% interval':>13} "
+          f"{'pooled':>7} {'CPU/req plain':>14} {'CPU/req addon':>14} {'CPU ratio':>9} {'errors':>6}  "
+          f"paired ratios p10 p25 p75 p90")
     tls = ssl.create_default_context(cafile=str(ca))
-    cells = [(p, None) for p in small] + [(small[0], tls)]
-    ratios, summary = [], []
-    for payload, ctx in cells:
+    ratios = []
+    for payload, ctx in [(p, None) for p in small] + [(small[0], tls)]:
         scheme = "https" if ctx else "http"
-        runs: dict[str, list[LoadResult]] = {"plain": [], "addon": []}
-        for rnd in range(s.rounds):
-            for proxy in ((plain, addon) if rnd % 2 == 0 else (addon, plain)):  # alternate against drift
-                r = run_load(proxy, upstream, payload, s, ctx)
-                runs[proxy.label].append(r)
-                print(f"{payload.name:<22} {scheme:<6} {rnd + 1:>5} {proxy.label:<6} {r.ok:>9} {r.errors:>6} "
-                      f"{r.rps:>9.0f} {r.cpu_per_req_us:>14.0f} µs")
-        paired = [a.rps / p.rps if p.rps else 0.0 for p, a in zip(runs["plain"], runs["addon"])]
+        phases = alternate((plain, addon), upstream, payload, s, ctx)
+        p_ph, a_ph = phases["plain"], phases["addon"]
+        paired = [a.rps / p.rps for p, a in zip(p_ph, a_ph) if p.rps]
         ratio = percentile(paired, 50)
-        p_rps, a_rps = (percentile([r.rps for r in runs[k]], 50) for k in ("plain", "addon"))
-        p_cpu, a_cpu = (percentile([r.cpu_per_req_us for r in runs[k]], 50) for k in ("plain", "addon"))
-        summary.append((payload.name, scheme, p_rps, a_rps, ratio, p_cpu, a_cpu, min(paired), max(paired)))
+        lo, hi = median_interval(paired)
+        pooled = sum(a.ok for a in a_ph) / sum(a.seconds for a in a_ph) / (sum(p.ok for p in p_ph) /
+                                                                             sum(p.seconds for p in p_ph))
+        p_cpu, a_cpu = (sum(x.cpu_ns for x in ph) / 1e3 / max(1, sum(x.ok for x in ph)) for ph in (p_ph, a_ph))
+        errors = sum(x.errors for x in p_ph + a_ph)
+        print(f"{payload.name:<12} {scheme:<6} {percentile([p.rps for p in p_ph], 50):>11.0f} "
+              f"{percentile([a.rps for a in a_ph], 50):>11.0f} {ratio:>7.3f} {f'{lo:.3f}..{hi:.3f}':>13} "
+              f"{pooled:>7.3f} {p_cpu:>11.0f} µs {a_cpu:>11.0f} µs {p_cpu / a_cpu:>9.3f} {errors:>6}  "
+              + " ".join(f"{percentile(paired, q):.2f}" for q in (10, 25, 75, 90)))
         if ctx is None:
             ratios.append((payload.name, ratio, p_cpu / a_cpu))
-    print()
-    print("medians over the rounds; 'CPU ratio' = plain CPU/req / addon CPU/req, the throughput ratio a proxy-bound "
-          "machine would see")
-    print(f"{'payload':<22} {'scheme':<6} {'plain req/s':>12} {'addon req/s':>12} {'addon/plain':>12} "
-          f"{'CPU/req plain':>14} {'CPU/req addon':>14} {'added CPU/req':>14} {'CPU ratio':>10}  paired ratios")
-    for name, scheme, p_rps, a_rps, ratio, p_cpu, a_cpu, lo, hi in summary:
-        print(f"{name:<22} {scheme:<6} {p_rps:>12.0f} {a_rps:>12.0f} {ratio:>12.3f} {p_cpu:>11.0f} µs "
-              f"{a_cpu:>11.0f} µs {a_cpu - p_cpu:>11.0f} µs {p_cpu / a_cpu:>10.3f}  {lo:.2f}..{hi:.2f}")
     for name, ratio, cpu_ratio in ratios:
         print(f"target: throughput addon/plain >= {TARGET_RATIO} ({name}, http, req/s) ... {ratio:.3f}  "
               f"{verdict(ratio >= TARGET_RATIO)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import functools
 import gzip
 import io
@@ -223,9 +224,10 @@ def _part_spans(body: bytes, boundary: bytes) -> list[tuple[int, int, bool]]:
 def _json(out: Extracted, ctype: str) -> None:
     try:
         # RFC 8259: JSON on the wire is UTF-8. Decoded here, json.loads skips its own guess at UTF-16 and UTF-32;
-        # a body that is not UTF-8 is still given to json.loads as bytes, so those are read as before.
+        # a body that is not UTF-8 is still given to json.loads as bytes, so those are read as before. (A byte
+        # order mark is cut off by hand: the "utf-8-sig" codec is Python code, the plain one is not.)
         try:
-            doc = json.loads(out.body.decode("utf-8-sig"))
+            doc = json.loads(out.body[3:].decode() if out.body.startswith(codecs.BOM_UTF8) else out.body.decode())
         except UnicodeDecodeError:
             doc = json.loads(out.body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
