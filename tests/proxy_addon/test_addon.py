@@ -226,3 +226,18 @@ def test_location_that_cannot_be_removed_safely_blocks_the_post(store, monkeypat
     assert b"could not remove the location" in flow.response.content
     (event,) = store.list(Filter(rule="location.gps")).rows
     assert event["decision"] == "blocked" and "still present" in event["reason"]
+
+
+def test_the_script_module_answers_every_hook_lookup_without_an_exception():
+    """`mitmdump -s` asks the module itself for every hook on every event; a name the module lacked would cost a
+    formatted AttributeError each time. The addon inside still receives its own hooks."""
+    from pathlib import Path
+
+    from mitmproxy import hooks
+    from mitmproxy.addons.script import load_script
+    ns = load_script(str(Path(__file__).resolve().parents[2] / "proxy_addon" / "addon.py"))
+    assert set(hooks.all_hooks) <= set(vars(ns))
+    with taddons.context() as tctx:
+        for hook, expected in ((HttpRequestHook(tflow.tflow()), "request"), (hooks.DoneHook(), "done")):
+            found = [(type(a).__name__, f.__name__) for a, f in tctx.master.addons._iter_hooks(ns, hook)]
+            assert found == [("PostGuard", expected)]
