@@ -85,7 +85,7 @@ class Settings:
     settle_s: float = 0.05  # after each switch, before counting: requests to the other proxy finish meanwhile
     warmup_s: float = 0.5
     max_per_thread: int = 2_000_000
-    uploads: int = 50
+    uploads: int = 100
     upload_warmup: int = 3
     memory_uploads: int = 200
     memory_deadline_s: float = 240.0

@@ -186,11 +186,12 @@ def _multipart(out: Extracted, boundary: str) -> None:
     cut = set(cuts)
     for i, (key, storage) in enumerate(files.items(multi=True)):
         lo, hi = file_spans[i][:2] if i < len(file_spans) else (0, -1)
-        data = out.body[lo:hi] if (lo, hi) in cut else storage.read()
+        taken = (lo, hi) in cut  # the bytes are the body's own, from lo to hi
+        data = out.body[lo:hi] if taken else storage.read()
         att = Attachment(storage.filename or key, data, storage.content_type or "", key)
         idx = len(out.submission.files)
         out.submission.files.append(att)
-        if hi - lo == len(data) and out.body.startswith(data, lo):  # memcmp in place, no copy
+        if taken or hi - lo == len(data) and out.body.startswith(data, lo):  # memcmp in place, no copy
             out.parts[idx] = Part("multipart", lo, hi)
 
 

@@ -142,6 +142,8 @@ def splice(data: bytes, replacements: list[tuple[int, int, bytes]]) -> bytes:
     """`data` with each (start, end) span, in order and apart, replaced. Joined from views of the untouched bytes:
     a 10 MB photo is copied once, not twice (each fresh copy costs page faults: about 2.5 ms per 5 MB in the
     proxy)."""
+    if len(replacements) == 1 and replacements[0][:2] == (0, len(data)) and isinstance(replacements[0][2], bytes):
+        return replacements[0][2]  # the whole of it (a raw upload's body is the file): nothing to copy
     view, pieces, pos = memoryview(data), [], 0
     for lo, hi, replacement in replacements:
         pieces += [view[pos:lo], replacement]
