@@ -1,4 +1,4 @@
-"""Benchmark the monitoring log (`local_service.store.Store`) on SQLite and PostgreSQL, side by side.
+"""Benchmark the monitoring log (`rules.record.store.Store`) on SQLite and PostgreSQL, side by side.
 
 What it measures, in one run, per backend:
 
@@ -49,8 +49,8 @@ sys.path.insert(0, str(REPO_ROOT))
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import event as sa_event  # noqa: E402
 
-from local_service.events import Event  # noqa: E402  (needs the repository root on sys.path)
-from local_service.store import Filter, Store, sqlite_url  # noqa: E402
+from rules.record.events import Event  # noqa: E402  (needs the repository root on sys.path)
+from rules.record.store import Filter, Store, sqlite_url  # noqa: E402
 from tests import pgserver  # noqa: E402
 
 TARGET_LIST_P95_S = 0.100

@@ -12,10 +12,10 @@ from flask import (Blueprint, Response, abort, current_app, flash, make_response
                    request, session, stream_with_context, url_for)
 
 from . import auth, charts, choices, export
-from .app import services
-from .events import DECISIONS, SEVERITIES, utcnow
+from .services import services
+from rules.record.events import DECISIONS, SEVERITIES, utcnow
 from .forms import TEXT_FILTERS, parse_filter, parse_settings
-from .store import Filter
+from rules.record.store import Filter
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -21,19 +21,19 @@ from werkzeug.exceptions import HTTPException
 
 from rules import Attachment, Submission, Verdict
 from rules.media import StripError
-from rules.model import DECISIONS, Clause, Finding
+from rules.record.events import EMAIL, Event, from_verdict, mask_email
+from rules.record.hold import PROXY_FRESH_S, fingerprint
+from rules.vocabulary import CHOICE_OUTCOME, CHOICES
 
-from .app import issue_staff_ticket, services
-from .broker import CHOICES, Broker, Full, NotPending, fingerprint
-from .events import EMAIL, SEVERITIES, Event, from_verdict, mask_email
+from .services import services
+from .tickets import issue_staff_ticket
+from .broker import Broker, Full, NotPending
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-CHOICE_DECISION = {"cancel": "cancelled", "fix": "sanitised", "post_anyway": "overridden"}
 EVENT_IDS = uuid.UUID("3f2846b2-2c23-484f-a553-451d59c7cf16")  # uuid5 namespace of decision events: never change
 REASON_LEN = (3, 300)
 MAX_SUMMARY, MAX_NOTICE, MAX_BATCH = 64 << 10, 4 << 10, 1000
-PROXY_FRESH_S = 60
 MIME = re.compile(r"[\w.+-]+/[\w.+-]+(\s*;\s*[\w.+-]+=[\w.+\"-]+)*")
 try:
     VERSION = metadata.version("postguard")
@@ -133,7 +133,7 @@ def decision():
             return _error(404, "no held post has this id (it ended, or the service restarted)")
         except NotPending as exc:
             return _error(409, str(exc))
-        url, verdict, base = held.url, verdict_from_summary(held.summary), f"pending:{pending_id}"
+        url, verdict, base = held.url, Verdict.from_dict(held.summary), f"pending:{pending_id}"
     else:
         entry = broker.checks.get(check_id)
         try:
@@ -149,10 +149,10 @@ def decision():
             broker.remember_answer(entry.get("fingerprints", []), choice, reason)
     s = services()
     events = from_verdict(verdict, url=page or url, user=user, device=s.device, source="extension",
-                          decision=CHOICE_DECISION[choice], reason=reason if choice == "post_anyway" else "")
+                          decision=CHOICE_OUTCOME[choice], reason=reason if choice == "post_anyway" else "")
     for i, event in enumerate(events):  # a retry makes the same ids, and the store keeps each id once
         event.id = str(uuid.uuid5(EVENT_IDS, f"{base}:{key}:{event.rule}:{i}"))
-    return jsonify(ok=True, decision=CHOICE_DECISION[choice], event_ids=s.store.append(events))
+    return jsonify(ok=True, decision=CHOICE_OUTCOME[choice], event_ids=s.store.append(events))
 
 
 @bp.get("/pending")
@@ -370,31 +370,9 @@ def _summary(value) -> dict:
         raise ValueError('summary must be an object: {"url", "findings": [...], "errors": [...]}')
     if len(json.dumps(value)) > MAX_SUMMARY:
         raise ValueError(f"summary is larger than {MAX_SUMMARY} bytes")
+    try:
+        verdict = Verdict.from_dict(value)
+    except ValueError as exc:
+        raise ValueError(f"summary.{exc}") from None
     return {"url": _opt_str(value, "url", 8192), "method": _opt_str(value, "method", 10) or "POST",
-            **verdict_from_summary(value).to_dict()}
-
-
-def verdict_from_summary(summary: dict) -> Verdict:
-    """The Verdict a summary (Verdict.to_dict() plus url) describes; ValueError naming the bad part."""
-    findings, errors = summary.get("findings", []), summary.get("errors", [])
-    if not isinstance(findings, list) or not isinstance(errors, list) or \
-            not all(isinstance(e, str) for e in errors):
-        raise ValueError("summary.findings must be a list of findings and summary.errors a list of strings")
-    out = []
-    for i, f in enumerate(findings):
-        try:
-            if not isinstance(f.get("rule"), str) or f.get("severity", "info") not in SEVERITIES:
-                raise ValueError("needs a rule and a known severity")
-            policy = [Clause(str(c["ref"]), str(c["text"])) for c in f.get("policy", [])]
-            evidence = f.get("evidence", {})
-            if not isinstance(evidence, dict):
-                raise ValueError("evidence must be an object")
-            out.append(Finding(rule=f["rule"], severity=f.get("severity", "info"), message=str(f.get("message", "")),
-                               policy=policy, evidence=evidence, action=str(f.get("action", "log")),
-                               target=str(f.get("target", ""))))
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"summary.findings[{i}]: {exc}") from None
-    decision = summary.get("decision", "warn")
-    if decision not in DECISIONS:
-        raise ValueError(f"summary.decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
-    return Verdict(decision=decision, findings=out, errors=list(errors))
+            **verdict.to_dict()}

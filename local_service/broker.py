@@ -7,7 +7,6 @@ id it saw misses nothing still in the ring.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import threading
@@ -17,7 +16,9 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-CHOICES = ("cancel", "fix", "post_anyway")
+from rules.record.hold import Answer
+from rules.vocabulary import CHOICES
+
 KEEP_FINISHED_S = 600  # a decided or expired hold still answers a late wait for this long
 
 
@@ -27,15 +28,6 @@ class NotPending(Exception):
 
 class Full(Exception):
     """Too many requests held at once."""
-
-
-@dataclass(frozen=True)
-class Decision:
-    choice: str
-    reason: str = ""
-
-    def to_dict(self) -> dict:
-        return {"choice": self.choice, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -59,7 +51,7 @@ class Pending:
     timeout_s: float
     created: float  # wall clock, for people
     deadline: float  # monotonic, for waiting
-    decision: Decision | None = None
+    decision: Answer | None = None
     expired: bool = False
     ended_at: float | None = None  # monotonic
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -73,7 +65,7 @@ class Pending:
     def state(self) -> str:
         return "decided" if self.decision else "expired" if self.expired else "pending"
 
-    def wait(self, timeout: float | None = None) -> Decision | None:
+    def wait(self, timeout: float | None = None) -> Answer | None:
         """Block until decided, expired, or `timeout` seconds pass; the decision, or None."""
         left = self.deadline - time.monotonic()
         self._done.wait(max(0.0, left if timeout is None else min(timeout, left)))
@@ -143,13 +135,13 @@ class Broker:
         for fp in fingerprints:
             self.answered.put(fp, {"choice": choice, "reason": reason})
 
-    def answer_for(self, fingerprints: list[str]) -> Decision | None:
+    def answer_for(self, fingerprints: list[str]) -> Answer | None:
         """The page's answer covering every one of these files, if there is one."""
         found = [self.answered.get(fp) for fp in fingerprints]
         if not fingerprints or any(f is None for f in found):
             return None
         choices = {f["choice"] for f in found}
-        return Decision(found[0]["choice"], found[0]["reason"]) if len(choices) == 1 else None
+        return Answer(found[0]["choice"], found[0]["reason"]) if len(choices) == 1 else None
 
     # -- held requests -------------------------------------------------------------------------------------------
 
@@ -187,7 +179,7 @@ class Broker:
                 return p
             if p.expired:
                 raise NotPending("this post waited too long for an answer; the policy's fallback was applied")
-            p.decision, p.ended_at = Decision(choice, reason), time.monotonic()
+            p.decision, p.ended_at = Answer(choice, reason), time.monotonic()
             p._done.set()
             self._emit("decided", {"pending_id": p.id, "url": p.url, "decision": p.decision.to_dict()})
             return p
@@ -229,6 +221,8 @@ class Broker:
     def proxy_seen(self) -> None:
         """The proxy checked in (any call it makes, or its periodic heartbeat)."""
         self._proxy_seen = time.monotonic()
+
+    heartbeat = proxy_seen  # the Holder protocol's name: the in-process proxy calls it directly
 
     def proxy_active(self, within_s: float = 60) -> bool:
         seen = self._proxy_seen
@@ -293,8 +287,3 @@ def _nearest_deadline(b: Broker) -> float | None:
 
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def fingerprint(data: bytes) -> str:
-    """A file's identity for "already answered": the proxy sees the same bytes the extension checked."""
-    return hashlib.sha256(data).hexdigest()

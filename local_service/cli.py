@@ -8,19 +8,17 @@ import os
 import sys
 from pathlib import Path
 
-from rules import Attachment, ConfigError, Engine, PackError, Submission, load_config, load_pack
+from rules import Attachment, ConfigError, Engine, PackError, Submission, load_config
 from rules.config import default_path, template, write_private
-from rules.media import StripError
+from rules.media import StripError, sniff
+from rules.record.keys import TOKEN_FILE, secret_file
 
-from .keys import TOKEN_FILE, secret_file
+from . import commands, library_cmd
+from .commands import UsageError, engine_for, with_proxy
 from .progress import Progress
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 MMAP_OVER = 8 << 20  # read larger files through mmap: only their metadata pages are touched
-
-
-class UsageError(Exception):
-    pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,16 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="treat the capture as made elsewhere")
     p.set_defaults(func=cmd_scan_har)
 
-    from . import commands, library_cmd
     commands.add_parsers(sub, common)
     library_cmd.add_parsers(sub, common)
     return parser
-
-
-def _engine(args) -> Engine:
-    config = load_config(args.config)
-    pack = load_pack(args.pack) if getattr(args, "pack", None) else None
-    return Engine(config, pack)
 
 
 def cmd_init(args) -> int:
@@ -120,8 +111,6 @@ def iter_files(paths: list[str]):
 
 
 def scan_one(engine: Engine, path: Path) -> dict:
-    from rules.media import sniff
-
     result = {"path": str(path), "format": None, "findings": [], "decision": "allow", "error": None}
     try:
         data = read_file(path)
@@ -150,7 +139,7 @@ def _public(finding: dict) -> dict:
 
 
 def cmd_scan(args) -> int:
-    engine = _engine(args)
+    engine = engine_for(args)
     files = list(iter_files(args.paths))
     progress = Progress()
     progress.on &= len(files) > 1
@@ -182,24 +171,16 @@ def _text(result: dict) -> str:
 
 
 def cmd_scan_har(args) -> int:
-    from proxy_addon.har import scan_har
-
-    engine = _engine(args)
-    context = {} if args.on_school_network is None else {"on_school_network": args.on_school_network}
-    found = False
     try:
-        for result in scan_har(args.har, engine, context):
-            found |= bool(result["findings"])
-            print(json.dumps(result, ensure_ascii=False), flush=True)
+        return with_proxy("scan-har")(args)
     except OSError as exc:
         raise UsageError(f"{args.har}: {exc.strerror}") from None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return EXIT_FINDINGS if found else EXIT_OK
 
 
 def cmd_strip(args) -> int:
-    engine = _engine(args)
+    engine = engine_for(args)
     src = Path(args.input)
     try:
         data = bytes(read_file(src))

@@ -1,28 +1,42 @@
-"""`postguard run`, `postguard log ...` and `postguard admin ...`: the service's side of the command line."""
+"""`postguard status`, `roster`, `log ...` and `admin ...`, and the parsers of `run` and `ca` (which the
+composition root carries out): the service's side of the command line."""
 from __future__ import annotations
 
 import getpass
 import logging
-import logging.handlers
-import signal
 import sys
-import threading
 
-from rules import load_config
+from rules import Engine, load_config, load_pack
+from rules.images import faces
+from rules.images.library import Library
+from rules.network import on_school_network, status_lines
+from rules.record.store import Retention, Store, database_url
+from rules.roster import import_csv
 
-from .keys import TOKEN_FILE, secret_file
+from .auth import set_password
 from .progress import Progress
-from .store import Retention, Store, sqlite_url
 
 log = logging.getLogger("postguard")
 
 
-def database_url(config, override: str | None = None) -> str:
-    url = override or config.extra.get("service", {}).get("database") or sqlite_url(
-        config.data_dir / "events.sqlite3")
-    if url.startswith(("postgres://", "postgresql://")):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
+class UsageError(Exception):
+    """A command used wrongly: the message is printed and the exit status is 2."""
+
+
+def engine_for(args) -> Engine:
+    """The engine for a command's --config and --pack."""
+    config = load_config(args.config)
+    pack = load_pack(args.pack) if getattr(args, "pack", None) else None
+    return Engine(config, pack)
+
+
+def with_proxy(name: str):
+    """The command `name` of the composition root (run, ca, scan-har), imported when it runs: it loads the proxy
+    adapter, mitmproxy and Flask (about 0.5 s), which no other command needs."""
+    def call(args) -> int:
+        from . import composition  # the composition root: see with_proxy's docstring for why it is imported here
+        return composition.COMMANDS[name](args)
+    return call
 
 
 def open_store(args) -> Store:
@@ -47,8 +61,6 @@ def cmd_log_verify(args) -> int:
 
 
 def cmd_log_purge(args) -> int:
-    from rules import load_pack
-
     config = load_config(args.config)
     store = Store(database_url(config, args.database))
     try:
@@ -62,8 +74,6 @@ def cmd_log_purge(args) -> int:
 
 
 def cmd_admin_set_password(args) -> int:
-    from .auth import set_password
-
     if sys.stdin.isatty():
         password = getpass.getpass("New admin password: ")
         if getpass.getpass("Again: ") != password:
@@ -83,82 +93,8 @@ def cmd_admin_set_password(args) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
-    """The proxy and the local service on loopback, until Ctrl-C or SIGTERM. Every accepted event is committed
-    before it is acknowledged, so stopping loses none."""
-    from werkzeug.serving import make_server
-
-    from proxy_addon.addon import PostGuard
-    from proxy_addon.ca import confdir, ensure_ca, protect
-    from proxy_addon.runner import EmbeddedProxy
-
-    from .api import get_broker
-    from .app import create_app
-
-    config = load_config(args.config)
-    _log_to_file(config)
-    secret_file(config, TOKEN_FILE)
-    ensure_ca(config)
-    app = create_app({"POSTGUARD": config, "STORE_URL": database_url(config, args.database)})
-    svc = app.extensions["postguard"]
-    server = make_server("127.0.0.1", args.service_port, app, threaded=True)
-    proxy = EmbeddedProxy(PostGuard(store=svc.store, broker=get_broker(app), engine=svc.engine),
-                          str(confdir(config)), args.proxy_port)
-    proxy_port = proxy.start()
-    protect(confdir(config))
-    from .alerts import Alerter
-    service = config.extra.get("service", {})
-    alerter = Alerter(svc.store, f"http://127.0.0.1:{server.server_port}", service.get("smtp_host", "localhost"),
-                      int(service.get("smtp_port", 25)))
-    stopping = threading.Event()
-    purger = threading.Thread(target=_purge_periodically, args=(svc, stopping),
-                              name="postguard-retention", daemon=True)
-    purger.start()
-    threading.Thread(target=svc.engine.warm_up, name="postguard-warm-up", daemon=True).start()
-    app.config["PROXY_ADDRESS"] = f"127.0.0.1:{proxy_port}"
-    port = server.server_port
-    print(f"PostGuard proxy on 127.0.0.1:{proxy_port}, service on http://127.0.0.1:{port}/ "
-          f"(dashboard /admin/, PAC /proxy.pac), data in {config.data_dir}", flush=True)
-    log.info("proxy on 127.0.0.1:%d, service on 127.0.0.1:%d", proxy_port, port)
-
-    def stop(signum, _frame):
-        if not stopping.is_set():
-            stopping.set()
-            log.info("stopping on signal %d", signum)
-            threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        server.serve_forever()
-    finally:
-        stopping.set()
-        proxy.stop()
-        server.server_close()
-        alerter.flush(5)
-        svc.store.close()
-        log.info("stopped")
-    print("PostGuard stopped", flush=True)
-    return 0
-
-
-def _purge_periodically(svc, stopping: threading.Event, every_s: float = 6 * 3600) -> None:
-    """Retention is enforced, not just configured: at start and every six hours while running."""
-    while not stopping.is_set():
-        try:
-            n = svc.store.purge(svc.retention())
-            if n:
-                log.info("retention: purged %d events", n)
-        except Exception:
-            log.exception("retention purge failed")
-        stopping.wait(every_s)
-
-
 def cmd_status(args) -> int:
     """What this laptop looks like to PostGuard: its addresses against the school's networks, the pack, the log."""
-    from rules import Engine
-    from rules.network import on_school_network, status_lines
-
     config = load_config(args.config)
     override = {"on": True, "off": False}.get(args.network)
     for line in status_lines(config):
@@ -168,8 +104,6 @@ def cmd_status(args) -> int:
     engine = Engine(config)
     print(f"policy pack: {engine.pack.name} ({engine.pack.id}), {len(engine.pack.active)} rules on")
     if "pupil.image" in engine.pack.active:
-        from rules.images import faces
-        from rules.images.library import Library
         stats = Library.for_config(config).stats()
         print(f"photo library: {stats['photos']} photos ({stats['hashes']} hashes); face detector: "
               f"{faces.backend()}")
@@ -179,8 +113,6 @@ def cmd_status(args) -> int:
 
 def cmd_roster_import(args) -> int:
     """Pupils' names as keyed hashes only: the laptop keeps no readable list of pupils."""
-    from rules.roster import import_csv
-
     config = load_config(args.config)
     progress = Progress()
     try:
@@ -198,36 +130,13 @@ def cmd_roster_import(args) -> int:
     return 0
 
 
-def cmd_ca(args) -> int:
-    from proxy_addon.ca import ensure_ca, install, instructions
-
-    config = load_config(args.config)
-    cert = ensure_ca(config)
-    print(instructions(cert, f"http://127.0.0.1:{args.service_port}/proxy.pac"))
-    if args.install:
-        done = install(cert)
-        print("installed in: " + (", ".join(done) if done else "nothing (needs root, or certutil and a browser "
-                                                               "profile); follow the steps above"))
-    return 0
-
-
-def _log_to_file(config) -> None:
-    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handler = logging.handlers.RotatingFileHandler(config.data_dir / "postguard.log", maxBytes=5 << 20,
-                                                   backupCount=3)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-
-
 def add_parsers(sub, common) -> None:
     p = sub.add_parser("run", parents=[common], help="start the proxy and the local service (and dashboard) on "
                                                      "loopback")
     p.add_argument("--service-port", type=int, default=8765, metavar="N", help="0 picks a free port (printed)")
     p.add_argument("--proxy-port", type=int, default=8766, metavar="N", help="0 picks a free port (printed)")
     p.add_argument("--database", metavar="URL", help="a PostgreSQL URL instead of the embedded SQLite file")
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=with_proxy("run"))
 
     p = sub.add_parser("status", parents=[common], help="the laptop's addresses against the school's networks, "
                                                         "the pack in use")
@@ -245,7 +154,7 @@ def add_parsers(sub, common) -> None:
                                                     "PAC URL")
     p.add_argument("--install", action="store_true", help="install it where this machine allows")
     p.add_argument("--service-port", type=int, default=8765, metavar="N", help="the service port for the PAC URL")
-    p.set_defaults(func=cmd_ca)
+    p.set_defaults(func=with_proxy("ca"))
 
     p = sub.add_parser("log", parents=[common], help="the monitoring log: verify its chain, purge old events")
     lsub = p.add_subparsers(metavar="ACTION")

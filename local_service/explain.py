@@ -1,6 +1,8 @@
 """Plain-English wording for the staff page: what each rule looks for and what each decision meant for the post."""
 from __future__ import annotations
 
+from rules.detectors import known_rules
+
 RULES = {
     "location.gps": "A photo or video you were posting had GPS coordinates hidden in its file details. They show "
                     "exactly where it was taken (a school, a trip, a home), and anyone who saves the picture can "
@@ -30,7 +32,6 @@ def rule_meaning(rule: str) -> str:
     if rule in RULES:
         return RULES[rule]
     try:
-        from rules.detectors import known_rules
         detector = known_rules()[rule]
         return f"PostGuard's check for {detector.rules[rule]} found something in this post."
     except KeyError:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from urllib.parse import urlsplit
 
-from .events import DECISIONS, SEVERITIES
-from .store import Filter
+from rules.record.events import DECISIONS, SEVERITIES
+from rules.record.store import Filter
 
 TEXT_FILTERS = ("user", "device", "rule", "severity", "decision", "host")
 FILTER_PARAMS = ("since", "until", *TEXT_FILTERS)

@@ -5,17 +5,16 @@ import json
 import sys
 
 from rules import load_config
+from rules.images.library import Library, LibraryError
 
 from .progress import Progress
 
 
-def _library(args):
-    from rules.images.library import Library
+def _library(args) -> Library:
     return Library.for_config(load_config(args.config))
 
 
 def cmd_add(args) -> int:
-    from rules.images.library import LibraryError
     library = _library(args)
     progress = Progress()
 
@@ -44,7 +43,6 @@ def cmd_export(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from rules.images.library import LibraryError
     try:
         summary = _library(args).import_(args.file, args.source)
     except LibraryError as exc:

@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app
 
 from rules.platforms import pac
 
-from .app import services
+from .services import services
 
 bp = Blueprint("pac", __name__)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from flask import Blueprint, make_response, redirect, render_template, request, session, url_for
 
 from . import explain
-from .app import read_staff_ticket, services
-from .store import Filter
+from .services import services
+from .tickets import read_staff_ticket
+from rules.record.store import Filter
 
 bp = Blueprint("staff", __name__)
 

@@ -1,13 +1,12 @@
 """PostGuard's mitmproxy addon: every outgoing post goes through the policy engine before it leaves the laptop.
 
-Load with `mitmdump -s proxy_addon/addon.py` (default pack and config), or embedded by `postguard run`. Adapter only:
-extraction lives in extract.py, decisions in the engine, the log in the local service's store module.
+Load with `mitmdump -s proxy_addon/addon.py` (default pack and config), or embedded by `postguard run`. Adapter only,
+and only the policy flow: hooks -> extract (extract.py) -> engine (rules) -> act. What it answers instead of a site
+is in responses.py, process tuning (memory, garbage collection) in tuning.py, the record in rules.record.
 """
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import gc
 import logging
 import os
 import sys
@@ -17,25 +16,27 @@ from typing import NamedTuple
 if __package__ in (None, ""):  # loaded as a script by `mitmdump -s`: make the project importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mitmproxy import ctx, exceptions, hooks, http
+from mitmproxy import ctx, exceptions, http
 
-from local_service.events import Event, from_verdict
+from proxy_addon import responses, tuning
 from proxy_addon.extract import Extracted, ExtractError, extract, rebuild
-from proxy_addon.responses import refusal
+from proxy_addon.service_client import ServiceClient
 from rules import Engine, Submission, Verdict, load_config, load_pack
 from rules.platforms import get_hosts, host_regexes, in_scope
+from rules.record.events import Event, from_verdict
+from rules.record.hold import HEARTBEAT_S, Holder, fingerprint
+from rules.record.keys import TOKEN_FILE, read_secret
+from rules.record.store import Store, database_url
+from rules.vocabulary import Choice, Decision, Outcome
 
 log = logging.getLogger("postguard.proxy")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 INLINE_BODY = 256 << 10  # bodies up to this size are inspected on the event loop
-BIG_BODY = 4 << 20
-GC_DELAY_S = 0.01  # after the response hook: the response is on its way, the flow is finished
-KEEP_FREED = 64 << 20  # freed memory malloc keeps for the next upload instead of returning it (keep_freed_memory)
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)
 GET_HOSTS = get_hosts()
 EXTRACT_HEADERS = frozenset([b"content-type", b"content-encoding", b"content-disposition", b"x-file-name",
                              b"x-goog-upload-file-name", b"tus-resumable", b"upload-offset",
                              b"x-goog-upload-command", b"content-range"])
+SCOPES = ("pack", "all")
 
 
 class Cleanup(NamedTuple):
@@ -52,12 +53,16 @@ class Inspection(NamedTuple):
 
 
 class PostGuard:
-    def __init__(self, store=None, broker=None, engine: Engine | None = None):
+    def __init__(self, store: Store | None = None, broker: Holder | None = None, engine: Engine | None = None):
+        """Embedded (`postguard run`): the service's store, its in-process broker and its engine. Standalone
+        (`mitmdump -s`): none given; the options say where the config, the store and the service are."""
         self.store, self.broker, self.engine = store, broker, engine
         self._own_store = store is None
         self.max_body = 64 << 20
+        self.inspect_all = False  # postguard_scope, parsed: every host, or only the pack's
         self.hosts = frozenset(engine.pack.hosts if engine else ())
-        self._gc_pending = False
+        self.memory = tuning.Collector()
+        self._heartbeat: asyncio.Task | None = None
         self._writes: dict[str, asyncio.Future] = {}  # flow id -> its events being written while it goes on
 
     def load(self, loader):
@@ -75,8 +80,10 @@ class PostGuard:
                           "config's SQLite file).")
 
     def configure(self, updated):
-        if "postguard_scope" in updated and ctx.options.postguard_scope not in ("pack", "all"):
-            raise exceptions.OptionsError("postguard_scope must be 'pack' or 'all'")
+        if "postguard_scope" in updated:
+            if ctx.options.postguard_scope not in SCOPES:
+                raise exceptions.OptionsError("postguard_scope must be 'pack' or 'all'")
+            self.inspect_all = ctx.options.postguard_scope == "all"
         if "postguard_max_body" in updated:
             if ctx.options.postguard_max_body < 1024:
                 raise exceptions.OptionsError("postguard_max_body must be at least 1024 bytes")
@@ -91,14 +98,10 @@ class PostGuard:
                 raise exceptions.OptionsError(str(exc)) from None
             self.hosts = frozenset(self.engine.pack.hosts)
             if self._own_store:
-                from local_service.commands import database_url
-                from local_service.store import Store
                 self.store = Store(database_url(config, ctx.options.postguard_database or None))
                 self.broker = self._service_client(config)
 
-    def _service_client(self, config):
-        from local_service.keys import TOKEN_FILE, read_secret
-        from proxy_addon.service_client import ServiceClient
+    def _service_client(self, config) -> ServiceClient | None:
         try:
             return ServiceClient(ctx.options.postguard_service, read_secret(config, TOKEN_FILE))
         except OSError as exc:
@@ -108,13 +111,26 @@ class PostGuard:
     def running(self):
         """Decrypt only in-scope hosts: banking and health sites are never intercepted. Everything loaded by now
         (mitmproxy, the engine, the store) lives as long as the proxy: frozen, the collector never scans it again."""
-        gc.collect()
-        gc.freeze()
-        keep_freed_memory()
-        if ctx.options.postguard_scope == "pack" and not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
+        tuning.settle_start_up()
+        if not self.inspect_all and not ctx.options.allow_hosts and not ctx.options.ignore_hosts:
             ctx.options.update(allow_hosts=host_regexes(sorted(self.hosts)))
+        if self.broker is not None and self._heartbeat is None:
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def _beat(self) -> None:
+        """Tell the service the proxy is running, now and every HEARTBEAT_S seconds, so the extension can say
+        protection is on (and off, within a minute of the proxy stopping)."""
+        while True:
+            try:
+                await asyncio.to_thread(self.broker.heartbeat)
+            except Exception as exc:  # the service is down: it will hear from us when it is back
+                log.debug("heartbeat not delivered: %s", exc)
+            await asyncio.sleep(HEARTBEAT_S)
 
     def done(self):
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
         if self._own_store and self.store is not None:
             self.store.close()
 
@@ -136,7 +152,7 @@ class PostGuard:
         if not events:
             return
         write = asyncio.ensure_future(asyncio.to_thread(self._append, events))  # off the event loop
-        if flow.response is None and all(e.decision == "sanitised" for e in events):
+        if flow.response is None and all(e.decision == Outcome.SANITISED for e in events):
             # What leaves is already clean: the upload goes on while its event is written, and the site's answer
             # waits for the write (`response`, `error`), so the person never sees a post the log has not got.
             self._writes[flow.id] = write
@@ -159,7 +175,7 @@ class PostGuard:
             if req.method == "GET" and "?" in req.path and in_scope(req.pretty_host, GET_HOSTS):
                 self._check_get(flow)
             return None
-        if ctx.options.postguard_scope == "pack" and not in_scope(req.pretty_host, self.hosts):
+        if not self.inspect_all and not in_scope(req.pretty_host, self.hosts):
             return None
         url = req.pretty_url
         if len(req.raw_content) > self.max_body:
@@ -187,18 +203,17 @@ class PostGuard:
         flow.metadata["postguard"] = {"decision": verdict.decision, "ms": round(1000 * (time.perf_counter() -
                                                                                         started), 2)}
         if verdict.errors:
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="inspection_error"))
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.INSPECTION_ERROR))
         if not verdict.findings:
             return None
-        if verdict.decision == "allow":
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="allowed"))
-        elif verdict.decision == "sanitise":
+        if verdict.decision == Decision.ALLOW:
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.ALLOWED))
+        elif verdict.decision == Decision.SANITISE:
             self._sanitised(flow, verdict, url, done.cleanup)
-        elif verdict.decision == "block":
-            self._refuse(flow, verdict, "This post was blocked by your school's social media policy",
-                         "Remove what is described above, or post through the school's official account.")
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked"))
-        elif verdict.decision == "warn":
+        elif verdict.decision == Decision.BLOCK:
+            self._refuse(flow, verdict, responses.BLOCKED)
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.BLOCKED))
+        elif verdict.decision == Decision.WARN:
             return self._hold(flow, ex, verdict, url)
         return None
 
@@ -210,12 +225,11 @@ class PostGuard:
         except Exception as exc:
             log.exception("inspection failed for %s", url)
             return self._record_error(flow, url, f"{type(exc).__name__}: {exc}")
-        if verdict.decision in ("warn", "block"):
-            self._refuse(flow, verdict, "PostGuard stopped this sign-in",
-                         "Sign in to personal accounts with a personal email address, not your school account.")
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked"))
+        if verdict.decision in (Decision.WARN, Decision.BLOCK):
+            self._refuse(flow, verdict, responses.SIGN_IN)
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.BLOCKED))
         elif verdict.findings:
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="allowed"))
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.ALLOWED))
 
     def _inspect(self, method, url, headers, body) -> Inspection:
         """The extraction, the verdict and, when the verdict is to sanitise, the clean-up: one trip to a worker
@@ -223,7 +237,7 @@ class PostGuard:
         try:
             ex = extract(method, url, headers, body)
             verdict = self.engine.evaluate(ex.submission)
-            return Inspection(ex, verdict, self._clean(ex) if verdict.decision == "sanitise" else None)
+            return Inspection(ex, verdict, self._clean(ex) if verdict.decision == Decision.SANITISE else None)
         except ExtractError as exc:
             return Inspection(failure=str(exc))
         except Exception as exc:  # a bug in PostGuard never breaks someone's browsing
@@ -245,53 +259,35 @@ class PostGuard:
             return Cleanup(None, [], str(exc))
 
     def response(self, flow: http.HTTPFlow):
-        self._collect(flow)
+        self.memory.after(flow)
         return self._writes.get(flow.id)  # the log write still under way, if any: mitmproxy awaits it first
 
     def error(self, flow: http.HTTPFlow):
-        self._collect(flow)
+        self.memory.after(flow)
         return self._writes.get(flow.id)
-
-    def _collect(self, flow) -> None:
-        """mitmproxy's flows sit in reference cycles (its protocol layers hold bound methods of themselves), so a
-        finished upload's body is freed only when the garbage collector next runs: with large uploads, hundreds of
-        megabytes later. After a big flow, a collection runs a moment later, once this flow is done too. The
-        objects alive at start-up are frozen out of collections (see `running`), so one costs about a millisecond
-        instead of tens."""
-        if flow.request.raw_content and len(flow.request.raw_content) > BIG_BODY and not self._gc_pending:
-            self._gc_pending = True
-            asyncio.get_running_loop().call_later(GC_DELAY_S, self._gc)
-
-    def _gc(self) -> None:
-        self._gc_pending = False
-        gc.collect()
 
     def _sanitised(self, flow, verdict, url, cleanup: Cleanup, record: bool = True) -> None:
         """The cleaned body goes on in place of the original, and the person is told what was removed."""
         if cleanup.error:  # cannot clean safely: the pack's stronger action applies
-            self._refuse(flow, verdict, "PostGuard could not remove the location from this file safely",
-                         "Save the photo without location (turn off location in the camera app) and try again.")
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked",
+            self._refuse(flow, verdict, responses.CANNOT_CLEAN)
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.BLOCKED,
                                             reason=cleanup.error))
             return
         removed = cleanup.removed
         if cleanup.body is not None:
             flow.request.content = cleanup.body  # mitmproxy re-encodes and fixes Content-Length
         if record:
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="sanitised",
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.SANITISED,
                                             reason="; ".join(removed)))
-        self._notify({"kind": "sanitised", "url": url, "removed": removed,
-                      "message": f"PostGuard removed {'; '.join(removed)} before it was sent."})
+        self._notify({"kind": "sanitised", "url": url, "removed": removed, "message": responses.removed(removed)})
 
     async def _hold(self, flow, ex, verdict, url) -> None:
         settings = self.engine.pack.settings
         timeout = float(settings.get("warn_timeout_s", 120))
         answer = None
-        already = getattr(self.broker, "answer_for", None)
-        if already is not None:
-            from local_service.broker import fingerprint
-            answer = already([fingerprint(f.data) for f in ex.submission.files])
-            if answer is not None and answer.choice == "post_anyway":
+        if self.broker is not None:
+            answer = self.broker.answer_for([fingerprint(f.data) for f in ex.submission.files])
+            if answer is not None and answer.choice == Choice.POST_ANYWAY:
                 return  # answered in the page a moment ago, and logged there with the reason
         if self.broker is not None:
             summary = {"url": url, "method": flow.request.method, "decision": verdict.decision,
@@ -303,41 +299,38 @@ class PostGuard:
                 log.warning("could not ask about %s: %s", url, exc)
         choice = getattr(answer, "choice", None)
         # The service logged the person's answer (with their reason) when it received it; only act on it here.
-        if choice == "post_anyway":
+        if choice == Choice.POST_ANYWAY:
             return
-        if choice == "fix":  # one hop for the whole clean-up
+        if choice == Choice.FIX:  # one hop for the whole clean-up
             self._sanitised(flow, verdict, url, await asyncio.to_thread(self._clean, ex), record=False)
             return
-        if choice == "cancel":
-            self._refuse(flow, verdict, "You cancelled this post", "Nothing was sent. Change the post and try "
-                                                                  "again if you wish.", status=409)
+        if choice == Choice.CANCEL:
+            self._refuse(flow, verdict, responses.CANCELLED)
             return
         fallback = settings.get("warn_fallback", "block")
         reason = "no answer in time" if self.broker is not None else "no way to ask (local service not running)"
         if fallback == "allow":
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="allowed", reason=reason))
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.ALLOWED,
+                                            reason=reason))
         else:
-            self._refuse(flow, verdict, "This post is waiting for your decision",
-                         "Open the page again and answer PostGuard's question, or ask your IT team.")
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision="blocked", reason=reason))
+            self._refuse(flow, verdict, responses.WAITING)
+            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.BLOCKED,
+                                            reason=reason))
 
     # -- helpers -------------------------------------------------------------------------------------------------
 
-    def _refuse(self, flow, verdict, title: str, what_to_do: str, status: int = 403) -> None:
-        status, body, headers = refusal(flow.request.headers, title, [f.to_dict() for f in verdict.findings],
-                                        what_to_do, status)
+    def _refuse(self, flow, verdict, why: responses.Refusal) -> None:
+        status, body, headers = responses.refusal(flow.request.headers, why, [f.to_dict() for f in verdict.findings])
         flow.response = http.Response.make(status, body, headers)
 
     def _fail(self, flow, url: str, why: str) -> None:
         if self.engine.pack.settings.get("fail_mode", "open") == "closed":
-            flow.response = http.Response.make(
-                403, b"PostGuard could not inspect this post and the school's policy says not to send it.",
-                {"Content-Type": "text/plain; charset=utf-8"})
-            self._record_error(flow, url, why, decision="blocked")
+            flow.response = http.Response.make(403, responses.FAIL_CLOSED, {"Content-Type": "text/plain; charset=utf-8"})
+            self._record_error(flow, url, why, decision=Outcome.BLOCKED)
         else:
             self._record_error(flow, url, why)
 
-    def _record_error(self, flow, url: str, why: str, decision: str = "inspection_error") -> None:
+    def _record_error(self, flow, url: str, why: str, decision: Outcome = Outcome.INSPECTION_ERROR) -> None:
         self._record(flow, [Event(rule="inspection.error", severity="low", decision=decision, path=url, reason=why,
                             source="proxy")])
 
@@ -356,25 +349,6 @@ class PostGuard:
             log.warning("could not pass a notice to the local service", exc_info=True)
 
 
-def keep_freed_memory(limit: int = KEEP_FREED) -> bool:
-    """Every upload is copied a few times (mitmproxy's buffers, the extraction, a cleaned body). glibc's malloc
-    hands a freed multi-megabyte block straight back to the kernel (munmap, or trimming the heap), so the next
-    upload's copies fault every page in again: about 2.5 ms per 5 MB here, more than the inspection itself. Raise
-    the mmap and trim thresholds so freed blocks up to `limit` stay mapped and are reused, and keep one arena, so
-    the worker threads reuse the blocks the event loop freed instead of each keeping its own (measured through 200
-    uploads of 10 MB: peak RSS 179 MB, against 241 MB with an arena per thread and 178 MB untuned; the upload's
-    p50 49 ms against 69 ms untuned). glibc only (mallopt); elsewhere nothing changes. Returns whether it did."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
-        return False
-    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(M_ARENA_MAX, 1) and mallopt(M_MMAP_THRESHOLD, min(limit, 32 << 20))
-                and mallopt(M_TRIM_THRESHOLD, limit))
-
-
 def _headers(req) -> list[tuple[str, str]]:
     """Only the headers extraction reads (type, encoding, file name), not every cookie and client hint: picked
     from the raw fields by name, and only those decoded (as mitmproxy decodes them)."""
@@ -383,10 +357,4 @@ def _headers(req) -> list[tuple[str, str]]:
 
 
 addons = [PostGuard()]
-
-# `mitmdump -s` asks this module itself, not only its addons, for every hook on every event (addonmanager.traverse),
-# and a module answers a name it lacks by formatting an AttributeError: six or so a request, about 80,000 CPU
-# instructions (callgrind, a 2 KB JSON post: 8.60M -> 8.52M against plain mitmdump's 8.07M). So every other hook is
-# None here: mitmproxy skips a hook that is None.
-for _hook in hooks.all_hooks:
-    globals().setdefault(_hook, None)
+tuning.answer_every_hook(globals())  # mitmdump -s asks this module for every hook on every event: see there

@@ -1,8 +1,33 @@
-"""What PostGuard answers instead of the site: a page for a person, JSON for a page's script."""
+"""What PostGuard answers instead of the site, and what it tells the person: a page for a person, JSON for a
+page's script. Every sentence the proxy shows is here."""
 from __future__ import annotations
 
 import html
 import json
+from typing import NamedTuple
+
+
+class Refusal(NamedTuple):
+    title: str
+    what_to_do: str
+    status: int = 403
+
+
+BLOCKED = Refusal("This post was blocked by your school's social media policy",
+                  "Remove what is described above, or post through the school's official account.")
+SIGN_IN = Refusal("PostGuard stopped this sign-in",
+                  "Sign in to personal accounts with a personal email address, not your school account.")
+CANNOT_CLEAN = Refusal("PostGuard could not remove the location from this file safely",
+                       "Save the photo without location (turn off location in the camera app) and try again.")
+CANCELLED = Refusal("You cancelled this post", "Nothing was sent. Change the post and try again if you wish.", 409)
+WAITING = Refusal("This post is waiting for your decision",
+                  "Open the page again and answer PostGuard's question, or ask your IT team.")
+FAIL_CLOSED = b"PostGuard could not inspect this post and the school's policy says not to send it."
+
+
+def removed(what: list[str]) -> str:
+    """The notice after the proxy cleaned a post on its way out."""
+    return f"PostGuard removed {'; '.join(what)} before it was sent."
 
 
 def wants_json(headers) -> bool:
@@ -12,9 +37,9 @@ def wants_json(headers) -> bool:
         headers.get("X-Requested-With", "") == "XMLHttpRequest"
 
 
-def refusal(headers, title: str, findings: list[dict], what_to_do: str, status: int = 403) -> tuple[int, bytes,
-                                                                                                     dict]:
+def refusal(headers, why: Refusal, findings: list[dict]) -> tuple[int, bytes, dict]:
     """(status, body, headers) explaining what was found, the policy clause, and what to do instead."""
+    title, what_to_do, status = why
     if wants_json(headers):
         body = {"error": title, "postguard": True, "what_to_do": what_to_do,
                 "findings": [{"rule": f["rule"], "message": f["message"], "policy": f["policy"]} for f in findings]}

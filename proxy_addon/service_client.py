@@ -1,23 +1,22 @@
 """The local service's API as the proxy sees it when it runs in its own process (`mitmdump -s`): hold a post for
-the person's decision, pass a notice. Same shape as the in-process broker, so the addon does not care which."""
+the person's decision, pass a notice, say it is running. A `rules.record.hold.Holder`, like the in-process broker,
+so the addon does not care which."""
 from __future__ import annotations
 
 import json
 import logging
+import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+
+from rules.record.hold import Answer
 
 log = logging.getLogger("postguard.proxy")
 
 
-@dataclass(frozen=True)
-class Answer:
-    choice: str
-    reason: str = ""
-
-
 class ServiceClient:
+    """The Holder that asks the local service over HTTP, with the per-install token."""
+
     def __init__(self, base_url: str, token: str, timeout: float = 5):
         self.base, self.token, self.timeout = base_url.rstrip("/"), token, timeout
 
@@ -32,8 +31,15 @@ class ServiceClient:
         reply = self._call("POST", "/pending", {"summary": summary, "timeout_s": timeout_s})
         return RemoteHold(self, reply["pending_id"])
 
+    def answer_for(self, fingerprints: list[str]) -> Answer | None:
+        """Answers given in the page live in the service's memory; over HTTP the proxy asks the person instead."""
+        return None
+
     def notify(self, notice: dict) -> None:
         self._call("POST", "/notices", {"notice": notice})
+
+    def heartbeat(self) -> None:
+        self._call("POST", "/proxy/heartbeat", {})
 
 
 class RemoteHold:
@@ -42,7 +48,6 @@ class RemoteHold:
 
     def wait(self, timeout: float) -> Answer | None:
         """Long-poll in rounds of at most 25 s until decided, expired, or `timeout` passes."""
-        import time
         end = time.monotonic() + timeout
         while (left := end - time.monotonic()) > 0:
             try:

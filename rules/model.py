@@ -4,10 +4,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-ACTIONS = ("off", "log", "warn", "sanitise", "block")
-SEVERITIES = ("info", "low", "medium", "high")
-DECISIONS = ("allow", "sanitise", "warn", "block")  # weakest first
-ACTION_DECISION = {"log": "allow", "sanitise": "sanitise", "warn": "warn", "block": "block"}
+from .vocabulary import ACTION_DECISION, ACTIONS, DECISIONS, SEVERITIES, strongest  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -67,6 +64,29 @@ class Verdict:
         return {"decision": self.decision, "findings": [f.to_dict() for f in self.findings],
                 "errors": list(self.errors)}
 
-
-def strongest(decisions) -> str:
-    return max(decisions, key=DECISIONS.index, default="allow")
+    @classmethod
+    def from_dict(cls, d: dict) -> "Verdict":
+        """The Verdict `to_dict()` described (as the extension or a standalone proxy sends it back); ValueError
+        naming the bad part."""
+        findings, errors = d.get("findings", []), d.get("errors", [])
+        if not isinstance(findings, list) or not isinstance(errors, list) or \
+                not all(isinstance(e, str) for e in errors):
+            raise ValueError("findings must be a list of findings and errors a list of strings")
+        out = []
+        for i, f in enumerate(findings):
+            try:
+                if not isinstance(f.get("rule"), str) or f.get("severity", "info") not in SEVERITIES:
+                    raise ValueError("needs a rule and a known severity")
+                policy = [Clause(str(c["ref"]), str(c["text"])) for c in f.get("policy", [])]
+                evidence = f.get("evidence", {})
+                if not isinstance(evidence, dict):
+                    raise ValueError("evidence must be an object")
+                out.append(Finding(rule=f["rule"], severity=f.get("severity", "info"),
+                                   message=str(f.get("message", "")), policy=policy, evidence=evidence,
+                                   action=str(f.get("action", "log")), target=str(f.get("target", ""))))
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"findings[{i}]: {exc}") from None
+        decision = d.get("decision", "warn")
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {', '.join(DECISIONS)}, not {decision!r}")
+        return cls(decision=decision, findings=out, errors=list(errors))

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from local_service import create_app
+from local_service.app import create_app
+from local_service.services import Services
 from rules.config import parse_config
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,9 +30,9 @@ def live_app(tmp_path):
     from werkzeug.serving import make_server
 
     config = parse_config({"data_dir": str(tmp_path / "data"), "school": {"name": "Test School"}})
-    app = create_app({"POSTGUARD": config, "STORE_URL": f"sqlite:///{tmp_path / 'events.sqlite3'}",
-                      "TOKEN": "browser-test-token-0123", "SECRET_KEY": "browser-test-secret",
-                      "LOCAL_USER": "teacher1"})
+    app = create_app({"SECRET_KEY": "browser-test-secret"}, Services.open(
+        config, database=f"sqlite:///{tmp_path / 'events.sqlite3'}", token="browser-test-token-0123",
+        user="teacher1"))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

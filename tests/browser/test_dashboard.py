@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from local_service import auth
-from local_service.events import Event, utcnow
-from local_service.store import Filter
+from rules.record.events import Event, utcnow
+from rules.record.store import Filter
 
 from .conftest import ARTIFACTS
 
@@ -104,7 +104,7 @@ def test_staff_link_from_another_site_shows_only_their_own_events(seeded, page):
     """The extension opens the ticket link from its own origin: the session cookie (SameSite=Strict) must still be
     sent after the redirect to /me."""
     app, store, events = seeded
-    from local_service.app import issue_staff_ticket
+    from local_service.tickets import issue_staff_ticket
 
     with app.test_request_context():
         ticket = issue_staff_ticket("a.khan")

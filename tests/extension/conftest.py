@@ -17,7 +17,8 @@ import pytest
 from flask import Flask, request
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from local_service import create_app
+from local_service.app import create_app
+from local_service.services import Services
 from rules.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -259,9 +260,10 @@ def service(chrome, tmp_path):
     """The real local service, accepting this Chromium's extension origin; stop() stops it for good."""
     config = parse_config({"data_dir": str(tmp_path / "data"), "school": {
         "name": "Test School", "email_domains": ["test-school.sch.uk"], "sites": [SHEFFIELD_SITE]}})
-    app = create_app({"TESTING": True, "POSTGUARD": config, "STORE_URL": f"sqlite:///{tmp_path / 'events.sqlite3'}",
-                      "TOKEN": TOKEN, "SECRET_KEY": "extension-test-secret", "LOCAL_USER": "teacher1",
-                      "EXTENSION_ORIGINS": [chrome.origin], "STREAM_SECONDS": 20})
+    app = create_app({"TESTING": True, "SECRET_KEY": "extension-test-secret", "EXTENSION_ORIGINS": [chrome.origin],
+                      "STREAM_SECONDS": 20},
+                     Services.open(config, database=f"sqlite:///{tmp_path / 'events.sqlite3'}", token=TOKEN,
+                                   user="teacher1"))
     served = Served(app)
     served.store = app.extensions["postguard"].store
     served.token = TOKEN

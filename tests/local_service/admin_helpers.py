@@ -6,7 +6,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from local_service import auth as admin_auth
-from local_service.events import Event
+from rules.record.events import Event
 
 PASSWORD = "correct horse battery"
 T0 = datetime(2026, 10, 1, 9, 0, tzinfo=timezone.utc)

@@ -1,6 +1,7 @@
 import pytest
 
-from local_service import create_app
+from local_service.app import create_app
+from local_service.services import Services
 from rules.config import parse_config
 
 TOKEN = "test-token-0123456789"
@@ -18,13 +19,9 @@ def pg_config(tmp_path):
 def app(tmp_path, pg_config):
     app = create_app({
         "TESTING": True,
-        "POSTGUARD": pg_config,
-        "STORE_URL": f"sqlite:///{tmp_path / 'events.sqlite3'}",
-        "TOKEN": TOKEN,
         "SECRET_KEY": "test-secret",
-        "LOCAL_USER": "teacher1",
         "EXTENSION_ORIGINS": [EXTENSION_ORIGIN],
-    })
+    }, Services.open(pg_config, database=f"sqlite:///{tmp_path / 'events.sqlite3'}", token=TOKEN, user="teacher1"))
     yield app
     app.extensions["postguard"].store.close()
 

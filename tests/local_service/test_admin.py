@@ -10,9 +10,9 @@ import pytest
 
 from local_service import auth as admin_auth
 from local_service import charts
-from local_service.events import Event, utcnow
+from rules.record.events import Event, utcnow
 from local_service.export import safe_cell
-from local_service.store import Filter
+from rules.record.store import Filter
 
 from .admin_helpers import (PASSWORD, AuthActions, auth, event_ids, fast_hashing, make_events,  # noqa: F401
                             newest_first, older_link)

@@ -4,7 +4,7 @@ import json
 import threading
 
 from local_service.alerts import Alerter
-from local_service.events import Event
+from rules.record.events import Event
 
 
 def webhook_server():

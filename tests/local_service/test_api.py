@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from local_service.api import get_broker
-from local_service.app import read_staff_ticket
-from local_service.events import Event
+from local_service.tickets import read_staff_ticket
+from rules.record.events import Event
 from rules import media
 from rules.media import StripError
 from tests.local_service.conftest import EXTENSION_ORIGIN, TOKEN
@@ -529,7 +529,7 @@ def test_bad_input_does_not_use_up_the_decision(api, store, gps_jpeg):
 def test_post_anyway_in_the_page_is_remembered_for_the_proxy(app, api):
     import base64
 
-    from local_service.broker import fingerprint
+    from rules.record.hold import fingerprint
     from tests.rules.test_location import SHEFFIELD, gps_ifd, jpeg_with_gps
 
     photo = jpeg_with_gps(gps_ifd(*SHEFFIELD))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from local_service.broker import Broker, Decision, Full, NotPending, Recent
+from local_service.broker import Broker, Full, NotPending, Recent
+from rules.record.hold import Answer
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = {"url": "https://www.facebook.com/photos/upload", "findings": [{"rule": "location.gps"}]}
@@ -31,7 +32,7 @@ def test_decision_from_another_thread_ends_the_wait():
     assert held.url == SUMMARY["url"] and held.state == "pending"
     later(0.1, broker.decide, held.id, "post_anyway", "Parental consent on file")
     started = time.monotonic()
-    assert held.wait(3) == Decision("post_anyway", "Parental consent on file")
+    assert held.wait(3) == Answer("post_anyway", "Parental consent on file")
     assert time.monotonic() - started < 2
     assert held.state == "decided" and broker.pending() == []
 
@@ -79,7 +80,7 @@ def test_deciding_again_is_a_retry_and_a_different_answer_is_refused():
     broker = Broker()
     held = broker.hold(SUMMARY, 5)
     broker.decide(held.id, "cancel")
-    assert broker.decide(held.id, "cancel").decision == Decision("cancel")
+    assert broker.decide(held.id, "cancel").decision == Answer("cancel")
     with pytest.raises(NotPending):
         broker.decide(held.id, "post_anyway", "changed my mind")
     with pytest.raises(KeyError):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from local_service.cli import main
-from local_service.events import Event
-from local_service.store import Store
+from rules.record.events import Event
+from rules.record.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,3 +162,59 @@ def test_roster_import_keeps_no_readable_names(tmp_path, config_file, capsys):
     stored = b"".join(p.read_bytes() for p in (tmp_path / "data").glob("roster*"))
     assert b"Okonkwo" not in stored and b"okonkwo" not in stored and "Zoë".encode() not in stored
     assert main(["roster", "import", "--config", str(config_file), str(tmp_path / "missing.csv")]) == 2
+
+
+def test_health_says_the_proxy_is_active_under_postguard_run_after_a_post_went_through_it(tmp_path, config_file):
+    """The extension's popup reads /api/v1/health to tell staff whether protection is on: under `postguard run` the
+    proxy runs in the service's process and must be reported active (it was once always "proxy": false)."""
+    import http.server
+    import json
+    import threading
+
+    received = []
+
+    class Site(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    proc = subprocess.Popen([sys.executable, "-m", "local_service.cli", "run", "--config", str(config_file),
+                             "--service-port", "0", "--proxy-port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, proc.stderr.read()
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        proxy_port = int(line.split("proxy on 127.0.0.1:")[1].split(",")[0])
+        through_proxy = urllib.request.build_opener(urllib.request.ProxyHandler(
+            {"http": f"http://127.0.0.1:{proxy_port}"}))
+        reply = through_proxy.open(urllib.request.Request(f"http://127.0.0.1:{site.server_port}/post",
+                                                          data=b"status=hello", method="POST"), timeout=10)
+        assert reply.read() == b"ok" and received == [b"status=hello"]  # it really went through the proxy
+        token = (tmp_path / "data" / "token").read_text().strip()
+        health = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/health",
+                                        headers={"Authorization": f"Bearer {token}"})
+        deadline = time.monotonic() + 10
+        while True:
+            with urllib.request.urlopen(health, timeout=5) as resp:
+                body = json.loads(resp.read())
+            if body["proxy"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert body["proxy"] is True, body
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        site.shutdown()

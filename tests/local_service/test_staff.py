@@ -7,8 +7,8 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from markupsafe import escape
 
 from local_service import explain
-from local_service.app import issue_staff_ticket
-from local_service.events import Event
+from local_service.tickets import issue_staff_ticket
+from rules.record.events import Event
 
 from .admin_helpers import make_events, newest_first
 
@@ -152,7 +152,7 @@ def test_the_staff_page_newest_first(app, client, seeded):
 
 
 def test_a_staff_link_works_once(app, client):
-    from local_service.app import issue_staff_ticket
+    from local_service.tickets import issue_staff_ticket
     with app.test_request_context():
         ticket = issue_staff_ticket("teacher1")
     first = client.get(f"/me/{ticket}")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from local_service.events import Event
-from local_service.store import Filter, Retention, Store
+from rules.record.events import Event
+from rules.record.store import Filter, Retention, Store
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 USERS, RULES = ["amy", "ben", "cat"], ["location.gps", "location.place", "inspection.error"]
@@ -149,8 +149,8 @@ def _wal(store) -> bytes:
 
 WRITER = """
 import sys
-from local_service.events import Event
-from local_service.store import Store
+from rules.record.events import Event
+from rules.record.store import Store
 s = Store(sys.argv[1])
 for b in range(200):
     ids = s.append([Event(rule="location.gps", decision="warned", user="burst") for _ in range(50)])

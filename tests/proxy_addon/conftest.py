@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from local_service.store import Store
+from rules.record.store import Store
 from tests.tls import self_signed
 
 

@@ -8,7 +8,7 @@ import pytest
 from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.test import taddons, tflow
 
-from local_service.store import Filter
+from rules.record.store import Filter
 from proxy_addon.addon import PostGuard
 from rules import Engine, load_pack, media
 from tests.rules.test_location import SHEFFIELD, gps_ifd, jpeg_with_gps

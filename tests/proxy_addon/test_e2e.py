@@ -3,7 +3,7 @@ import urllib.request
 
 import pytest
 
-from local_service.store import Filter
+from rules.record.store import Filter
 from rules import media
 from tests.proxy_addon.test_addon import BOUNDARY, multipart, pixels
 from tests.rules.test_location import SHEFFIELD, gps_ifd, jpeg_with_gps
@@ -63,7 +63,8 @@ def test_held_request_is_released_or_cancelled_through_the_service(tmp_path, ups
     import threading
     import time
 
-    from local_service import create_app
+    from local_service.app import create_app
+    from local_service.services import Services
     from local_service.api import get_broker
     from proxy_addon.addon import PostGuard
     from rules import Engine, load_pack
@@ -74,9 +75,9 @@ def test_held_request_is_released_or_cancelled_through_the_service(tmp_path, ups
     pack = tmp_path / "warny.toml"
     pack.write_text('[pack]\nid="warny"\nname="W"\nextends="default"\n[settings]\nwarn_timeout_s = 20\n'
                     '[rules."location.gps"]\naction="warn"\n')
-    app = create_app({"TESTING": True, "POSTGUARD": parse_config({"data_dir": str(tmp_path / "data")}),
-                      "STORE_URL": f"sqlite:///{tmp_path / 'svc.sqlite3'}", "TOKEN": TOKEN, "SECRET_KEY": "x",
-                      "EXTENSION_ORIGINS": [EXTENSION_ORIGIN]})
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "EXTENSION_ORIGINS": [EXTENSION_ORIGIN]},
+                     Services.open(parse_config({"data_dir": str(tmp_path / "data")}),
+                                   database=f"sqlite:///{tmp_path / 'svc.sqlite3'}", token=TOKEN))
     svc = app.extensions["postguard"]
     addon = PostGuard(store=svc.store, broker=get_broker(app), engine=Engine(pack=load_pack(str(pack))))
     p = Proxy(tmp_path / "mitm3", addon)
@@ -228,7 +229,7 @@ def test_malloc_is_tuned_to_keep_freed_upload_memory_on_glibc():
     import platform
     import sys
 
-    from proxy_addon.addon import keep_freed_memory
+    from proxy_addon.tuning import keep_freed_memory
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
     assert hasattr(ctypes.CDLL(None), "mallopt") and keep_freed_memory() is True

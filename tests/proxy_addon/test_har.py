@@ -7,7 +7,7 @@ from mitmproxy.addons.savehar import SaveHar
 from mitmproxy.test import tflow
 
 from local_service.cli import main
-from local_service.store import Store
+from rules.record.store import Store
 from proxy_addon.addon import PostGuard
 from rules import Engine
 from tests.proxy_addon.test_addon import BOUNDARY, make_flow, multipart, run

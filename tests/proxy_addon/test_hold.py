@@ -5,7 +5,7 @@ import time
 import pytest
 
 from local_service.broker import Broker
-from local_service.store import Filter
+from rules.record.store import Filter
 from proxy_addon.addon import PostGuard
 from rules import Engine, load_pack, media
 from tests.proxy_addon.test_addon import make_flow, run
@@ -60,7 +60,7 @@ def test_no_answer_applies_the_packs_fallback(store, warn_pack):
 
 def test_an_answer_given_in_the_page_is_not_asked_again(store, warn_pack):
     """The extension asked and the person chose Post anyway; the proxy then sees the same bytes."""
-    from local_service.broker import fingerprint
+    from rules.record.hold import fingerprint
 
     broker = Broker()
     photo = jpeg_with_gps(gps_ifd(*SHEFFIELD))

@@ -145,6 +145,16 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
+def database_url(config, override: str | None = None) -> str:
+    """The record's database: `override` (a command's --database), else the config's [service] database, else the
+    SQLite file in the data folder. The one place this is decided, for every process that opens the store."""
+    url = override or config.extra.get("service", {}).get("database") or sqlite_url(
+        config.data_dir / "events.sqlite3")
+    if url.startswith(("postgres://", "postgresql://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
 class Store:
     def __init__(self, url: str):
         self.url = url

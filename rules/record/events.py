@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-DECISIONS = ("allowed", "warned", "overridden", "cancelled", "sanitised", "blocked", "inspection_error", "purged",
-             "recorded")
-SEVERITIES = ("info", "low", "medium", "high")
-VERDICT_DECISION = {"allow": "allowed", "warn": "warned", "sanitise": "sanitised", "block": "blocked"}
+from ..vocabulary import ACTION_DECISION, DECISION_OUTCOME, OUTCOMES, SEVERITIES, Outcome
+
+DECISIONS = OUTCOMES  # an event's `decision` is what happened to the post
 
 MAX_TEXT = 120  # no evidence string longer than this is kept: enough to recognise, never a whole post
 EMAIL = re.compile(r"([A-Za-z0-9._%+-]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
@@ -133,9 +132,14 @@ def from_verdict(verdict, *, url: str = "", user: str = "", device: str = "", so
     for f in verdict.findings:
         out.append(Event(rule=f.rule, severity=f.severity, clauses=[dataclasses.asdict(c) for c in f.policy],
                          message=f.message, user=user, device=device, path=url, reason=reason, source=source,
-                         evidence=f.evidence, decision=decision or VERDICT_DECISION.get(
-                             {"log": "allow"}.get(f.action, f.action), "recorded")))
+                         evidence=f.evidence, decision=decision or _outcome(f.action)))
     for err in verdict.errors:
         out.append(Event(rule="inspection.error", severity="low", decision="inspection_error", user=user,
                          device=device, path=url, reason=err, source=source))
     return out
+
+
+def _outcome(action: str) -> Outcome:
+    """What a finding's own action did to the post, when nobody decided otherwise."""
+    decision = ACTION_DECISION.get(action)
+    return DECISION_OUTCOME[decision] if decision else Outcome.RECORDED
