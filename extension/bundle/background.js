@@ -123,20 +123,33 @@ const toolbar = {
 return { available, runtime, storage, tabs, scripting, alarms, notifications, permissions, toolbar };
 })();
 
+// src/lib/vocabulary.js
+const __pg_src_lib_vocabulary = (() => {
+// Generated from rules/vocabulary.py by `make vocabulary`; do not edit (a test keeps it current).
+// PostGuard's one vocabulary (rules/vocabulary.py): the words the service sends and expects.
+const Severity = Object.freeze({"INFO": "info", "LOW": "low", "MEDIUM": "medium", "HIGH": "high"});
+const Action = Object.freeze({"OFF": "off", "LOG": "log", "WARN": "warn", "SANITISE": "sanitise", "BLOCK": "block"});
+const Decision = Object.freeze({"ALLOW": "allow", "SANITISE": "sanitise", "WARN": "warn", "BLOCK": "block"});
+const Choice = Object.freeze({"CANCEL": "cancel", "FIX": "fix", "POST_ANYWAY": "post_anyway"});
+const Outcome = Object.freeze({"ALLOWED": "allowed", "WARNED": "warned", "OVERRIDDEN": "overridden", "CANCELLED": "cancelled", "SANITISED": "sanitised", "BLOCKED": "blocked", "INSPECTION_ERROR": "inspection_error", "PURGED": "purged", "RECORDED": "recorded"});
+return { Severity, Action, Decision, Choice, Outcome };
+})();
+
 // src/lib/findings.js
 const __pg_src_lib_findings = (() => {
 // What the person reads: a check's findings, a held post, the protection status and recent warnings, in plain
 // words. Plain module, no browser globals.
 
+const { Action, Choice, Decision, Severity } = __pg_src_lib_vocabulary;
 const VIDEO_FORMATS = new Set(["MP4", "MOV", "3GP"]);
-const SEVERITY_ORDER = ["info", "low", "medium", "high"];
+const SEVERITY_ORDER = Object.values(Severity);
 const REMOVABLE_RULES = new Set(["location.gps", "location.place"]);
 const REASON_LENGTH = Object.freeze({ min: 3, max: 300 });
 
 const CHOICE_TEXT = Object.freeze({
-  fix: "Location removed",
-  cancel: "Cancelled: nothing was posted",
-  post_anyway: "Posted anyway",
+  [Choice.FIX]: "Location removed",
+  [Choice.CANCEL]: "Cancelled: nothing was posted",
+  [Choice.POST_ANYWAY]: "Posted anyway",
 });
 
 /** The file name a finding is about ("file:photo.jpg" -> "photo.jpg"), or "". */
@@ -147,8 +160,8 @@ function targetFile(finding) {
 
 /** Findings the person is asked about: anything the pack does not merely log. */
 function shownFindings(result) {
-  if (!result || result.decision === "allow") return [];
-  return (result.findings ?? []).filter((f) => f.action !== "log" && f.action !== "off");
+  if (!result || result.decision === Decision.ALLOW) return [];
+  return (result.findings ?? []).filter((f) => f.action !== Action.LOG && f.action !== Action.OFF);
 }
 
 /** Whether a check result needs the person's attention. */
@@ -297,7 +310,7 @@ function describe(result, { kind = "file", host = "", reasons = null, secondsLef
     facts: evidenceFacts(f.evidence),
     rule: f.rule,
   }));
-  const blocked = result?.decision === "block";
+  const blocked = result?.decision === Decision.BLOCK;
   let lead;
   if (kind === "held") {
     const wait = Number(secondsLeft) > 0 ? ` It waits about ${formatWait(secondsLeft)} for your answer.` : "";
@@ -368,7 +381,7 @@ function protectionStatus({ configured, reachable, health, error, errorKind, exp
 
 /** A line for the popup's recent warnings. */
 function recentEntry({ title, host, choice, reason = "", time }) {
-  return { title: String(title), host: String(host ?? ""), choice, reason: choice === "post_anyway" ? reason : "",
+  return { title: String(title), host: String(host ?? ""), choice, reason: choice === Choice.POST_ANYWAY ? reason : "",
     time: time ?? new Date().toISOString() };
 }
 
@@ -987,6 +1000,7 @@ const { due, enqueue, newKey } = __pg_src_lib_outbox;
 const { allowed, pickTab, senderKind } = __pg_src_lib_routing;
 const { hostsFromPatterns, isIp, matchPatterns, notCovered, pageInScope, parseHostEntry, parsePac } = __pg_src_lib_scope;
 const { ServiceError, createClient } = __pg_src_lib_service;
+const { Choice } = __pg_src_lib_vocabulary;
 const { effective } = __pg_src_lib_settings;
 const { createSseParser, jsonData, readStream } = __pg_src_lib_sse;
 const TICK = "postguard-tick";
@@ -1187,13 +1201,13 @@ async function flushOutbox(client) {
 
 async function onDecision(msg, kind) {
   const choice = msg.choice;
-  if (!["cancel", "fix", "post_anyway"].includes(choice)) {
+  if (!Object.values(Choice).includes(choice)) {
     return { ok: false, error: { kind: "invalid", message: "unknown choice" } };
   }
   const body = { choice, url: String(msg.url ?? ""), idempotency_key: newKey() };
   if (msg.pending_id) body.pending_id = String(msg.pending_id);
   else body.check_id = String(msg.check_id ?? "");
-  if (choice === "post_anyway") body.reason = String(msg.reason ?? "");
+  if (choice === Choice.POST_ANYWAY) body.reason = String(msg.reason ?? "");
   let host = "";
   try {
     host = new URL(body.url).host;
@@ -1445,7 +1459,7 @@ notifications.onButtonClicked((id, index) => {
   if (!id.startsWith("pending:")) return;
   const pendingId = id.slice(8);
   if (index === 0) {
-    onDecision({ pending_id: pendingId, choice: "cancel", title: "A post PostGuard held" }, "page");
+    onDecision({ pending_id: pendingId, choice: Choice.CANCEL, title: "A post PostGuard held" }, "page");
   } else {
     tabs.create({ url: runtime.url(`src/ui/decide.html?pending_id=${encodeURIComponent(pendingId)}`) });
   }

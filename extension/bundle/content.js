@@ -123,20 +123,33 @@ const toolbar = {
 return { available, runtime, storage, tabs, scripting, alarms, notifications, permissions, toolbar };
 })();
 
+// src/lib/vocabulary.js
+const __pg_src_lib_vocabulary = (() => {
+// Generated from rules/vocabulary.py by `make vocabulary`; do not edit (a test keeps it current).
+// PostGuard's one vocabulary (rules/vocabulary.py): the words the service sends and expects.
+const Severity = Object.freeze({"INFO": "info", "LOW": "low", "MEDIUM": "medium", "HIGH": "high"});
+const Action = Object.freeze({"OFF": "off", "LOG": "log", "WARN": "warn", "SANITISE": "sanitise", "BLOCK": "block"});
+const Decision = Object.freeze({"ALLOW": "allow", "SANITISE": "sanitise", "WARN": "warn", "BLOCK": "block"});
+const Choice = Object.freeze({"CANCEL": "cancel", "FIX": "fix", "POST_ANYWAY": "post_anyway"});
+const Outcome = Object.freeze({"ALLOWED": "allowed", "WARNED": "warned", "OVERRIDDEN": "overridden", "CANCELLED": "cancelled", "SANITISED": "sanitised", "BLOCKED": "blocked", "INSPECTION_ERROR": "inspection_error", "PURGED": "purged", "RECORDED": "recorded"});
+return { Severity, Action, Decision, Choice, Outcome };
+})();
+
 // src/lib/findings.js
 const __pg_src_lib_findings = (() => {
 // What the person reads: a check's findings, a held post, the protection status and recent warnings, in plain
 // words. Plain module, no browser globals.
 
+const { Action, Choice, Decision, Severity } = __pg_src_lib_vocabulary;
 const VIDEO_FORMATS = new Set(["MP4", "MOV", "3GP"]);
-const SEVERITY_ORDER = ["info", "low", "medium", "high"];
+const SEVERITY_ORDER = Object.values(Severity);
 const REMOVABLE_RULES = new Set(["location.gps", "location.place"]);
 const REASON_LENGTH = Object.freeze({ min: 3, max: 300 });
 
 const CHOICE_TEXT = Object.freeze({
-  fix: "Location removed",
-  cancel: "Cancelled: nothing was posted",
-  post_anyway: "Posted anyway",
+  [Choice.FIX]: "Location removed",
+  [Choice.CANCEL]: "Cancelled: nothing was posted",
+  [Choice.POST_ANYWAY]: "Posted anyway",
 });
 
 /** The file name a finding is about ("file:photo.jpg" -> "photo.jpg"), or "". */
@@ -147,8 +160,8 @@ function targetFile(finding) {
 
 /** Findings the person is asked about: anything the pack does not merely log. */
 function shownFindings(result) {
-  if (!result || result.decision === "allow") return [];
-  return (result.findings ?? []).filter((f) => f.action !== "log" && f.action !== "off");
+  if (!result || result.decision === Decision.ALLOW) return [];
+  return (result.findings ?? []).filter((f) => f.action !== Action.LOG && f.action !== Action.OFF);
 }
 
 /** Whether a check result needs the person's attention. */
@@ -297,7 +310,7 @@ function describe(result, { kind = "file", host = "", reasons = null, secondsLef
     facts: evidenceFacts(f.evidence),
     rule: f.rule,
   }));
-  const blocked = result?.decision === "block";
+  const blocked = result?.decision === Decision.BLOCK;
   let lead;
   if (kind === "held") {
     const wait = Number(secondsLeft) > 0 ? ` It waits about ${formatWait(secondsLeft)} for your answer.` : "";
@@ -368,7 +381,7 @@ function protectionStatus({ configured, reachable, health, error, errorKind, exp
 
 /** A line for the popup's recent warnings. */
 function recentEntry({ title, host, choice, reason = "", time }) {
-  return { title: String(title), host: String(host ?? ""), choice, reason: choice === "post_anyway" ? reason : "",
+  return { title: String(title), host: String(host ?? ""), choice, reason: choice === Choice.POST_ANYWAY ? reason : "",
     time: time ?? new Date().toISOString() };
 }
 
@@ -654,6 +667,7 @@ const __pg_src_content_panel = (() => {
 // description for screen readers. No chrome.* here: the same module renders the extension's decide page.
 
 const { checkReason } = __pg_src_lib_findings;
+const { Choice } = __pg_src_lib_vocabulary;
 const HOST_TAG = "postguard-ui";
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -838,7 +852,7 @@ function createUi(doc = document, { inline = false, mount = null } = {}) {
     if (e.type !== "keydown") return;
     if (e.key === "Escape") {
       e.preventDefault();
-      if (!dialog.busy) finish({ choice: "cancel" });
+      if (!dialog.busy) finish({ choice: Choice.CANCEL });
       return;
     }
     if (e.key === "Tab") {
@@ -890,7 +904,7 @@ function createUi(doc = document, { inline = false, mount = null } = {}) {
   let waiters = []; // ask() calls waiting for the dialog on screen to close
   let handoverFocus = null; // where focus goes back to when a queued dialog follows another
 
-  /** Show the model (see findings.describe) and resolve with {choice: "remove"|"cancel"|"post_anyway", reason}.
+  /** Show the model (see findings.describe) and resolve with {choice: one of Choice, reason}.
    * The dialog stays open (busy) until close(); a second ask() waits for that, so two questions never mix. */
   function ask(model) {
     if (dialog) return new Promise((resolve) => waiters.push(resolve)).then(() => ask(model));
@@ -967,13 +981,13 @@ function createUi(doc = document, { inline = false, mount = null } = {}) {
     el.append(dialog.note);
     const actions = h(doc, "div", { class: "actions" });
     if (model.canRemove) {
-      actions.append(h(doc, "button", { type: "button", class: "primary", "data-choice": "remove",
-        text: held ? "Remove location and post" : "Remove location", onclick: () => finish({ choice: "remove" }) }));
+      actions.append(h(doc, "button", { type: "button", class: "primary", "data-choice": Choice.FIX,
+        text: held ? "Remove location and post" : "Remove location", onclick: () => finish({ choice: Choice.FIX }) }));
     }
     actions.append(h(doc, "button", { type: "button", class: model.canRemove ? "" : "primary",
-      "data-choice": "cancel", text: "Cancel", onclick: () => finish({ choice: "cancel" }) }));
+      "data-choice": Choice.CANCEL, text: "Cancel", onclick: () => finish({ choice: Choice.CANCEL }) }));
     if (model.canOverride) {
-      actions.append(h(doc, "button", { type: "button", class: "quiet", "data-choice": "post_anyway",
+      actions.append(h(doc, "button", { type: "button", class: "quiet", "data-choice": Choice.POST_ANYWAY,
         text: "Post anyway", onclick: () => renderReason(model) }));
     }
     el.append(actions);
@@ -1036,7 +1050,7 @@ function createUi(doc = document, { inline = false, mount = null } = {}) {
       const pick = chosen();
       const text = !pick ? "" : pick === otherRadio ? other.value : pick.value;
       try {
-        finish({ choice: "post_anyway", reason: checkReason(text) });
+        finish({ choice: Choice.POST_ANYWAY, reason: checkReason(text) });
       } catch (e) {
         note.textContent = e.message;
         (pick === otherRadio || !model.reasons.length ? other : radios[0]).focus();
@@ -1112,6 +1126,7 @@ const __pg_src_content_main = (() => {
 const { runtime } = __pg_src_platform;
 const { NOT_SET_UP_NOTICE, UNREACHABLE_NOTICE, describe, describeHeld, needsPanel, removedNotice } = __pg_src_lib_findings;
 const { fieldsToSend, fileKey, isPostLabel, splitBySize } = __pg_src_lib_page_facts;
+const { Choice } = __pg_src_lib_vocabulary;
 const { readFile, setInputFiles, toFile, transferOf } = __pg_src_content_files;
 const { createUi } = __pg_src_content_panel;
 const ASK_TIMEOUT_MS = 12000; // the worker's own calls time out sooner; this covers a worker that never answers
@@ -1206,24 +1221,24 @@ async function decide(result, ctx) {
   const model = describe(result, { kind: fieldsOnly(ctx) ? "post" : "file" });
   let answer = await ui.ask(model);
   for (;;) {
-    if (answer.choice === "cancel") {
+    if (answer.choice === Choice.CANCEL) {
       ui.busy("Cancelling…");
-      await report(result, "cancel", ctx, model);
+      await report(result, Choice.CANCEL, ctx, model);
       ui.close();
       ui.toast("Cancelled. Nothing was posted.", { tone: "info", ms: 5000 });
       return { go: false };
     }
-    if (answer.choice === "post_anyway") {
+    if (answer.choice === Choice.POST_ANYWAY) {
       ui.busy("Posting…");
-      await report(result, "post_anyway", ctx, model, answer.reason);
+      await report(result, Choice.POST_ANYWAY, ctx, model, answer.reason);
       ui.close();
       return { go: true, files: ctx.files };
     }
-    if (answer.choice === "remove") {
+    if (answer.choice === Choice.FIX) {
       ui.busy("Removing the location…");
       try {
         const files = await stripFiles(ctx, model.removable);
-        await report(result, "fix", ctx, model);
+        await report(result, Choice.FIX, ctx, model);
         ui.close();
         ui.toast(removedNotice(model.removable), { tone: "ok", ms: 8000 });
         return { go: true, files };
@@ -1480,16 +1495,16 @@ function showHeld(pending, reasons) {
   ui.ask(model).then(async (answer) => {
     if (answer.choice === "ended" || !heldShown.has(pending.pending_id)) return;
     heldShown.delete(pending.pending_id);
-    const choice = answer.choice === "remove" ? "fix" : answer.choice;
     ui.busy("Sending your answer…");
-    const reply = await ask({ type: "decision", pending_id: pending.pending_id, choice, reason: answer.reason ?? "",
+    const reply = await ask({ type: "decision", pending_id: pending.pending_id, choice: answer.choice, reason: answer.reason ?? "",
       url: pending.url, title: model.title });
     ui.close();
     if (!reply?.ok) {
       ui.toast(reply?.error?.message ?? "PostGuard could not pass on your answer.", { tone: "warn" });
     } else {
-      ui.toast({ fix: "PostGuard will remove the location and send your post.",
-        cancel: "Your post was not sent.", post_anyway: "Your post is being sent." }[choice], { tone: "ok" });
+      ui.toast({ [Choice.FIX]: "PostGuard will remove the location and send your post.",
+        [Choice.CANCEL]: "Your post was not sent.", [Choice.POST_ANYWAY]: "Your post is being sent." }[answer.choice],
+      { tone: "ok" });
     }
   });
 }

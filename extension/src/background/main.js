@@ -12,6 +12,7 @@ import {
   hostsFromPatterns, isIp, matchPatterns, notCovered, pageInScope, parseHostEntry, parsePac,
 } from "../lib/scope.js";
 import { ServiceError, createClient } from "../lib/service.js";
+import { Choice } from "../lib/vocabulary.js";
 import { effective } from "../lib/settings.js";
 import { createSseParser, jsonData, readStream } from "../lib/sse.js";
 
@@ -213,13 +214,13 @@ async function flushOutbox(client) {
 
 async function onDecision(msg, kind) {
   const choice = msg.choice;
-  if (!["cancel", "fix", "post_anyway"].includes(choice)) {
+  if (!Object.values(Choice).includes(choice)) {
     return { ok: false, error: { kind: "invalid", message: "unknown choice" } };
   }
   const body = { choice, url: String(msg.url ?? ""), idempotency_key: newKey() };
   if (msg.pending_id) body.pending_id = String(msg.pending_id);
   else body.check_id = String(msg.check_id ?? "");
-  if (choice === "post_anyway") body.reason = String(msg.reason ?? "");
+  if (choice === Choice.POST_ANYWAY) body.reason = String(msg.reason ?? "");
   let host = "";
   try {
     host = new URL(body.url).host;
@@ -471,7 +472,7 @@ notifications.onButtonClicked((id, index) => {
   if (!id.startsWith("pending:")) return;
   const pendingId = id.slice(8);
   if (index === 0) {
-    onDecision({ pending_id: pendingId, choice: "cancel", title: "A post PostGuard held" }, "page");
+    onDecision({ pending_id: pendingId, choice: Choice.CANCEL, title: "A post PostGuard held" }, "page");
   } else {
     tabs.create({ url: runtime.url(`src/ui/decide.html?pending_id=${encodeURIComponent(pendingId)}`) });
   }

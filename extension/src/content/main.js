@@ -8,6 +8,7 @@ import {
   NOT_SET_UP_NOTICE, UNREACHABLE_NOTICE, describe, describeHeld, needsPanel, removedNotice,
 } from "../lib/findings.js";
 import { fieldsToSend, fileKey, isPostLabel, splitBySize } from "../lib/page-facts.js";
+import { Choice } from "../lib/vocabulary.js";
 import { readFile, setInputFiles, toFile, transferOf } from "./files.js";
 import { createUi } from "./panel.js";
 
@@ -103,24 +104,24 @@ async function decide(result, ctx) {
   const model = describe(result, { kind: fieldsOnly(ctx) ? "post" : "file" });
   let answer = await ui.ask(model);
   for (;;) {
-    if (answer.choice === "cancel") {
+    if (answer.choice === Choice.CANCEL) {
       ui.busy("Cancelling…");
-      await report(result, "cancel", ctx, model);
+      await report(result, Choice.CANCEL, ctx, model);
       ui.close();
       ui.toast("Cancelled. Nothing was posted.", { tone: "info", ms: 5000 });
       return { go: false };
     }
-    if (answer.choice === "post_anyway") {
+    if (answer.choice === Choice.POST_ANYWAY) {
       ui.busy("Posting…");
-      await report(result, "post_anyway", ctx, model, answer.reason);
+      await report(result, Choice.POST_ANYWAY, ctx, model, answer.reason);
       ui.close();
       return { go: true, files: ctx.files };
     }
-    if (answer.choice === "remove") {
+    if (answer.choice === Choice.FIX) {
       ui.busy("Removing the location…");
       try {
         const files = await stripFiles(ctx, model.removable);
-        await report(result, "fix", ctx, model);
+        await report(result, Choice.FIX, ctx, model);
         ui.close();
         ui.toast(removedNotice(model.removable), { tone: "ok", ms: 8000 });
         return { go: true, files };
@@ -377,16 +378,16 @@ function showHeld(pending, reasons) {
   ui.ask(model).then(async (answer) => {
     if (answer.choice === "ended" || !heldShown.has(pending.pending_id)) return;
     heldShown.delete(pending.pending_id);
-    const choice = answer.choice === "remove" ? "fix" : answer.choice;
     ui.busy("Sending your answer…");
-    const reply = await ask({ type: "decision", pending_id: pending.pending_id, choice, reason: answer.reason ?? "",
+    const reply = await ask({ type: "decision", pending_id: pending.pending_id, choice: answer.choice, reason: answer.reason ?? "",
       url: pending.url, title: model.title });
     ui.close();
     if (!reply?.ok) {
       ui.toast(reply?.error?.message ?? "PostGuard could not pass on your answer.", { tone: "warn" });
     } else {
-      ui.toast({ fix: "PostGuard will remove the location and send your post.",
-        cancel: "Your post was not sent.", post_anyway: "Your post is being sent." }[choice], { tone: "ok" });
+      ui.toast({ [Choice.FIX]: "PostGuard will remove the location and send your post.",
+        [Choice.CANCEL]: "Your post was not sent.", [Choice.POST_ANYWAY]: "Your post is being sent." }[answer.choice],
+      { tone: "ok" });
     }
   });
 }

@@ -3,6 +3,7 @@
 // description for screen readers. No chrome.* here: the same module renders the extension's decide page.
 
 import { checkReason } from "../lib/findings.js";
+import { Choice } from "../lib/vocabulary.js";
 
 const HOST_TAG = "postguard-ui";
 const SVG = "http://www.w3.org/2000/svg";
@@ -188,7 +189,7 @@ export function createUi(doc = document, { inline = false, mount = null } = {}) 
     if (e.type !== "keydown") return;
     if (e.key === "Escape") {
       e.preventDefault();
-      if (!dialog.busy) finish({ choice: "cancel" });
+      if (!dialog.busy) finish({ choice: Choice.CANCEL });
       return;
     }
     if (e.key === "Tab") {
@@ -240,7 +241,7 @@ export function createUi(doc = document, { inline = false, mount = null } = {}) 
   let waiters = []; // ask() calls waiting for the dialog on screen to close
   let handoverFocus = null; // where focus goes back to when a queued dialog follows another
 
-  /** Show the model (see findings.describe) and resolve with {choice: "remove"|"cancel"|"post_anyway", reason}.
+  /** Show the model (see findings.describe) and resolve with {choice: one of Choice, reason}.
    * The dialog stays open (busy) until close(); a second ask() waits for that, so two questions never mix. */
   function ask(model) {
     if (dialog) return new Promise((resolve) => waiters.push(resolve)).then(() => ask(model));
@@ -317,13 +318,13 @@ export function createUi(doc = document, { inline = false, mount = null } = {}) 
     el.append(dialog.note);
     const actions = h(doc, "div", { class: "actions" });
     if (model.canRemove) {
-      actions.append(h(doc, "button", { type: "button", class: "primary", "data-choice": "remove",
-        text: held ? "Remove location and post" : "Remove location", onclick: () => finish({ choice: "remove" }) }));
+      actions.append(h(doc, "button", { type: "button", class: "primary", "data-choice": Choice.FIX,
+        text: held ? "Remove location and post" : "Remove location", onclick: () => finish({ choice: Choice.FIX }) }));
     }
     actions.append(h(doc, "button", { type: "button", class: model.canRemove ? "" : "primary",
-      "data-choice": "cancel", text: "Cancel", onclick: () => finish({ choice: "cancel" }) }));
+      "data-choice": Choice.CANCEL, text: "Cancel", onclick: () => finish({ choice: Choice.CANCEL }) }));
     if (model.canOverride) {
-      actions.append(h(doc, "button", { type: "button", class: "quiet", "data-choice": "post_anyway",
+      actions.append(h(doc, "button", { type: "button", class: "quiet", "data-choice": Choice.POST_ANYWAY,
         text: "Post anyway", onclick: () => renderReason(model) }));
     }
     el.append(actions);
@@ -386,7 +387,7 @@ export function createUi(doc = document, { inline = false, mount = null } = {}) 
       const pick = chosen();
       const text = !pick ? "" : pick === otherRadio ? other.value : pick.value;
       try {
-        finish({ choice: "post_anyway", reason: checkReason(text) });
+        finish({ choice: Choice.POST_ANYWAY, reason: checkReason(text) });
       } catch (e) {
         note.textContent = e.message;
         (pick === otherRadio || !model.reasons.length ? other : radios[0]).focus();

@@ -1,15 +1,17 @@
 // What the person reads: a check's findings, a held post, the protection status and recent warnings, in plain
 // words. Plain module, no browser globals.
 
+import { Action, Choice, Decision, Severity } from "./vocabulary.js";
+
 const VIDEO_FORMATS = new Set(["MP4", "MOV", "3GP"]);
-const SEVERITY_ORDER = ["info", "low", "medium", "high"];
+const SEVERITY_ORDER = Object.values(Severity);
 export const REMOVABLE_RULES = new Set(["location.gps", "location.place"]);
 export const REASON_LENGTH = Object.freeze({ min: 3, max: 300 });
 
 export const CHOICE_TEXT = Object.freeze({
-  fix: "Location removed",
-  cancel: "Cancelled: nothing was posted",
-  post_anyway: "Posted anyway",
+  [Choice.FIX]: "Location removed",
+  [Choice.CANCEL]: "Cancelled: nothing was posted",
+  [Choice.POST_ANYWAY]: "Posted anyway",
 });
 
 /** The file name a finding is about ("file:photo.jpg" -> "photo.jpg"), or "". */
@@ -20,8 +22,8 @@ export function targetFile(finding) {
 
 /** Findings the person is asked about: anything the pack does not merely log. */
 export function shownFindings(result) {
-  if (!result || result.decision === "allow") return [];
-  return (result.findings ?? []).filter((f) => f.action !== "log" && f.action !== "off");
+  if (!result || result.decision === Decision.ALLOW) return [];
+  return (result.findings ?? []).filter((f) => f.action !== Action.LOG && f.action !== Action.OFF);
 }
 
 /** Whether a check result needs the person's attention. */
@@ -170,7 +172,7 @@ export function describe(result, { kind = "file", host = "", reasons = null, sec
     facts: evidenceFacts(f.evidence),
     rule: f.rule,
   }));
-  const blocked = result?.decision === "block";
+  const blocked = result?.decision === Decision.BLOCK;
   let lead;
   if (kind === "held") {
     const wait = Number(secondsLeft) > 0 ? ` It waits about ${formatWait(secondsLeft)} for your answer.` : "";
@@ -241,7 +243,7 @@ export function protectionStatus({ configured, reachable, health, error, errorKi
 
 /** A line for the popup's recent warnings. */
 export function recentEntry({ title, host, choice, reason = "", time }) {
-  return { title: String(title), host: String(host ?? ""), choice, reason: choice === "post_anyway" ? reason : "",
+  return { title: String(title), host: String(host ?? ""), choice, reason: choice === Choice.POST_ANYWAY ? reason : "",
     time: time ?? new Date().toISOString() };
 }
 

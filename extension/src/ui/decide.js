@@ -2,6 +2,7 @@
 import { runtime } from "../platform.js";
 import { createUi } from "../content/panel.js";
 import { describeHeld } from "../lib/findings.js";
+import { Choice } from "../lib/vocabulary.js";
 
 const done = document.getElementById("done");
 const pendingId = new URLSearchParams(location.search).get("pending_id") ?? "";
@@ -16,15 +17,15 @@ async function main() {
   const model = describeHeld(pending, reasons);
   const ui = createUi(document, { inline: true, mount: document.getElementById("mount") });
   const answer = await ui.ask(model);
-  const choice = answer.choice === "remove" ? "fix" : answer.choice;
+  const { choice } = answer;
   ui.busy("Sending your answer…");
   const sent = await runtime.send({ type: "decision", pending_id: pendingId, choice, reason: answer.reason ?? "",
     url: pending.url, title: model.title });
   ui.close();
   done.textContent = !sent?.ok ? sent?.error?.message ?? "PostGuard could not pass on your answer." : {
-    fix: "PostGuard will remove the location and send your post. You can close this tab.",
-    cancel: "Your post was not sent. You can close this tab.",
-    post_anyway: "Your post is being sent. You can close this tab.",
+    [Choice.FIX]: "PostGuard will remove the location and send your post. You can close this tab.",
+    [Choice.CANCEL]: "Your post was not sent. You can close this tab.",
+    [Choice.POST_ANYWAY]: "Your post is being sent. You can close this tab.",
   }[choice];
 }
 
