@@ -1,29 +1,41 @@
 # Two commands on a fresh machine: `make run` (set up and run PostGuard) and `make test` (set up and run all tests).
+# `make run` installs only what running needs: the package and its dependencies in .venv. `make test` adds the test
+# tooling: the Debian packages below, the test extras (pytest, Playwright, scikit-image, imagehash) and the
+# extension's npm packages.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+PIP    := $(BIN)/pip --quiet --disable-pip-version-check
 ARGS   ?= run
-# ExifTool: the reference the location tests compare with; PostgreSQL: the store tests run on a real server too;
-# Chromium: the browser tests (Playwright drives Debian's build; it cannot download its own).
-APT_PACKAGES := libimage-exiftool-perl postgresql chromium
+# Test tooling only. ExifTool: the reference the location tests compare with; PostgreSQL: the store tests run on a
+# real server too; Chromium: the browser tests (Playwright drives Debian's build; it cannot download its own).
+TEST_APT_PACKAGES := libimage-exiftool-perl postgresql chromium
 
-.PHONY: setup system-deps run test bench clean
+.PHONY: setup test-setup system-deps run test bench clean
 
+# What running needs.
 $(BIN)/postguard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(PIP) install --upgrade pip
+	$(PIP) install -e .
 	touch $@
 
-setup: system-deps $(BIN)/postguard extension/node_modules/.package-lock.json
+setup: $(BIN)/postguard
+
+# The test extras, on top of the running install.
+$(VENV)/.test-extras: $(BIN)/postguard
+	$(PIP) install -e '.[test]'
+	touch $@
 
 # The extension's lint (web-ext) and its Node unit tests.
 extension/node_modules/.package-lock.json: extension/package-lock.json
 	cd extension && npm ci --no-audit --no-fund --loglevel=error
 
+test-setup: system-deps $(VENV)/.test-extras extension/node_modules/.package-lock.json
+
 # Debian packages the tests use, installed when missing.
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
 	  echo "installing:$$missing"; \
@@ -34,10 +46,11 @@ run: setup
 	@test -f "$$($(BIN)/python -c 'from rules.config import default_path; print(default_path())')" || $(BIN)/postguard init
 	$(BIN)/postguard $(ARGS)
 
-test: setup
+test: test-setup
 	$(BIN)/python -m pytest -q
 
-bench: setup
+# The benches compare with ExifTool (location) and imagehash (photo): test tooling.
+bench: system-deps $(VENV)/.test-extras
 	$(BIN)/python bench/location_bench.py
 	$(BIN)/python bench/photo_bench.py
 

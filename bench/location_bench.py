@@ -38,7 +38,8 @@ from measure import cpu_model, fmt_s, median_time, verdict  # noqa: E402
 
 from rules import media  # noqa: E402  (needs the repository root on sys.path)
 
-DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpus" / "metadata"
+# The corpus beside the checkout, or the folder POSTGUARD_CORPUS names (as for the tests).
+DEFAULT_CORPUS = Path(os.environ.get("POSTGUARD_CORPUS") or REPO_ROOT.parent / "shared" / "corpus" / "metadata")
 NOT_DATA = {"manifest.jsonl", "exiftool_raw.jsonl", "sources.tsv", "README.md"}
 VIDEO_FORMATS = {"MP4", "MOV", "3GP", "M4V"}
 SIDECAR_FORMATS = {"XMP"}
@@ -158,7 +159,7 @@ def time_file(path: Path, rel: str, kind: str, repeat: int) -> FileTiming:
 def bench_corpus(corpus: Path, repeat: int) -> None:
     files = corpus_files(corpus)
     if not files:
-        print(f"ERROR: no data files under {corpus}")
+        print(f"ERROR: no data files under {corpus} (set POSTGUARD_CORPUS or pass --corpus)")
         return
     formats = load_formats(corpus)
     timings = [time_file(p, p.relative_to(corpus).as_posix(), kind_of(p.relative_to(corpus).as_posix(), formats),

@@ -2,7 +2,7 @@
 import pytest
 
 from rules import Attachment, Engine, Submission
-from tests.conftest import expected_location, manifest
+from tests.conftest import corpus_cases, expected_location, manifest
 
 ENTRIES = manifest()
 
@@ -18,7 +18,7 @@ def gps_findings(engine, data: bytes, name: str):
     return [f for f in verdict.findings if f.rule == "location.gps"]
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=[e["file"] for e in ENTRIES])
+@pytest.mark.parametrize("entry", corpus_cases(ENTRIES), ids=lambda e: e["file"])
 def test_gps_found_exactly_where_the_ground_truth_has_it(engine, corpus, entry):
     data = (corpus / entry["file"]).read_bytes()
     findings = gps_findings(engine, data, entry["file"])
@@ -40,7 +40,7 @@ def test_corpus_is_all_there(corpus):
     assert sum(expected_location(e) is not None for e in ENTRIES) == 49
 
 
-@pytest.mark.parametrize("entry", [e for e in ENTRIES if e["file"].endswith((".jpg", ".heic", ".png", ".mp4"))][:12],
+@pytest.mark.parametrize("entry", corpus_cases([e for e in ENTRIES if e["file"].endswith((".jpg", ".heic", ".png", ".mp4"))][:12]),
                          ids=lambda e: e["file"])
 def test_the_name_does_not_matter(engine, corpus, entry):
     """Content is sniffed: a file renamed to another extension gives the same answer."""

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from rules import media
-from tests.conftest import expected_location, manifest, require_tool
+from tests.conftest import corpus_cases, expected_location, manifest, require_tool
 
 PIL = pytest.importorskip("PIL.Image")
 try:
@@ -35,11 +35,11 @@ def pixels(path):
         return None  # a format or a truncated file Pillow cannot decode: nothing to compare
 
 
-def test_there_is_something_to_strip():
+def test_there_is_something_to_strip(corpus):
     assert len(WITH_LOCATION) >= 60
 
 
-@pytest.mark.parametrize("entry", WITH_LOCATION, ids=[e["file"] for e in WITH_LOCATION])
+@pytest.mark.parametrize("entry", corpus_cases(WITH_LOCATION), ids=lambda e: e["file"])
 def test_strip_is_clean_and_lossless(corpus, tmp_path, entry):
     src = corpus / entry["file"]
     data = src.read_bytes()

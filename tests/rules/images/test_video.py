@@ -11,7 +11,6 @@ import pytest
 from PIL import Image
 
 from rules.images.video import MAX_SIDE_PX, VideoError, frames
-from tests.conftest import CORPUS
 
 FPS, SECONDS, SIZE = 25, 3, (640, 360)
 COLOURS = [(220, 40, 40), (40, 200, 60), (40, 70, 220)]  # one per second of the clip
@@ -230,8 +229,8 @@ CORPUS_VIDEOS = [
 
 
 @pytest.mark.parametrize("name, expected, orientation", CORPUS_VIDEOS, ids=[c[0] for c in CORPUS_VIDEOS])
-def test_corpus_video(name, expected, orientation):
-    path = CORPUS / name
+def test_corpus_video(corpus, name, expected, orientation):
+    path = corpus / name
     if not path.exists():
         pytest.skip(f"corpus file {path} is not here")
     data = path.read_bytes()
@@ -249,10 +248,8 @@ def test_corpus_video(name, expected, orientation):
         assert (f.shape[0] > f.shape[1]) == (orientation == "portrait")
 
 
-def test_corpus_lists_every_video_file():
-    manifest = CORPUS / "manifest.jsonl"
-    if not manifest.exists():
-        pytest.skip(f"corpus manifest {manifest} is not here")
+def test_corpus_lists_every_video_file(corpus):
+    manifest = corpus / "manifest.jsonl"
     videos = {json.loads(line)["file"] for line in manifest.read_text().splitlines()
               if line.strip() and json.loads(line)["format"] in ("MP4", "MOV", "3GP", "M4V")}
     assert videos == {c[0] for c in CORPUS_VIDEOS}
