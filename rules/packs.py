@@ -5,7 +5,9 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .detectors import detector_for, known_rules, sanitisable_rules  # the registry decides which rules exist
 from .model import ACTIONS, SEVERITIES, Clause
+from .platforms import scope_hosts
 
 PACK_DIR = Path(__file__).parent / "packs"
 SETTINGS = {"warn_timeout_s": (int, float), "warn_fallback": str, "fail_mode": str, "override_reasons": list}
@@ -41,7 +43,6 @@ class Pack:
     @property
     def hosts(self) -> list[str]:
         """The hosts the proxy inspects: the platform registry, plus and minus this pack's scope."""
-        from .platforms import scope_hosts
         return scope_hosts(self.scope.get("include", []), self.scope.get("exclude", []))
 
     @property
@@ -64,8 +65,6 @@ def resolve(name_or_path: str) -> Path:
 
 
 def load_pack(name_or_path: str = "default", _chain: tuple[str, ...] = ()) -> Pack:
-    from .detectors import detector_for, known_rules, sanitisable_rules  # the registry decides
-
     path = resolve(name_or_path)
     if str(path) in _chain:
         raise PackError(f"{path}: 'extends' makes a loop")
