@@ -40,8 +40,7 @@ def create_app(test_config: Mapping | None = None, services: Services | None = N
     svc = services if services is not None else Services.open()
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = read_secret(svc.config, SESSION_KEY_FILE)
-    app.config["EXTENSION_ORIGINS"] = list(app.config["EXTENSION_ORIGINS"]) + list(
-        svc.config.extra.get("service", {}).get("extension_origins", []))
+    app.config["EXTENSION_ORIGINS"] = list(app.config["EXTENSION_ORIGINS"]) + list(svc.config.service.extension_origins)
     app.extensions["postguard"] = svc
 
     app.before_request(_gate)

@@ -46,9 +46,8 @@ def cmd_run(args) -> int:
                           str(confdir(config)), args.proxy_port)
     proxy_port = proxy.start()
     protect(confdir(config))
-    service = config.extra.get("service", {})
-    alerter = Alerter(svc.store, f"http://127.0.0.1:{server.server_port}", service.get("smtp_host", "localhost"),
-                      int(service.get("smtp_port", 25)))
+    alerter = Alerter(svc.store, f"http://127.0.0.1:{server.server_port}", config.service.smtp_host,
+                      config.service.smtp_port)
     stopping = threading.Event()
     purger = threading.Thread(target=_purge_periodically, args=(svc, stopping),
                               name="postguard-retention", daemon=True)

@@ -1,46 +1,160 @@
-"""The school's configuration: one TOML file, read once, checked loudly."""
+"""The school's configuration: one TOML file, read once at start, checked loudly against one schema.
+
+Every table and key is declared once, with its type, default and help: data_dir, [school], [[trips]] and [service]
+here; a detector's own table by the detector (Detector.table and Detector.Options), gathered from the registry
+(rules.detectors.DETECTORS), so a new detector's table is known without touching this file. An unknown key, a wrong
+type or a bad value is a ConfigError `<file>: <dotted.key>: <why>` (the commands exit 2). `postguard init` writes
+template() and docs/configuration.md is markdown() (`python -m rules.config_docs > docs/configuration.md`).
+"""
 from __future__ import annotations
 
-import ipaddress
+# The leaf pieces first, out of the usual order: rules.roster imports write_private from this module while the
+# detector registry below loads. ConfigError, Site, Camera, Trip and write_private are re-exported from here.
+from .schema import (Camera, ConfigError, Int, Label, Network, NonBlank, PathValue, Site, Str, Table, Trip,
+                     element, explain, field_label, fields_of, is_model, strip, write_private)
+
+import datetime as dt
+import json
 import os
-import sys
+import textwrap
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import platformdirs
+from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, ValidationInfo, create_model, field_validator
+
+from .detectors import DETECTORS
+from .packs import PackError, available, resolve
 
 APP = "postguard"
 
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used: the message names the file and the key."""
-
-
-@dataclass(frozen=True)
-class Site:
-    name: str
-    lat: float
-    lon: float
-    radius_m: float
+__all__ = ["Camera", "Config", "ConfigError", "School", "Service", "Site", "Trip", "default_path", "load_config",
+           "markdown", "parse_config", "template", "write_private"]
 
 
-@dataclass
-class School:
-    name: str = ""
-    aliases: list[str] = field(default_factory=list)
-    email_domains: list[str] = field(default_factory=list)
-    networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
-    sites: list[Site] = field(default_factory=list)
-    pack: str = "default"
+def _default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP))
 
 
-@dataclass
-class Config:
-    path: Path | None = None
-    data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP)))
-    school: School = field(default_factory=School)
-    extra: dict = field(default_factory=dict)  # tables later features read (proxy, service, trips, ...)
+def _email_domain(value: str) -> str:
+    return value.strip().lower().lstrip("@")
+
+
+def _logo(value: str, info: ValidationInfo) -> Path:
+    """A logo file, relative to the config file (or the working folder for a config given as a dict)."""
+    base = (info.context or {}).get("base") or Path.cwd()
+    path = Path(base) / Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError(f"no such image file: {path}")
+    return path
+
+
+EmailDomain = Annotated[str, AfterValidator(_email_domain)]
+Logo = Annotated[NonBlank, AfterValidator(_logo), Label("image file")]
+
+
+class School(Table):
+    """The school: its names, email domains, networks and sites, its policy pack, its cameras and badge."""
+
+    name: Str = Field("", description="The school's name as staff and the public write it.",
+                      json_schema_extra={"examples": ["St Mary of the Angels"]})
+    aliases: list[Str] = Field(default_factory=list, description="Other names the school goes by.",
+                               json_schema_extra={"examples": [["St Mary's", "SMOTA"]]})
+    email_domains: list[EmailDomain] = Field(
+        default_factory=list, description="The school's email domains: a school address used on a personal account "
+                                          "is against policy.",
+        json_schema_extra={"examples": [["stmarys-angels.sch.uk"]]})
+    networks: list[Network] = Field(
+        default_factory=list, description="The school network's address ranges (CIDR): edits made from here are "
+                                          "traced to the school.",
+        json_schema_extra={"examples": [["10.20.0.0/16", "203.0.113.0/24"]]})
+    sites: list[Site] = Field(
+        default_factory=list, description="The school's sites: a photo taken within radius_m metres is \"on the "
+                                          "school site\".",
+        json_schema_extra={"examples": [[{"name": "Main site", "lat": 54.5705, "lon": -1.3187, "radius_m": 300}]]})
+    pack: Str = Field("default", description="The policy pack: a pack's name, or the path of a pack file.",
+                      json_schema_extra={"one_of": available()})
+    cameras: list[Camera] = Field(
+        default_factory=list, description="School cameras and iPads (an asset register): photos they took count as "
+                                          "school photos. A body serial is strong; make and model alone is weak "
+                                          "(iPads and phones write no serial).",
+        json_schema_extra={"examples": [[{"serial": "093022004357"},
+                                         {"make": "Apple", "model": "iPad (9th generation)"}]]})
+    logos: list[Logo] = Field(
+        default_factory=list, description="The school badge or logo as image files (PNG with transparency is best), "
+                                          "relative to this file.",
+        json_schema_extra={"examples": [["badge.png"]]})
+    official_services: list[NonBlank] = Field(
+        default_factory=list, description="The school's own accounts and sites on platforms that are otherwise "
+                                          "personal (hosts; a URL is accepted and its host used): a school address "
+                                          "used there is not a finding.",
+        json_schema_extra={"examples": [["www.stmarys-angels.sch.uk", "stmarysangels.wordpress.com"]]})
+
+    @field_validator("pack")
+    @classmethod
+    def _pack_exists(cls, pack: str) -> str:
+        if pack:
+            try:
+                resolve(pack)
+            except PackError as exc:
+                raise ValueError(str(exc)) from None
+        return pack
+
+
+class Service(Table):
+    """The local service (postguard run): the monitoring record's database, its retention, the extension's origins
+    and the alert mail server."""
+
+    database: Str = Field("", description="The monitoring record's database as an SQLAlchemy URL (postgresql://...); "
+                                          "empty: the SQLite file events.sqlite3 in data_dir. A command's --database "
+                                          "overrides it.",
+                          json_schema_extra={"examples": ["postgresql://postguard@localhost/postguard"]})
+    retention_days: Int = Field(90, ge=1, le=3650, description="How many days events are kept, unless a pack's rule "
+                                                               "says otherwise (the dashboard's setting overrides it).")
+    extension_origins: list[Str] = Field(default_factory=list,
+                                         description="The browser extension's origins the service accepts (the "
+                                                     "extension's options page prints the line).",
+                                         json_schema_extra={"examples": [["chrome-extension://<the extension's id>"]]})
+    smtp_host: Str = Field("localhost", description="The mail server alerts are sent through.")
+    smtp_port: Int = Field(25, ge=1, le=65535, description="The mail server's port.")
+
+
+class _Root(Table):
+    """The whole file."""
+
+    data_dir: PathValue = Field(default_factory=_default_data_dir,
+                                description="Where PostGuard keeps its monitoring log, keys, photo library and roster "
+                                            "(readable by its owner only).")
+    school: School = Field(default_factory=School, description=School.__doc__)
+    trips: list[Trip] = Field(default_factory=list, description="School trips: photos taken on these dates, or at "
+                                                                "the place, count as school photos. One [[trips]] "
+                                                                "table each.")
+    service: Service = Field(default_factory=Service, description=Service.__doc__)
+    _path: Path | None = PrivateAttr(None)
+
+    @property
+    def path(self) -> Path | None:
+        """The file this was read from (None: defaults, or a config given as a dict)."""
+        return self._path
+
+
+def assemble(detectors) -> type[_Root]:
+    """The file's schema: data_dir, [school], [[trips]], [service], and the table of each detector that owns one."""
+    tables = {}
+    for detector in detectors:
+        if detector.table is None:
+            continue
+        if detector.table in fields_of(_Root) or detector.table in tables:
+            raise TypeError(f"{detector.__name__}.table {detector.table!r} is already a config table")
+        options = detector.Options
+        tables[detector.table] = (options, Field(default_factory=options, description=(options.__doc__ or "").strip()))
+    model = create_model("Config", __base__=_Root, __module__=__name__, **tables)
+    model.__doc__ = "The configuration: data_dir, [school], [[trips]], [service] and each detector's own table."
+    return model
+
+
+Config = assemble(DETECTORS)
 
 
 def default_path() -> Path:
@@ -62,121 +176,164 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     return parse_config(doc, p)
 
 
-def parse_config(doc: dict, p: Path | None = None) -> Config:
-    where = str(p) if p else "config"
-
-    def fail(key: str, why: str):
-        raise ConfigError(f"{where}: {key}: {why}")
-
-    def strings(key: str, value) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            fail(key, f"must be a list of strings, not {value!r}")
-        return value
-
-    cfg = Config(path=p)
-    if "data_dir" in doc:
-        if not isinstance(doc["data_dir"], str) or not doc["data_dir"]:
-            fail("data_dir", "must be a path")
-        cfg.data_dir = Path(doc["data_dir"]).expanduser()
-    s = doc.get("school", {})
-    if not isinstance(s, dict):
-        fail("school", "must be a table")
-    school = School()
-    for key, value in s.items():
-        k = f"school.{key}"
-        if key == "name" or key == "pack":
-            if not isinstance(value, str):
-                fail(k, f"must be a string, not {value!r}")
-            setattr(school, key, value)
-        elif key == "aliases":
-            school.aliases = strings(k, value)
-        elif key == "email_domains":
-            school.email_domains = [d.strip().lower().lstrip("@") for d in strings(k, value)]
-        elif key == "networks":
-            for i, net in enumerate(strings(k, value)):
-                try:
-                    school.networks.append(ipaddress.ip_network(net, strict=False))
-                except ValueError:
-                    fail(f"{k}[{i}]", f"not a network in CIDR form: {net!r}")
-        elif key == "sites":
-            if not isinstance(value, list):
-                fail(k, "must be a list of { name, lat, lon, radius_m } tables")
-            for i, site in enumerate(value):
-                school.sites.append(_site(site, f"{k}[{i}]", fail))
-        else:
-            cfg.extra.setdefault("school", {})[key] = value  # read by the feature that owns it
-    cfg.school = school
-    for key, value in doc.items():
-        if key not in ("data_dir", "school"):
-            cfg.extra[key] = value
-    if school.pack:
-        from .packs import PackError, resolve
-        try:
-            resolve(school.pack)
-        except PackError as exc:
-            fail("school.pack", str(exc))
-    return cfg
+def parse_config(doc: dict, path: Path | None = None) -> Config:
+    """The config a TOML document (as a dict) describes; ConfigError `<file>: <dotted.key>: <why>` if it is wrong.
+    Relative paths in it (school.logos) are read relative to the file."""
+    where = str(path) if path else "config"
+    try:
+        config = Config.model_validate(doc, context={"base": Path(path).parent if path else None})
+    except ValidationError as exc:
+        raise explain(exc, where, Config) from None
+    config._path = Path(path) if path else None
+    return config
 
 
-def _site(site, k: str, fail) -> Site:
-    if not isinstance(site, dict):
-        fail(k, "must be a table { name, lat, lon, radius_m }")
-    for key in ("lat", "lon"):
-        if not isinstance(site.get(key), (int, float)) or isinstance(site.get(key), bool):
-            fail(f"{k}.{key}", f"must be a number, not {site.get(key)!r}")
-    lat, lon = float(site["lat"]), float(site["lon"])
-    if not -90 <= lat <= 90:
-        fail(f"{k}.lat", f"out of range: {lat}")
-    if not -180 <= lon <= 180:
-        fail(f"{k}.lon", f"out of range: {lon}")
-    radius = site.get("radius_m", 250)
-    if not isinstance(radius, (int, float)) or isinstance(radius, bool) or radius <= 0:
-        fail(f"{k}.radius_m", f"must be a positive number of metres, not {radius!r}")
-    return Site(str(site.get("name") or "School site"), lat, lon, float(radius))
+# -- the template `postguard init` writes, and docs/configuration.md: both from the schema -----------------------------
+
+WIDTH = 118
 
 
-TEMPLATE = '''\
-# PostGuard configuration. Lines starting with # are comments.
-# Where PostGuard keeps its monitoring log, keys, photo library and roster (readable by its owner only).
-data_dir = "{data_dir}"
+def toml_value(value) -> str:
+    """A value as TOML writes it (inline tables for dicts)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (str, Path)):
+        return json.dumps(str(value), ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }" if value else "{}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
 
-[school]
-# The school's name as staff and the public write it, and other names it goes by.
-name = ""
-aliases = []
-# The school's email domains: a school address used on a personal account is against policy.
-email_domains = []          # e.g. ["stmarys-angels.sch.uk"]
-# The school network's address ranges (CIDR): edits made from here are traced to the school.
-networks = []               # e.g. ["10.20.0.0/16", "203.0.113.0/24"]
-# The school's sites: a photo taken within radius_m metres is "on the school site".
-sites = []                  # e.g. [{{ name = "Main site", lat = 54.5705, lon = -1.3187, radius_m = 300 }}]
-# The policy pack: one of {packs}
-pack = "default"
-# School cameras and iPads (an asset register): photos they took count as school photos. A body serial is strong;
-# make and model alone is weak (iPads and phones write no serial).
-cameras = []                # e.g. [{{ serial = "093022004357" }}, {{ make = "Apple", model = "iPad (9th generation)" }}]
-# The school badge or logo as image files (PNG with transparency is best), relative to this file.
-logos = []                  # e.g. ["badge.png"]
 
-# School trips: photos taken on these dates, or at the place, count as school photos. One [[trips]] table each.
-# [[trips]]
-# name = "Year 6 residential"
-# start = 2026-06-08
-# end = 2026-06-12
-# place = {{ lat = 54.45, lon = -3.03, radius_m = 2000 }}
-'''
+def _default(field, data_dir: Path | None = None):
+    if field.default_factory is not None:
+        value = field.default_factory()
+    else:
+        value = field.default
+    if isinstance(value, Path) and data_dir is not None:
+        value = data_dir
+    return value
+
+
+def _extra(field, key: str):
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    return extra.get(key)
+
+
+def _help(field) -> str:
+    text = " ".join((field.description or "").split())
+    one_of = _extra(field, "one_of")
+    if one_of:
+        text += f" The packs shipped: {', '.join(one_of)}."
+    return text
+
+
+def _comment(text: str, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, WIDTH - len(indent) - 2, initial_indent=f"{indent}# ", subsequent_indent=f"{indent}# ",
+                         break_on_hyphens=False)
+
+
+def _tables(model=None) -> list[tuple[str, object, type]]:
+    """(name, field, model) for each table of the file, in order; [[array]] tables have a list[model] field."""
+    out = []
+    for name, field in fields_of(model or Config).items():
+        inner, entry = strip(field.annotation), element(field.annotation)
+        if is_model(inner):
+            out.append((name, field, inner))
+        elif entry is not None and is_model(strip(entry)):
+            out.append((name, field, strip(entry)))
+    return out
 
 
 def template(data_dir: Path | None = None) -> str:
-    from .packs import available
-    return TEMPLATE.format(data_dir=data_dir or Path(platformdirs.user_data_dir(APP)), packs=", ".join(available()))
+    """The commented config file `postguard init` writes: every key with its help and its default."""
+    lines = ["# PostGuard configuration (TOML). Lines starting with # are comments; every key is shown with its",
+             "# default. docs/configuration.md describes each one.", ""]
+    tables = {name for name, _, _ in _tables()}
+    for name, field in fields_of(Config).items():
+        if name in tables:
+            continue
+        lines += _comment(_help(field))
+        lines.append(f"{name} = {toml_value(_default(field, data_dir or _default_data_dir()))}")
+    for name, field, model in _tables():
+        lines.append("")
+        array = not is_model(strip(field.annotation))
+        if array:  # [[trips]]: none by default, so an example, commented out
+            lines += _comment(_help(field))
+            lines.append(f"# [[{name}]]")
+            for key, sub in fields_of(model).items():
+                example = _extra(sub, "examples")
+                lines += _comment(_help(sub), "# ")
+                lines.append(f"# {key} = {toml_value(example[0] if example else _default(sub))}")
+            continue
+        lines += _comment(_help(field))
+        lines.append(f"[{name}]")
+        for key, sub in fields_of(model).items():
+            lines += _comment(_help(sub))
+            example = _extra(sub, "examples")
+            if _default(sub) is None:  # not set: TOML has no null, so the example, commented out
+                lines.append(f"# {key} = {toml_value(example[0])}")
+                continue
+            line = f"{key} = {toml_value(_default(sub))}"
+            if example and example[0] != _default(sub):
+                line = f"{line:<27} # e.g. {toml_value(example[0])}"
+            lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
-def write_private(path: Path, text: str) -> None:
-    """Create a file readable by its owner only (0600), in a directory only its owner can enter."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    if sys.platform != "win32":
-        os.chmod(path, 0o600)
+def markdown() -> str:
+    """docs/configuration.md: every table and key, with its type, default and help."""
+    out = ["# Configuration", "",
+           "<!-- Generated from the schema in rules/config.py and the detectors' Options: do not edit by hand;",
+           "     run `python -m rules.config_docs > docs/configuration.md` (a test checks it is current). -->", "",
+           "One TOML file, read once at start: `config.toml` in the user's config folder by default "
+           "(`~/.config/postguard/config.toml` on Linux), or the file `--config` names (or `POSTGUARD_CONFIG`). "
+           "`postguard init` writes it with every key at its default. An unknown table or "
+           "key, a value of the wrong type or a bad value stops every command with exit status 2 and a message "
+           "naming the file and the key, for example:", "",
+           "```text",
+           "postguard: config.toml: school.email_domian: unknown key (did you mean 'email_domains'?)",
+           "```", ""]
+    top = [(name, f) for name, f in fields_of(Config).items() if name not in {n for n, _, _ in _tables()}]
+    out += ["## Top level", "", *_key_table("", top), ""]
+    for name, field, model in _tables():
+        array = not is_model(strip(field.annotation))
+        out += [f"## `[[{name}]]`" if array else f"## `[{name}]`", "", _help(field), ""]
+        out += [*_key_table(name, list(fields_of(model).items())), ""]
+        for key, sub, entry in _tables(model):  # school.sites, school.cameras, trips.place
+            many = not is_model(strip(sub.annotation))
+            about = " ".join((entry.__doc__ or "").split()) if many else _help(sub)
+            out += [f"### `{name}.{key}` {'entries' if many else 'table'}", "", about, "",
+                    *_key_table(f"{name}.{key}{'[]' if many else ''}", list(fields_of(entry).items())), ""]
+        if array:
+            example = {k: _extra(f, "examples")[0] for k, f in fields_of(model).items() if _extra(f, "examples")}
+            out += ["```toml", f"[[{name}]]", *(f"{k} = {toml_value(v)}" for k, v in example.items()), "```", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _key_table(prefix: str, fields: list) -> list[str]:
+    rows = ["| Key | Type | Default | What it is |", "| --- | --- | --- | --- |"]
+    for key, field in fields:
+        name = f"{prefix}.{key}" if prefix else key
+        if _extra(field, "shown_default") is not None:
+            default = f"`{toml_value(_extra(field, 'shown_default'))}`"
+        elif field.is_required():
+            default = "required"
+        elif key == "data_dir":
+            default = "the user data folder (`~/.local/share/postguard` on Linux)"
+        elif _default(field) is None:
+            default = "not set"
+        else:
+            default = f"`{toml_value(_default(field))}`"
+        text = _help(field)
+        example = _extra(field, "examples")
+        if example:
+            text += f" Example: `{toml_value(example[0])}`."
+        rows.append(f"| `{name}` | {field_label(field)} | {default} | {text.replace('|', '/')} |")
+    return rows
+

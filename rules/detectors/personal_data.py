@@ -11,18 +11,13 @@ from __future__ import annotations
 import bisect
 import re
 
-from .. import identifiers, roster
-from ..config import ConfigError
+from pydantic import Field
+
+from .. import identifiers, roster, schema
 from ..model import Submission
 from .base import Detector, Hit
 
 PUPIL, STAFF = "personal_data.pupil", "personal_data.staff"
-
-# Option table [personal_data] in the config file: name -> (type, default, help).
-OPTIONS = {
-    "dob_window": (int, 80, "how many characters apart a postcode and a date of birth may be and still count as "
-                            "one person's details (personal_data.staff)"),
-}
 
 _MESSAGES = {
     "UPN": "This post contains a pupil's Unique Pupil Number (ending {last}), which identifies the child in "
@@ -49,24 +44,6 @@ def looks_like_token(value: str) -> bool:
     return len(value) >= TOKEN_MIN_CHARS and _TOKENISH.fullmatch(value) is not None
 
 
-def parse_options(config) -> dict:
-    """The [personal_data] table, checked; unknown keys and bad values raise ConfigError naming the key."""
-    table = config.extra.get("personal_data", {})
-    where = str(config.path) if config.path else "config"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: personal_data: must be a table")
-    options = {}
-    for key, value in table.items():
-        if key not in OPTIONS:
-            raise ConfigError(f"{where}: personal_data.{key}: unknown option (known: {', '.join(OPTIONS)})")
-        kind, _, _ = OPTIONS[key]
-        if not isinstance(value, kind) or isinstance(value, bool) or value < 0:
-            raise ConfigError(f"{where}: personal_data.{key}: must be a non-negative {kind.__name__}, "
-                              f"not {value!r}")
-        options[key] = value
-    return {key: options.get(key, default) for key, (_, default, _) in OPTIONS.items()}
-
-
 class PersonalDataDetector(Detector):
     id = "personal_data"
     rules = {
@@ -74,10 +51,18 @@ class PersonalDataDetector(Detector):
                "pupils' names on the school roster",
         STAFF: "National Insurance numbers, and a UK postcode beside a date of birth",
     }
+    table = "personal_data"
+
+    class Options(schema.Options):
+        """Personal data in what a post says (personal_data.pupil, personal_data.staff)."""
+
+        dob_window: schema.Int = Field(80, ge=0, description="How many characters apart a postcode and a date of birth "
+                                                      "may be and still count as one person's details "
+                                                      "(personal_data.staff).")
 
     def __init__(self, config, tuning: dict | None = None):
         super().__init__(config, tuning)
-        self.options = parse_options(config)
+        self._dob_window = self.options.dob_window
         self._pupil = identifiers.PUPIL
         self._staff = identifiers.STAFF
         self._least_digits = min(r.min_digits for r in (*self._pupil, *self._staff))
@@ -124,7 +109,7 @@ class PersonalDataDetector(Detector):
         postcodes = self._postcode.analyze(text, runs)
         if not postcodes:
             return []
-        window = self.options["dob_window"]
+        window = self._dob_window
         reach = window + max(self._dob.reach)
         starts = [p.start for p in postcodes]  # sorted, as analyze returns them
         near = []

@@ -20,7 +20,6 @@ from typing import Iterable, Iterator, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .. import platforms
-from ..config import ConfigError
 from ..model import Submission
 from .base import Detector, Hit
 
@@ -352,7 +351,7 @@ class SchoolEmailDetector(Detector):
         super().__init__(config, tuning)
         self.domains = tuple(d for d in config.school.email_domains if d)
         self.reg = registry()
-        self.official = self.reg.official | set(self.domains) | _official_services(config)
+        self.official = self.reg.official | set(self.domains) | _official_services(config.school.official_services)
 
     def check(self, submission: Submission, rules: set[str]):
         if RULE not in rules or not self.domains:
@@ -534,9 +533,6 @@ def _method(submission: Submission) -> str:
     return (override or submission.method).upper()
 
 
-def _official_services(config) -> set[str]:
-    value = (config.extra.get("school") or {}).get("official_services", [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ConfigError(f"{config.path or 'config'}: school.official_services: must be a list of host names, "
-                          f"not {value!r}")
-    return {_host_of(v.strip()).rstrip(".") for v in value}
+def _official_services(hosts: list[str]) -> set[str]:
+    """The config's `[school] official_services` (checked at load: non-empty strings) as hosts; URLs give theirs."""
+    return {_host_of(v.strip()).rstrip(".") for v in hosts}

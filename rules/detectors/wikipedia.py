@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .. import network, platforms
-from ..config import ConfigError
+from pydantic import AfterValidator, Field, Strict
+
+from .. import network, platforms, schema
 from ..model import Submission
 from .base import Detector, Hit
 
@@ -27,6 +29,18 @@ DEFAULT_EXTRA_WIKIS = ("fandom.com", "wikia.org", "wikia.com")
 MAX_REMEMBERED_HOSTS = 4096
 NOT_WIKIS = ("intake-analytics.wikimedia.org", "intake-logging.wikimedia.org")  # analytics event intake
 BEACON_PATHS = ("/beacon/",)  # /beacon/event, /beacon/statsv: EventLogging and statistics
+
+
+def wiki_host(value: str) -> str:
+    """A `[wikipedia] extra_wikis` entry as a host name: a URL's host, lower case, without "*." or a final dot."""
+    host = (urlsplit(value).hostname if "://" in value else value) or ""
+    host = host.strip().lower().lstrip("*.").rstrip(".")
+    if not host or "/" in host or " " in host:
+        raise ValueError(f"not a host name: {value!r}")
+    return host
+
+
+WikiHost = Annotated[str, Strict(), AfterValidator(wiki_host), schema.Label("host name")]
 
 # -- who is editing ------------------------------------------------------------------------------------------------
 
@@ -157,10 +171,20 @@ class WikipediaDetector(Detector):
     id = "wikipedia"
     rules = {RULE: "saving a change to Wikipedia, another Wikimedia wiki (Wikidata, Commons, ...) or a listed open "
                    "wiki (Fandom): edits, uploads, moves, replies, Wikidata statements"}
+    table = "wikipedia"
+
+    class Options(schema.Options):
+        """Edits to Wikipedia and other wikis (wikipedia.edit)."""
+
+        extra_wikis: list[WikiHost] = Field(
+            default_factory=list, description="More wikis whose edits the rule covers, beyond the Wikimedia wikis and "
+                                              "Fandom: host names (a host covers its subdomains; a URL is accepted "
+                                              "and its host used).",
+            json_schema_extra={"examples": [["wiki.example.org", "https://www.localhistorywiki.org/"]]})
 
     def __init__(self, config, tuning: dict | None = None):
         super().__init__(config, tuning)
-        self.wikis = frozenset(WIKIMEDIA_DOMAINS + DEFAULT_EXTRA_WIKIS + extra_wikis(config))
+        self.wikis = frozenset(WIKIMEDIA_DOMAINS + DEFAULT_EXTRA_WIKIS + tuple(self.options.extra_wikis))
         self._wiki_hosts: dict[str, str] = {}  # netloc -> its host when a covered wiki, else ""
 
     def check(self, submission: Submission, rules: set[str]):
@@ -204,25 +228,6 @@ class WikipediaDetector(Detector):
 
 
 # -- small pure functions ------------------------------------------------------------------------------------------
-
-def extra_wikis(config) -> tuple[str, ...]:
-    """The config's `[wikipedia] extra_wikis` hosts (a host covers its subdomains; URLs are accepted)."""
-    where = str(config.path) if config.path else "config"
-    table = config.extra.get("wikipedia", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: wikipedia: must be a table")
-    hosts = table.get("extra_wikis", [])
-    if not isinstance(hosts, list):
-        raise ConfigError(f"{where}: wikipedia.extra_wikis: must be a list of host names, not {hosts!r}")
-    out = []
-    for i, h in enumerate(hosts):
-        host = (urlsplit(h).hostname if isinstance(h, str) and "://" in h else h) or ""
-        host = host.strip().lower().lstrip("*.").rstrip(".") if isinstance(host, str) else ""
-        if not host or "/" in host or " " in host:
-            raise ConfigError(f"{where}: wikipedia.extra_wikis[{i}]: not a host name: {h!r}")
-        out.append(host)
-    return tuple(out)
-
 
 def request_params(submission: Submission) -> dict[str, str]:
     """The parameters MediaWiki sees: the query string, then the body's fields over it (PHP's $_POST + $_GET),

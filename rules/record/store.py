@@ -129,7 +129,7 @@ class Retention:
     def current(cls, store: "Store", pack, config) -> "Retention":
         """The admin's setting (else the config's [service] retention_days, else 90), and the pack's per-rule
         periods."""
-        days = store.get_setting("retention_days", config.extra.get("service", {}).get("retention_days", 90))
+        days = store.get_setting("retention_days", config.service.retention_days)
         return cls(int(days), {r: s.retention_days for r, s in pack.rules.items() if s.retention_days})
 
 
@@ -148,8 +148,7 @@ def sqlite_url(path: Path) -> str:
 def database_url(config, override: str | None = None) -> str:
     """The record's database: `override` (a command's --database), else the config's [service] database, else the
     SQLite file in the data folder. The one place this is decided, for every process that opens the store."""
-    url = override or config.extra.get("service", {}).get("database") or sqlite_url(
-        config.data_dir / "events.sqlite3")
+    url = override or config.service.database or sqlite_url(config.data_dir / "events.sqlite3")
     if url.startswith(("postgres://", "postgresql://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
