@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from local_service.cli import main
+from rules import Config, load_config
 from tests.rules.test_location import SHEFFIELD, gps_ifd, jpeg_with_gps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,3 +105,43 @@ def test_console_script_runs(photos):
         pytest.skip("not installed as a package")
     result = subprocess.run([str(exe), "scan", str(photos / "trip")], capture_output=True, text=True)
     assert result.returncode == 1 and json.loads(result.stdout)["findings"]
+
+
+# -- a misspelt key or an unknown table stops every command, naming the file, the key and the nearest valid name -------
+
+MISSPELT = {
+    "email_domian": ('[school]\nname = "St Mary\'s"\nemail_domian = ["stmarys-angels.sch.uk"]\n',
+                     "school.email_domian: unknown key (did you mean 'email_domains'?)"),
+    "unknown table": ('[school]\nname = "St Mary\'s"\n\n[servise]\ndatabase = ""\n',
+                      "servise: unknown table (did you mean 'service'?)"),
+    "smtp_port": ('[service]\nsmtp_port = "x"\n', "service.smtp_port: expected a whole number, not 'x'"),
+}
+COMMANDS = {"scan": lambda photos: ["scan", str(photos / "clean.jpg")], "status": lambda _: ["status"],
+            "run": lambda _: ["run", "--service-port", "0", "--proxy-port", "0"]}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("case", MISSPELT)
+def test_a_bad_config_exits_two_naming_file_key_and_suggestion(tmp_path, photos, capsys, command, case):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(MISSPELT[case][0])
+    code, out, err = run([*COMMANDS[command](photos), "--config", str(cfg)], capsys)
+    assert code == 2 and out == ""
+    assert err == f"postguard: {cfg}: {MISSPELT[case][1]}\n"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_bad_config_exits_two_from_a_real_process(tmp_path, photos, command):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(MISSPELT["email_domian"][0])
+    result = subprocess.run([sys.executable, "-m", "local_service.cli", *COMMANDS[command](photos), "--config",
+                             str(cfg)], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"postguard: {cfg}: school.email_domian: unknown key (did you mean 'email_domains'?)\n"
+
+
+def test_the_template_init_writes_loads_back_as_the_defaults(tmp_path, capsys):
+    cfg = tmp_path / "conf" / "config.toml"
+    code, _, _ = run(["init", "--config", str(cfg)], capsys)
+    assert code == 0
+    assert load_config(cfg).model_dump() == Config().model_dump()
