@@ -11,7 +11,7 @@ ARGS   ?= run
 # real server too; Chromium: the browser tests (Playwright drives Debian's build; it cannot download its own).
 TEST_APT_PACKAGES := libimage-exiftool-perl postgresql chromium
 
-.PHONY: setup test-setup system-deps run test bench clean
+.PHONY: setup test-setup system-deps run test bench vocabulary clean
 
 # What running needs.
 $(BIN)/postguard: pyproject.toml
@@ -53,6 +53,11 @@ test: test-setup
 bench: system-deps $(VENV)/.test-extras
 	$(BIN)/python bench/location_bench.py
 	$(BIN)/python bench/photo_bench.py
+
+# The extension's copy of the vocabulary (rules/vocabulary.py); tests/rules/test_vocabulary.py keeps it current.
+vocabulary: setup
+	$(BIN)/python -c 'import rules.vocabulary as v; print(v.javascript(), end="")' > extension/src/lib/vocabulary.js
+	cd extension && node tools/build.mjs
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
