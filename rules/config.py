@@ -8,11 +8,6 @@ template() and docs/configuration.md is markdown() (`python -m rules.config_docs
 """
 from __future__ import annotations
 
-# The leaf pieces first, out of the usual order: rules.roster imports write_private from this module while the
-# detector registry below loads. ConfigError, Site, Camera, Trip and write_private are re-exported from here.
-from .schema import (Camera, ConfigError, Int, Label, Network, NonBlank, PathValue, Site, Str, Table, Trip,
-                     element, explain, field_label, fields_of, is_model, strip, write_private)
-
 import datetime as dt
 import json
 import os
@@ -26,6 +21,8 @@ from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, Valida
 
 from .detectors import DETECTORS
 from .packs import PackError, available, resolve
+from .schema import (Camera, ConfigError, Int, Label, Network, NonBlank, PathValue, Site, Str, Table, Trip,  # noqa: F401
+                     element, explain, field_label, fields_of, is_model, strip, write_private)  # (re-exported)
 
 APP = "postguard"
 

@@ -25,7 +25,7 @@ from operator import not_
 from pathlib import Path
 from typing import Callable
 
-from .config import write_private
+from .schema import write_private
 
 KEY_FILE = "roster.key"
 ROSTER_FILE = "roster.json"
