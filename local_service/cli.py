@@ -111,6 +111,8 @@ def iter_files(paths: list[str]):
 
 
 def scan_one(engine: Engine, path: Path) -> dict:
+    from rules.media import formats  # the table of formats: which suffixes promise a picture or video
+
     result = {"path": str(path), "format": None, "findings": [], "decision": "allow", "error": None}
     try:
         data = read_file(path)
@@ -124,13 +126,9 @@ def scan_one(engine: Engine, path: Path) -> dict:
     result["decision"] = verdict.decision
     if verdict.errors:
         result["error"] = "; ".join(verdict.errors)
-    elif result["format"] is None and path.suffix.lower() in MEDIA_SUFFIXES:
+    elif result["format"] is None and path.suffix.lower() in formats.MEDIA_SUFFIXES:
         result["error"] = f"not a recognised image or video file despite its {path.suffix} name"
     return result
-
-
-MEDIA_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".mp4",
-                  ".mov", ".m4v", ".3gp", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".rw2", ".raf", ".jxl"}
 
 
 def _public(finding: dict) -> dict:

@@ -20,13 +20,14 @@ from werkzeug.formparser import MultiPartParser
 from werkzeug.http import parse_options_header
 
 from rules import Attachment, Submission
-from rules.media import sniff, splice
+from rules.media import formats, sniff, splice
 
 MAX_FIELDS = 2000
 MIN_BASE64_MEDIA = 100  # characters: shorter strings are ids, not photos
 DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w=.+-]+)*;base64,", re.I)
 BASE64_CHARS = re.compile(rb"^[A-Za-z0-9+/_-]+={0,2}$")
 MEDIA_TYPES = ("image/", "video/", "application/octet-stream")
+BASE64_OPENINGS = formats.BASE64_OPENINGS  # how a picture or video starts in base64 ("/9j/" is JPEG), by the table
 
 
 class ExtractError(ValueError):
@@ -274,8 +275,8 @@ def _base64_media(text: str):
     if m:
         prefix, mime = text[:m.end()], m.group(1) or ""
         payload = text[m.end():]
-    elif len(text) >= MIN_BASE64_MEDIA and text[:4] in ("/9j/", "iVBO", "R0lG", "UklG", "AAAA", "SUkq", "TU0A"):
-        payload = text  # JPEG, PNG, GIF, RIFF, ISO-BMFF, TIFF, by their base64 openings
+    elif len(text) >= MIN_BASE64_MEDIA and text[:4] in BASE64_OPENINGS:
+        payload = text  # a picture or video by how it starts in base64
     else:
         return None
     raw = payload.strip().encode("ascii", "ignore")
