@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rules import Attachment, ConfigError, Engine, PackError, Submission, load_config
 from rules.config import default_path, template, write_private
-from rules.media import StripError, sniff
+from rules.media import StripError, formats, sniff
 from rules.record.keys import TOKEN_FILE, secret_file
 
 from . import commands, library_cmd
@@ -111,8 +111,6 @@ def iter_files(paths: list[str]):
 
 
 def scan_one(engine: Engine, path: Path) -> dict:
-    from rules.media import formats  # the table of formats: which suffixes promise a picture or video
-
     result = {"path": str(path), "format": None, "findings": [], "decision": "allow", "error": None}
     try:
         data = read_file(path)

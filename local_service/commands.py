@@ -7,8 +7,6 @@ import logging
 import sys
 
 from rules import Engine, load_config, load_pack
-from rules.images import faces
-from rules.images.library import Library
 from rules.network import on_school_network, status_lines
 from rules.record.store import Retention, Store, database_url
 from rules.roster import import_csv
@@ -103,10 +101,8 @@ def cmd_status(args) -> int:
         print(f"school network: {'on' if on_school_network(config, override) else 'off'} (set by --network)")
     engine = Engine(config)
     print(f"policy pack: {engine.pack.name} ({engine.pack.id}), {len(engine.pack.active)} rules on")
-    if "pupil.image" in engine.pack.active:
-        stats = Library.for_config(config).stats()
-        print(f"photo library: {stats['photos']} photos ({stats['hashes']} hashes); face detector: "
-              f"{faces.backend()}")
+    for line in engine.status():
+        print(line)
     print(f"config: {config.path or 'defaults (no config file)'}; data: {config.data_dir}")
     return 0
 

@@ -22,6 +22,10 @@ class Engine:
         self._detectors = [(cls(self.config, {r: self.pack.rules[r].thresholds for r in rules}), rules)
                            for cls, rules in by_detector.items()]
 
+    def status(self) -> list[str]:
+        """Each running detector's line about its data, for `postguard status`."""
+        return [line for detector, _ in self._detectors if (line := detector.status())]
+
     def warm_up(self) -> None:
         """Load every detector's data now (the town index, the photo library), so no post waits for it."""
         for detector, _ in self._detectors:

@@ -41,6 +41,10 @@ class Detector:
             if self.options is None:  # a config object made without this detector's table
                 self.options = self.Options()
 
+    def status(self) -> str:
+        """A line for `postguard status` about the data this detector uses ("" when there is nothing to say)."""
+        return ""
+
     def warm_up(self) -> None:
         """Load what the first check would otherwise wait for (data files, indexes). Called once, off the hot path."""
 

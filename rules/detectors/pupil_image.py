@@ -20,7 +20,9 @@ outcome. The evidence holds signal names and numbers only: never the picture, a 
 """
 from __future__ import annotations
 
+import functools
 import logging
+import types
 from pathlib import Path
 
 from .. import geo, media
@@ -62,16 +64,19 @@ class PupilImageDetector(Detector):
     @property
     def library(self):
         if self._library is None:
-            from ..images.library import Library
-            self._library = Library.for_config(self.config)
+            self._library = _images().library.Library.for_config(self.config)
         return self._library
 
     @property
     def badges(self):
         if self._badges is None and self._logo_paths:
-            from ..images.badge import BadgeMatcher
-            self._badges = BadgeMatcher.from_paths(self._logo_paths)
+            self._badges = _images().badge.BadgeMatcher.from_paths(self._logo_paths)
         return self._badges
+
+    def status(self) -> str:
+        stats = self.library.stats()
+        return (f"photo library: {stats['photos']} photos ({stats['hashes']} hashes); face detector: "
+                f"{_images().faces.backend()}")
 
     def warm_up(self) -> None:
         """Read the library's hashes (seconds for 100,000 photos) and describe the badges once."""
@@ -143,7 +148,7 @@ class PupilImageDetector(Detector):
         return out
 
     def _picture_signals(self, img) -> list[dict]:
-        from ..images import phash
+        phash = _images().phash
         out = []
         if len(self.library):
             match = self.library.lookup(phash.query_hashes(img), self.settings["possible_distance"])
@@ -167,14 +172,12 @@ class PupilImageDetector(Detector):
 
     def _count_faces(self, img) -> int:
         import numpy as np
-        from ..images import faces
-        return len(faces.detect(np.asarray(img)))
+        return len(_images().faces.detect(np.asarray(img)))
 
     def _frames(self, data: bytes, kind: str) -> list:
-        from ..images import phash
+        phash, video = _images().phash, _images().video
         if kind in VIDEOS:
             from PIL import Image
-            from ..images import video
             try:
                 arrays = video.frames(data, count=VIDEO_FRAMES, budget_s=VIDEO_BUDGET_S)
             except video.VideoError as exc:
@@ -227,3 +230,12 @@ def _message(signals: list[dict]) -> str:
             reasons.append("it shows a group of people" if s["group"] else "it shows people")
     return ("This picture looks like a school photo: " + "; ".join(reasons) +
             ". Photos of pupils must not go on personal social media.")
+
+
+@functools.cache
+def _images() -> types.SimpleNamespace:
+    """The picture tools, loaded the first time pupil.image needs one: numpy, OpenCV, FAISS and PyAV load with
+    them (about 0.3 s), which a laptop whose pack does not run this rule, and `postguard scan` of a file with no
+    picture to look at, never pay."""
+    from ..images import badge, faces, library, phash, video  # heavy libraries behind them: see the docstring
+    return types.SimpleNamespace(badge=badge, faces=faces, library=library, phash=phash, video=video)

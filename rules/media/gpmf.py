@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import struct
 
+from .boxes import boxes
 from .report import Coordinate, MediaReport, Patch, blank
 
 FIRST_SAMPLES = 8
 
 
 def track(data: bytes, trak, report: MediaReport) -> None:
-    from .isobmff import boxes  # circular: the box walker lives there
-
     found = {}
 
     def walk(lo, hi, depth=0):

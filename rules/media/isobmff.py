@@ -10,6 +10,7 @@ import re
 import struct
 
 from . import gpmf, tiff, xmp
+from .boxes import Box, boxes  # noqa: F401  (Box: re-exported)
 from .report import Coordinate, MediaReport, Patch, Place, Spliced, blank, safely
 
 CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"udta", b"edts", b"dinf", b"iprp", b"ipco", b"moof",
@@ -24,42 +25,7 @@ ISO6709 = re.compile(rb"^\s*([+-]\d+(?:\.\d*)?)([+-]\d+(?:\.\d*)?)")
 CAMERA_KEYS = {b"com.apple.quicktime.make": "make", b"com.apple.quicktime.model": "model",
                b"com.apple.quicktime.creationdate": "taken"}  # what an iPhone or iPad video says made it, and when
 META_CHILDREN = {b"hdlr", b"keys", b"ilst", b"iinf", b"pitm", b"dinf", b"iloc"}
-MAX_BOXES = 20000
 MAX_DEPTH = 10
-
-
-class Box:
-    __slots__ = ("type", "start", "body", "end", "uuid")
-
-    def __init__(self, type_, start, body, end, uuid=None):
-        self.type, self.start, self.body, self.end, self.uuid = type_, start, body, end, uuid
-
-
-def boxes(data: bytes, start: int, end: int, report: MediaReport):
-    pos, count = start, 0
-    while pos + 8 <= end and count < MAX_BOXES:
-        count += 1
-        size, btype = struct.unpack_from(">I4s", data, pos)
-        body = pos + 8
-        if size == 1:
-            if pos + 16 > end:
-                return
-            size = struct.unpack_from(">Q", data, pos + 8)[0]
-            body += 8
-        elif size == 0:
-            size = end - pos
-        box_end = pos + size
-        if size < body - pos:
-            report.warn(f"ISOBMFF: bad size for box {btype!r} at byte {pos}")
-            return
-        if box_end > end:
-            report.warn(f"ISOBMFF: box {btype.decode('latin-1')} cut short")
-            box_end = end
-        uuid = None
-        if btype == b"uuid":
-            uuid, body = bytes(data[body:body + 16]), body + 16
-        yield Box(btype, pos, body, box_end, uuid)
-        pos = pos + size
 
 
 def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
