@@ -1,41 +1,28 @@
 """school_email.personal_account: a school email address used to sign up or sign in to a personal platform.
 
 The platforms, their account endpoints and the school services that are allowed are data
-(rules/platforms_accounts.toml, sources in docs/platforms.md); this module reads them and finds the address, also
-when a client has encoded it (percent, JSON escape, base64, TikTok's XOR-hex) or when the school account arrives
-through "Sign in with Google / Microsoft / Apple".
+(rules/platforms_accounts.toml, loaded by rules/platforms_accounts.py; sources in docs/platforms.md); this detector
+finds the address in a request to one of them, also when a client has encoded it (percent, JSON escape, base64,
+TikTok's XOR-hex: undone by rules/field_decoding.py) or when the school account arrives through "Sign in with
+Google / Microsoft / Apple".
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
-import tomllib
-from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
-from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from .. import platforms
+from ..field_decoding import JWT, MAX_SCAN, Leaf, decodings, host_of, jwt_claims, leaves, named
 from ..model import Submission
+from ..platforms_accounts import ACCOUNT_KINDS, CONTENT_KINDS, Platform, Provider, lookup, registry
 from .base import Detector, Hit
 
-DATA = Path(__file__).resolve().parent.parent / "platforms_accounts.toml"
 RULE = "school_email.personal_account"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-ACCOUNT_KINDS = ("sign_up", "login", "email_change", "account_settings")
-CONTENT_KINDS = ("upload", "post")
-MAX_SCAN = 64 << 10  # characters: longer values are searched as they are, not decoded
-MAX_NESTED = 256 << 10  # characters: longer values are not parsed as JSON
 ADDRESS = re.compile(r"[A-Za-z0-9._%+'-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.(eyJ[A-Za-z0-9_-]{4,})\.[A-Za-z0-9_-]*")
-BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
-HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){4,}")
-ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})")
-NESTED_PREFIX = re.compile(r"[\w.]{0,24}")  # Instagram's signed_body=SIGNATURE.{...}
 
 MESSAGES = {
     "sign_up": "You are creating a {platform} account with your school email address ({address}); please use a "
@@ -53,284 +40,14 @@ MESSAGES = {
 }
 
 
-# -- the registry (rules/platforms_accounts.toml) -------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Shape:
-    kind: str
-    pattern: re.Pattern
-    fields: frozenset[str] = frozenset()  # protocol shapes: one of these fields must be present
-    methods: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Platform:
-    key: str
-    name: str
-    hosts: tuple[str, ...]
-    endpoints: tuple[Shape, ...]  # account kinds first, then upload and post: the first match decides
-    protocol: tuple[Shape, ...] = ()  # recognised on any host
-    google_services: tuple[str, ...] = ()
-    keeps_metadata: bool | None = None
-    sources: tuple[str, ...] = ()
-
-    def kind(self, text: str) -> str | None:
-        return next((s.kind for s in self.endpoints if s.pattern.search(text)), None)
-
-
-@dataclass(frozen=True)
-class Provider:
-    key: str
-    name: str
-    hosts: tuple[str, ...]
-    authorize: tuple[re.Pattern, ...]
-    sign_up: tuple[re.Pattern, ...]
-    sign_in: tuple[re.Pattern, ...]
-    hints: tuple[str, ...]
-    destinations: tuple[str, ...]
-    service_param: str = ""
-    tenant_in_path: bool = False
-
-
-@dataclass
-class Registry:
-    platforms: dict[str, Platform]
-    providers: dict[str, Provider]
-    official: frozenset[str]
-    generic: tuple[Shape, ...]
-    email_words: tuple[str, ...]
-    identifier_words: tuple[str, ...]
-    operation_words: tuple[str, ...]
-    address_claims: tuple[str, ...]
-    domain_claims: tuple[str, ...]
-    issuers: dict[str, str]
-    by_host: dict[str, Platform] = field(init=False)
-    provider_by_host: dict[str, Provider] = field(init=False)
-    by_service: dict[str, Platform] = field(init=False)
-    protocol: list[tuple[Platform, Shape]] = field(init=False)
-
-    def __post_init__(self):
-        self.by_host = {h: p for p in self.platforms.values() for h in p.hosts}
-        self.provider_by_host = {h: p for p in self.providers.values() for h in p.hosts}
-        self.by_service = {s: p for p in self.platforms.values() for s in p.google_services}
-        self.protocol = [(p, s) for p in self.platforms.values() for s in p.protocol]
-
-    def generic_kind(self, text: str) -> str | None:
-        return next((s.kind for s in self.generic if s.pattern.search(text)), None)
-
-
-@lru_cache(maxsize=1)
-def registry() -> Registry:
-    return load_registry(DATA)
-
-
-def load_registry(path: Path) -> Registry:
-    """The registry file, checked: a bad pattern or an unknown key names the file and the key."""
-    try:
-        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    return _Loader(path).registry(doc)
-
-
-class _Loader:
-    PLATFORM_KEYS = {"name", "hosts", "google_services", "protocol", "keeps_metadata", "sources",
-                     *ACCOUNT_KINDS, *CONTENT_KINDS}
-
-    def __init__(self, path):
-        self.path = path
-
-    def fail(self, key: str, why: str):
-        raise ValueError(f"{self.path}: {key}: {why}")
-
-    def registry(self, doc: dict) -> Registry:
-        fields, token = doc.get("fields", {}), doc.get("id_token", {})
-        return Registry(
-            platforms={k: self.platform(k, t) for k, t in doc.get("platforms", {}).items()},
-            providers={k: self.provider(k, t) for k, t in doc.get("identity_providers", {}).items()},
-            official=frozenset(h.lower() for h in doc.get("official", {}).get("hosts", [])),
-            generic=self.shapes("generic", doc.get("generic", {}), ACCOUNT_KINDS),
-            email_words=tuple(fields.get("email", ())), identifier_words=tuple(fields.get("identifier", ())),
-            operation_words=tuple(fields.get("operation", ())),
-            address_claims=tuple(token.get("address_claims", ())),
-            domain_claims=tuple(token.get("domain_claims", ())), issuers=dict(token.get("issuers", {})))
-
-    def patterns(self, key: str, values) -> tuple[re.Pattern, ...]:
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            self.fail(key, "must be a list of regular expressions")
-        try:
-            return tuple(re.compile(v, re.I) for v in values)
-        except re.error as exc:
-            self.fail(key, f"bad regular expression: {exc}")
-
-    def shapes(self, key: str, table: dict, kinds) -> tuple[Shape, ...]:
-        return tuple(Shape(kind, p) for kind in kinds for p in self.patterns(f"{key}.{kind}", table.get(kind, [])))
-
-    def platform(self, key: str, t: dict) -> Platform:
-        where = f"platforms.{key}"
-        for unknown in sorted(set(t) - self.PLATFORM_KEYS)[:1]:
-            self.fail(f"{where}.{unknown}", "unknown key")
-        if not t.get("name") or not t.get("hosts"):
-            self.fail(where, "needs a name and hosts")
-        meta = t.get("keeps_metadata", "unknown")
-        if meta not in (True, False, "unknown"):
-            self.fail(f"{where}.keeps_metadata", f'must be true, false or "unknown", not {meta!r}')
-        return Platform(key, t["name"], tuple(h.lower() for h in t["hosts"]),
-                        self.shapes(where, t, ACCOUNT_KINDS + CONTENT_KINDS),
-                        tuple(self.protocol(f"{where}.protocol[{i}]", s) for i, s in enumerate(t.get("protocol", []))),
-                        tuple(t.get("google_services", ())), None if meta == "unknown" else meta,
-                        tuple(t.get("sources", ())))
-
-    def protocol(self, key: str, s: dict) -> Shape:
-        if s.get("kind") not in ACCOUNT_KINDS or not s.get("fields"):
-            self.fail(key, f"needs a kind (one of {', '.join(ACCOUNT_KINDS)}), a path and fields")
-        return Shape(s["kind"], self.patterns(f"{key}.path", [s.get("path", "")])[0], frozenset(s["fields"]),
-                     frozenset(m.upper() for m in s.get("methods", ())))
-
-    def provider(self, key: str, t: dict) -> Provider:
-        where = f"identity_providers.{key}"
-        paths = [self.patterns(f"{where}.{k}", t.get(k, [])) for k in ("authorize", "sign_up", "sign_in")]
-        return Provider(key, t["name"], tuple(t["hosts"]), *paths, tuple(t.get("hints", ())),
-                        tuple(t.get("destinations", ())), t.get("service_param", ""),
-                        bool(t.get("tenant_in_path", False)))
-
-
-def lookup(host: str, table: dict):
-    """The entry for `host` or its nearest listed parent domain (a host covers its subdomains)."""
-    labels = host.lower().rstrip(".").split(".")
-    return next((table[h] for h in (".".join(labels[i:]) for i in range(len(labels) - 1)) if h in table), None)
-
-
 @lru_cache(maxsize=1)
 def _scope() -> dict[str, str]:
     return {h: h for h in platforms.scope_hosts()}
 
 
-# -- field names and values -----------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=4096)
-def normal_name(name: str) -> str:
-    """"user[email]" -> "user_email", "emailAddress" -> "email_address", "session[username_or_email]" -> ..."""
-    snake = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    return "_".join(re.findall(r"[a-z0-9]+", snake.lower()))
-
-
-def named(name: str, words: Iterable[str]) -> bool:
-    norm = f"_{normal_name(name)}_"
-    return any(f"_{w}_" in norm for w in words)
-
-
-class Leaf(NamedTuple):
-    name: str
-    value: str
-    how: str = "plain"  # how a nested JSON text wrote it: "json_escape" when the @ was \u0040
-
-
-def leaves(fields: Iterable[tuple[str, str]], depth: int = 0) -> Iterator[Leaf]:
-    """The fields, with JSON held inside a field (a form's data={...}, GraphQL variables) opened into dotted names
-    first, so the most precise name reports an address."""
-    for name, value in fields:
-        doc = _nested_json(value) if depth < 3 else None
-        if doc is not None:
-            how = "json_escape" if "\\u0040" in value.lower() else "plain"
-            for leaf in leaves(_flatten(doc, name), depth + 1):
-                yield leaf._replace(how=how if leaf.how == "plain" else leaf.how)
-        yield Leaf(name, value)
-
-
-def _nested_json(value: str):
-    start = min((i for i in (value.find("{"), value.find("[")) if i >= 0), default=-1)
-    if start < 0 or len(value) > MAX_NESTED or not NESTED_PREFIX.fullmatch(value[:start].strip()):
-        return None
-    try:
-        doc = json.loads(value[start:])
-    except ValueError:
-        return None
-    return doc if isinstance(doc, (dict, list)) else None
-
-
-def _flatten(node, prefix: str) -> Iterator[tuple[str, str]]:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _flatten(v, f"{prefix}.{k}")
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _flatten(v, f"{prefix}.{i}")
-    elif isinstance(node, str):
-        yield prefix, node
-
-
-def _percent(text: str) -> str | None:
-    return unquote(text) if "%" in text else None
-
-
-def _json_escape(text: str) -> str | None:
-    return ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text) if "\\u" in text else None
-
-
-def _base64(text: str) -> str | None:
-    """Every base64 run in the text that decodes to readable UTF-8 (the address, or a JSON blob holding it)."""
-    found = []
-    for run in BASE64_RUN.findall(text):
-        raw = run.rstrip("=")
-        try:
-            data = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_" if re.search("[-_]", raw) else None)
-            decoded = data.decode("utf-8")
-        except (binascii.Error, ValueError):
-            continue
-        if _readable(decoded):
-            found.append(decoded)
-    return "\n".join(found) or None
-
-
-def _xor5_hex(text: str) -> str | None:
-    """TikTok's mix_mode=1: each byte XOR 5, as two hex digits."""
-    if not HEX.fullmatch(text):
-        return None
-    decoded = "".join(chr(b ^ 5) for b in bytes.fromhex(text))
-    return decoded if _readable(decoded) else None
-
-
-def _readable(text: str) -> bool:
-    return all(c.isprintable() or c in "\t\r\n" for c in text)
-
-
-DECODERS = (("percent", _percent), ("json_escape", _json_escape), ("base64", _base64), ("xor5_hex", _xor5_hex))
-
-
-def decodings(text: str, depth: int = 0) -> Iterator[tuple[str, str]]:
-    """What the text says once each encoding is undone, up to three encodings deep, with how it was encoded."""
-    for label, decode in DECODERS:
-        out = decode(text)
-        if out and out != text:
-            yield out, label
-            if depth < 2:
-                yield from ((deeper, f"{label}+{how}") for deeper, how in decodings(out, depth + 1))
-
-
 def mask(address: str) -> str:
     local, _, domain = address.rpartition("@")
     return f"{local[:1]}***@{domain.lower()}"
-
-
-def _claims(token: str) -> dict:
-    m = JWT.fullmatch(token.strip())
-    if not m:
-        return {}
-    payload = m.group(1)
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (binascii.Error, ValueError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
-def _host_of(url: str) -> str:
-    """A URL's host; Google's popup flows send redirect_uri=storagerelay://https/www.example.com?id=..."""
-    parts = urlsplit(url if "//" in url else f"//{url}")
-    if parts.scheme == "storagerelay":
-        return parts.path.strip("/").split("/")[0].lower()
-    return (parts.hostname or "").lower()
 
 
 class Target(NamedTuple):
@@ -417,10 +134,10 @@ class SchoolEmailDetector(Detector):
     def _id_tokens(self, platform: str, fields: list[Leaf]) -> Iterator[tuple[str, Hit]]:
         """An ID token posted back after "Sign in with ...": its claims say which account signed in."""
         for leaf in fields:
-            claims = _claims(leaf.value) if leaf.value[:3] == "eyJ" else {}
+            claims = jwt_claims(leaf.value) if leaf.value[:3] == "eyJ" else {}
             address = self._token_address(claims)
             if address:
-                issuer = _host_of(str(claims.get("iss", "")))
+                issuer = host_of(str(claims.get("iss", "")))
                 provider = self.reg.issuers.get(issuer, issuer or "identity")
                 yield address.lower(), self._hit("id_token", platform, (address, "jwt"), f"field:{leaf.name}",
                                                  provider=provider)
@@ -461,7 +178,7 @@ class SchoolEmailDetector(Detector):
         if service in self.reg.by_service:
             return self.reg.by_service[service]
         for name in provider.destinations:
-            host = _host_of(first.get(name, ""))
+            host = host_of(first.get(name, ""))
             if not host or platforms.in_scope(host, self.official):
                 continue
             inner = lookup(host, self.reg.provider_by_host)
@@ -535,4 +252,4 @@ def _method(submission: Submission) -> str:
 
 def _official_services(hosts: list[str]) -> set[str]:
     """The config's `[school] official_services` (checked at load: non-empty strings) as hosts; URLs give theirs."""
-    return {_host_of(v.strip()).rstrip(".") for v in hosts}
+    return {host_of(v.strip()).rstrip(".") for v in hosts}

@@ -8,7 +8,8 @@ import pytest
 
 from proxy_addon.extract import extract
 from rules.config import ConfigError, parse_config
-from rules.detectors.school_email import RULE, SchoolEmailDetector, load_registry, registry, DATA
+from rules.detectors.school_email import RULE, SchoolEmailDetector
+from rules.platforms_accounts import DATA, load_registry, registry
 
 SCHOOL = "j.smith@stmarys-angels.sch.uk"
 PERSONAL = "jo.smith1987@gmail.com"
