@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import geo, media
 from ..model import Attachment, Submission
-from .base import Detector, Hit
+from .base import Detector, Hit, file_target
 
 
 class LocationDetector(Detector):
@@ -13,23 +13,29 @@ class LocationDetector(Detector):
         "location.place": "place names in a photo's metadata (IPTC City, XMP Location, GPSAreaInformation)",
     }
     sanitises = frozenset(rules)
+    messages = {
+        "on_site": "This photo records that it was taken on the school site ({site}): posting it tells anyone where "
+                   "the school and its pupils are.",
+        "gps": "This photo records the exact place it was taken{where} (GPS in its {source} data): anyone who "
+               "downloads it can see where it was taken.",
+        "place": "This file names a place in its details ({names}).",
+    }
 
     def warm_up(self) -> None:
         geo.nearest_town(0.0, 0.0)
 
-    def check(self, submission: Submission, rules: set[str]):
-        for att in submission.files:
-            report = media.inspect_file(submission, att)
-            target = f"file:{att.name}"
-            if "location.gps" in rules and report.real_coordinates:
-                yield Hit("location.gps", *self._gps(report), target=target)
-            if "location.place" in rules and report.places:
-                places = {}
-                for p in report.places:
-                    places.setdefault(p.field, p.value)
-                names = ", ".join(dict.fromkeys(places.values()))
-                yield Hit("location.place", f"This file names a place in its details ({names[:80]}).",
-                          {"places": places, "format": report.format}, target)
+    def check_file(self, submission: Submission, att: Attachment, rules: set[str]):
+        report = media.inspect_file(submission, att)
+        target = file_target(att.name)
+        if "location.gps" in rules and report.real_coordinates:
+            yield Hit("location.gps", *self._gps(report), target=target)
+        if "location.place" in rules and report.places:
+            places = {}
+            for p in report.places:
+                places.setdefault(p.field, p.value)
+            names = ", ".join(dict.fromkeys(places.values()))
+            yield Hit("location.place", self.message("place", names=names[:80]),
+                      {"places": places, "format": report.format}, target)
 
     def _gps(self, report: media.MediaReport) -> tuple[str, dict]:
         first = report.real_coordinates[0]
@@ -47,11 +53,9 @@ class LocationDetector(Detector):
             evidence["school_site"] = site
         where = f" near {town['name']}, {town['country']}" if town else ""
         if site and site["on_site"]:
-            message = (f"This photo records that it was taken on the school site ({site['name']}): "
-                       f"posting it tells anyone where the school and its pupils are.")
+            message = self.message("on_site", site=site["name"])
         else:
-            message = (f"This photo records the exact place it was taken{where} (GPS in its {first.source} "
-                       f"data): anyone who downloads it can see where it was taken.")
+            message = self.message("gps", where=where, source=first.source)
         return message, evidence
 
     def sanitise(self, attachment: Attachment, rules: set[str]):

@@ -15,24 +15,10 @@ from pydantic import Field
 
 from .. import identifiers, roster, schema
 from ..model import Submission
-from .base import Detector, Hit
+from .base import Detector, Hit, field_target
 
 PUPIL, STAFF = "personal_data.pupil", "personal_data.staff"
 
-_MESSAGES = {
-    "UPN": "This post contains a pupil's Unique Pupil Number (ending {last}), which identifies the child in "
-           "school records and must never be published.",
-    "ULN": "This post contains a pupil's Unique Learner Number (ending {last}), which identifies the child's "
-           "learning record and must never be published.",
-    "NHS": "This post contains an NHS number (ending {last}), which opens a person's health records and must "
-           "never be published.",
-    "NINO": "This post contains a National Insurance number (ending {last}), which is someone's private tax and "
-            "benefits identifier.",
-    "POSTCODE+DOB": "This post puts a postcode (ending {last}) beside a date of birth, which together identify "
-                    "a person and where they live.",
-    "ROSTER": "This post names a pupil on the school roster (in '{field}'): check you have consent before "
-              "naming a child.",
-}
 _RULE_OF = {"UPN": PUPIL, "ULN": PUPIL, "NHS": PUPIL, "NINO": STAFF}
 _LABELS = {**{r.entity: r.label for r in (*identifiers.PUPIL, *identifiers.STAFF)},
            "POSTCODE+DOB": "UK postcode beside a date of birth"}
@@ -50,6 +36,20 @@ class PersonalDataDetector(Detector):
         PUPIL: "pupils' Unique Pupil Numbers, Unique Learner Numbers and NHS numbers (checksums must pass), and "
                "pupils' names on the school roster",
         STAFF: "National Insurance numbers, and a UK postcode beside a date of birth",
+    }
+    messages = {
+        "UPN": "This post contains a pupil's Unique Pupil Number (ending {last}), which identifies the child in "
+               "school records and must never be published.",
+        "ULN": "This post contains a pupil's Unique Learner Number (ending {last}), which identifies the child's "
+               "learning record and must never be published.",
+        "NHS": "This post contains an NHS number (ending {last}), which opens a person's health records and must "
+               "never be published.",
+        "NINO": "This post contains a National Insurance number (ending {last}), which is someone's private tax and "
+                "benefits identifier.",
+        "POSTCODE+DOB": "This post puts a postcode (ending {last}) beside a date of birth, which together identify "
+                        "a person and where they live.",
+        "ROSTER": "This post names a pupil on the school roster (in '{field}'): check you have consent before "
+                  "naming a child.",
     }
     table = "personal_data"
 
@@ -70,22 +70,26 @@ class PersonalDataDetector(Detector):
         self._dob = identifiers.DateOfBirth()
         roster.cached(config.data_dir)  # a damaged roster or a replaced key is a loud error at start
 
-    def check(self, submission: Submission, rules: set[str]):
-        pupil, staff = PUPIL in rules, STAFF in rules
-        names = roster.cached(self.config.data_dir) if pupil else None
-        for field, value in submission.fields:
-            if not value or not isinstance(value, str) or looks_like_token(value):
-                continue
-            target = f"field:{field}"
-            runs = identifiers.digit_runs(value)
-            if runs:
-                yield from self._identifiers(value, runs, field, target, pupil, staff)
-            if names is not None:
-                count = names.names_in(value)
-                if count:
-                    yield Hit(PUPIL, _MESSAGES["ROSTER"].format(field=field[:60]),
-                              {"identifier": "a name on the school roster", "field": field, "count": count},
-                              target)
+    def begin(self, submission: Submission, rules: set[str]):
+        pupil = PUPIL in rules
+        return pupil, STAFF in rules, roster.cached(self.config.data_dir) if pupil else None
+
+    def check_field(self, name: str, value: str, rules: set[str], state) -> list[Hit] | None:
+        if not isinstance(value, str) or looks_like_token(value):
+            return None
+        pupil, staff, names = state
+        hits = None
+        runs = identifiers.digit_runs(value)
+        if runs:
+            hits = list(self._identifiers(value, runs, name, field_target(name), pupil, staff)) or None
+        if names is not None:
+            count = names.names_in(value)
+            if count:
+                hits = hits or []
+                hits.append(Hit(PUPIL, self.message("ROSTER", field=name[:60]),
+                                {"identifier": "a name on the school roster", "field": name, "count": count},
+                                field_target(name)))
+        return hits
 
     def _identifiers(self, text: str, runs: list, field: str, target: str, pupil: bool, staff: bool):
         recognizers = (self._pupil if pupil else ()) + (self._staff if staff else ())
@@ -126,4 +130,4 @@ class PersonalDataDetector(Detector):
         endings = list(dict.fromkeys([m.last_two for m in matches]))
         evidence = {"identifier": _LABELS[entity], "type": entity, "last_two": endings, "count": len(matches),
                     "field": field, "found_by": matches[0].explanation}
-        return Hit(rule, _MESSAGES[entity].format(last=" and ".join(endings[:3])), evidence, target)
+        return Hit(rule, self.message(entity, last=" and ".join(endings[:3])), evidence, target)

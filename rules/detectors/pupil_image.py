@@ -28,8 +28,8 @@ from pathlib import Path
 from .. import geo, media
 from ..images import context
 from ..media import formats
-from ..model import Submission
-from .base import Detector, Hit
+from ..model import Attachment, Submission
+from .base import Detector, Hit, file_target
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,20 @@ class PupilImageDetector(Detector):
                             "with faces in it raising the severity"}
 
     thresholds = {"pupil.image": DEFAULTS}
+    messages = {
+        "photo": "This picture looks like a school photo: {reasons}. Photos of pupils must not go on personal social "
+                 "media.",
+        "library": "it matches a photo in the school's photo library",
+        "library_possible": "it looks like a photo in the school's photo library",
+        "camera_serial": "it was taken on a school camera",
+        "camera_model": "it was taken on the kind of device the school uses ({model})",
+        "site": "it was taken on the school site ({site})",
+        "trip_place": "it was taken at the place of a school trip ({trip})",
+        "trip_dates": "it was taken during a school trip ({trip})",
+        "badge": "it shows the school badge",
+        "faces_group": "it shows a group of people",
+        "faces": "it shows people",
+    }
 
     def __init__(self, config, tuning: dict | None = None):
         super().__init__(config, tuning)
@@ -84,19 +98,18 @@ class PupilImageDetector(Detector):
         if self._logo_paths:
             log.debug("badge matcher ready: %s", self.badges)
 
-    def check(self, submission: Submission, rules: set[str]):
-        for att in submission.files:
-            report = media.inspect_file(submission, att)
-            # sniff() does not return WebM: that would change `postguard scan`'s format and the proxy's file names
-            # (formats.py, at WebM). The table's test for the formats it leaves out runs here instead.
-            kind = report.format if report.format in FRAMES else formats.sniff_unsniffed(att.data)
-            if kind not in FRAMES:
-                continue
-            signals = self.assess(att.data, report, kind)
-            hit = self.judge(signals)
-            if hit:
-                message, evidence, severity = hit
-                yield Hit("pupil.image", message, evidence, f"file:{att.name}", severity)
+    def check_file(self, submission: Submission, att: Attachment, rules: set[str]):
+        report = media.inspect_file(submission, att)
+        # sniff() does not return WebM: that would change `postguard scan`'s format and the proxy's file names
+        # (formats.py, at WebM). The table's test for the formats it leaves out runs here instead.
+        kind = report.format if report.format in FRAMES else formats.sniff_unsniffed(att.data)
+        if kind not in FRAMES:
+            return
+        signals = self.assess(att.data, report, kind)
+        hit = self.judge(signals)
+        if hit:
+            message, evidence, severity = hit
+            yield Hit("pupil.image", message, evidence, file_target(att.name), severity)
 
     # ----------------------------------------------------------------------------------------------- signals
 
@@ -201,35 +214,27 @@ class PupilImageDetector(Detector):
             return None
         severity = "high" if score >= self.settings["high"] else None
         evidence = {"score": score, "signals": signals}
-        return _message(signals), evidence, severity
+        message = self.message("photo", reasons="; ".join(self._reason(s) for s in signals))
+        return message, evidence, severity
+
+    def _reason(self, signal: dict) -> str:
+        kind, match = signal["signal"], signal.get("match")
+        if kind == "library":
+            key = "library" if match == "yes" else "library_possible"
+        elif kind == "camera":
+            key = "camera_serial" if match == "serial" else "camera_model"
+        elif kind == "trip":
+            key = "trip_place" if match == "place" else "trip_dates"
+        elif kind == "faces":
+            key = "faces_group" if signal["group"] else "faces"
+        else:
+            key = kind
+        return self.message(key, **signal)
 
 
 def _strong(signal: dict) -> bool:
     kind, match = signal["signal"], signal.get("match")
     return kind == "badge" or (kind == "library" and match == "yes") or (kind == "camera" and match == "serial")
-
-
-def _message(signals: list[dict]) -> str:
-    reasons = []
-    for s in signals:
-        kind = s["signal"]
-        if kind == "library":
-            reasons.append("it matches a photo in the school's photo library" if s["match"] == "yes"
-                           else "it looks like a photo in the school's photo library")
-        elif kind == "camera":
-            reasons.append("it was taken on a school camera" if s["match"] == "serial"
-                           else f"it was taken on the kind of device the school uses ({s['model']})")
-        elif kind == "site":
-            reasons.append(f"it was taken on the school site ({s['site']})")
-        elif kind == "trip":
-            reasons.append(f"it was taken at the place of a school trip ({s['trip']})" if s["match"] == "place"
-                           else f"it was taken during a school trip ({s['trip']})")
-        elif kind == "badge":
-            reasons.append("it shows the school badge")
-        elif kind == "faces":
-            reasons.append("it shows a group of people" if s["group"] else "it shows people")
-    return ("This picture looks like a school photo: " + "; ".join(reasons) +
-            ". Photos of pupils must not go on personal social media.")
 
 
 @functools.cache
