@@ -18,7 +18,7 @@ from .. import platforms
 from ..field_decoding import JWT, MAX_SCAN, Leaf, decodings, host_of, jwt_claims, leaves, named
 from ..model import Submission
 from ..platforms_accounts import ACCOUNT_KINDS, CONTENT_KINDS, Platform, Provider, lookup, registry
-from .base import Detector, Hit
+from .base import Detector, Hit, field_target
 
 RULE = "school_email.personal_account"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -63,6 +63,7 @@ class SchoolEmailDetector(Detector):
     id = "school_email"
     rules = {RULE: "a school email address used to sign up, sign in or set up a personal account on a social "
                    "platform (also encoded, or through Sign in with Google / Microsoft / Apple)"}
+    messages = MESSAGES
 
     def __init__(self, config, tuning: dict | None = None):
         super().__init__(config, tuning)
@@ -100,7 +101,7 @@ class SchoolEmailDetector(Detector):
             if address.lower() not in seen:
                 seen.add(address.lower())
                 yield self._hit(self._kind(target, leaf.name), target.platform, (address, how),
-                                f"field:{leaf.name}", endpoint=url.path)
+                                field_target(leaf.name), endpoint=url.path)
 
     def _target(self, host: str, url, fields: list[tuple[str, str]], method: str) -> Target | None:
         """Which platform, and which kind of endpoint, from the URL and the fields' names (not yet their values)."""
@@ -139,7 +140,7 @@ class SchoolEmailDetector(Detector):
             if address:
                 issuer = host_of(str(claims.get("iss", "")))
                 provider = self.reg.issuers.get(issuer, issuer or "identity")
-                yield address.lower(), self._hit("id_token", platform, (address, "jwt"), f"field:{leaf.name}",
+                yield address.lower(), self._hit("id_token", platform, (address, "jwt"), field_target(leaf.name),
                                                  provider=provider)
 
     def _token_address(self, claims: dict) -> str | None:
@@ -165,7 +166,7 @@ class SchoolEmailDetector(Detector):
             return
         found = self._hint(provider, params, url.path)
         if found is None and kind != "oauth":
-            found = next(((a, how, f"field:{leaf.name}") for leaf, (a, how) in
+            found = next(((a, how, field_target(leaf.name)) for leaf, (a, how) in
                           self._addresses(leaves(submission.fields))), None)
         if found:
             address, how, where = found
@@ -230,7 +231,7 @@ class SchoolEmailDetector(Detector):
     def _hit(self, kind: str, platform: str, found: tuple[str, str], target: str, **extra) -> Hit:
         address, how = found
         evidence = {"platform": platform, "kind": kind, "address": mask(address), "encoding": how, **extra}
-        message = MESSAGES[kind].format(platform=platform, address=mask(address), provider=extra.get("provider", ""))
+        message = self.message(kind, platform=platform, address=mask(address), provider=extra.get("provider", ""))
         return Hit(RULE, message, evidence, target)
 
 

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, Strict
 
 from .. import network, platforms, schema
 from ..model import Submission
-from .base import Detector, Hit
+from .base import URL_TARGET, Detector, Hit
 
 RULE = "wikipedia.edit"
 
@@ -198,7 +198,7 @@ class WikipediaDetector(Detector):
         save = classify(submission.method.upper(), parts.path, params)
         if save is None:
             return
-        yield Hit(RULE, *self._describe(submission, host, save, params), target="url")
+        yield Hit(RULE, *self._describe(submission, host, save, params), target=URL_TARGET)
 
     def _wiki_host(self, parts) -> str:
         """The URL's host, lower case, when it is a wiki the rule covers, else "". Remembered per netloc: a laptop
