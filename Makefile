@@ -2,10 +2,16 @@
 # `make run` installs only what running needs: the package and its dependencies in .venv. `make test` adds the test
 # tooling: the Debian packages below, the test extras (pytest, Playwright, scikit-image, imagehash) and the
 # extension's npm packages.
+SHELL       := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/pip --quiet --disable-pip-version-check
+# A machine whose pip configuration lists local package folders (find-links, file:// indexes) that hold only some
+# projects makes pip warn once per project it does not find there: dozens of lines that look like errors and are not
+# the project's. Only exactly those lines are dropped; every other line, and pip's exit status, pass through.
+QUIET_LOCATIONS := 2>&1 | { grep -v "^WARNING: Location 'file://[^']*' is ignored: it is neither a file nor a directory\.$$" || true; }
 ARGS   ?= run
 # Test tooling only. ExifTool: the reference the location tests compare with; PostgreSQL: the store tests run on a
 # real server too; Chromium: the browser tests (Playwright drives Debian's build; it cannot download its own).
@@ -16,15 +22,15 @@ TEST_APT_PACKAGES := libimage-exiftool-perl postgresql chromium
 # What running needs.
 $(BIN)/postguard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --upgrade pip
-	$(PIP) install -e .
+	$(PIP) install --upgrade pip $(QUIET_LOCATIONS)
+	$(PIP) install -e . $(QUIET_LOCATIONS)
 	touch $@
 
 setup: $(BIN)/postguard
 
 # The test extras, on top of the running install.
 $(VENV)/.test-extras: $(BIN)/postguard
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[test]' $(QUIET_LOCATIONS)
 	touch $@
 
 # The extension's lint (web-ext) and its Node unit tests.
