@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rules import Attachment, ConfigError, Engine, PackError, Submission, load_config
 from rules.config import default_path, template, write_private
-from rules.media import StripError, formats, sniff
+from rules.media import StripError, formats, inspect, sniff
 from rules.record.keys import TOKEN_FILE, secret_file
 
 from . import commands, library_cmd
@@ -18,6 +18,11 @@ from .commands import UsageError, engine_for, with_proxy
 from .progress import Progress
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_NOT_CHECKED = 2  # scan: a file could not be read or checked (and nothing was found elsewhere)
+NOT_CHECKED = "not_checked"  # scan's decision for a file it could not read or fully check: never "allow"
+SCAN_EXIT_CODES = ("exit status: 0 every file was checked and nothing was found; 1 something was found (in any "
+                   "file); 2 nothing was found but a file could not be read or checked (its line has an \"error\" "
+                   "and the decision \"not_checked\"), or the command was used wrongly")
 MMAP_OVER = 8 << 20  # read larger files through mmap: only their metadata pages are touched
 
 
@@ -46,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing config file")
     p.set_defaults(func=cmd_init)
 
-    p = sub.add_parser("scan", parents=[common], help="check files offline (folders recurse); JSON Lines on stdout")
+    p = sub.add_parser("scan", parents=[common], help="check files offline (folders recurse); JSON Lines on stdout",
+                       description="Check files offline (folders recurse); JSON Lines on stdout.",
+                       epilog=SCAN_EXIT_CODES)
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--format", choices=("jsonl", "text"), default="jsonl", help="output format (default: jsonl)")
     p.add_argument("--pack", help="policy pack name or file (default: the config's school.pack)")
@@ -111,7 +118,9 @@ def iter_files(paths: list[str]):
 
 
 def scan_one(engine: Engine, path: Path) -> dict:
-    result = {"path": str(path), "format": None, "findings": [], "decision": "allow", "error": None}
+    """One file's JSON line. A file that could not be read, or whose check failed anywhere, has an "error" and is
+    never "allow": its decision is "not_checked" unless something was found."""
+    result = {"path": str(path), "format": None, "findings": [], "decision": NOT_CHECKED, "error": None}
     try:
         data = read_file(path)
     except (OSError, ValueError) as exc:
@@ -126,6 +135,8 @@ def scan_one(engine: Engine, path: Path) -> dict:
         result["error"] = "; ".join(verdict.errors)
     elif result["format"] is None and path.suffix.lower() in formats.MEDIA_SUFFIXES:
         result["error"] = f"not a recognised image or video file despite its {path.suffix} name"
+    if result["error"] and result["decision"] == "allow":
+        result["decision"] = NOT_CHECKED
     return result
 
 
@@ -139,18 +150,21 @@ def cmd_scan(args) -> int:
     files = list(iter_files(args.paths))
     progress = Progress()
     progress.on &= len(files) > 1
-    found = False
+    found = unchecked = False
     for i, path in enumerate(files, 1):
         progress.show(f"[{i}/{len(files)}] {str(path)[-60:]}")
         result = scan_one(engine, path)
         found |= bool(result["findings"])
+        unchecked |= bool(result["error"])
         if args.format == "jsonl":
             print(json.dumps(result, ensure_ascii=False), flush=True)
         else:
             progress.clear()
             print(_text(result), flush=True)
     progress.clear(f"scanned {len(files)} files")
-    return EXIT_FINDINGS if found else EXIT_OK
+    if found:
+        return EXIT_FINDINGS
+    return EXIT_NOT_CHECKED if unchecked else EXIT_OK
 
 
 def _text(result: dict) -> str:
@@ -182,6 +196,14 @@ def cmd_strip(args) -> int:
         data = bytes(read_file(src))
     except (OSError, ValueError) as exc:
         raise UsageError(f"{src}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}") from None
+    if sniff(data) is None:
+        print(f"postguard: {src}: not a recognised image or video file; nothing written", file=sys.stderr)
+        return EXIT_USAGE
+    problems = inspect(data).warnings
+    if problems:
+        print(f"postguard: {src}: cannot read this file's metadata safely ({'; '.join(problems)}); nothing written",
+              file=sys.stderr)
+        return EXIT_USAGE
     rules = {"location.gps", "location.place"}
     try:
         cleaned, removed = engine.sanitise(Attachment(src.name, data), rules)

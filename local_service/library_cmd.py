@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from rules import load_config
@@ -16,6 +17,12 @@ def _library(args) -> Library:
 
 def cmd_add(args) -> int:
     library = _library(args)
+    missing = [p for p in args.paths if not os.path.exists(p)]
+    if missing:
+        for p in missing:
+            print(f"postguard: {p}: no such file or folder", file=sys.stderr)
+        print("postguard: nothing added", file=sys.stderr)
+        return 2
     progress = Progress()
 
     def show(done: int, total: int) -> None:

@@ -145,3 +145,77 @@ def test_the_template_init_writes_loads_back_as_the_defaults(tmp_path, capsys):
     code, _, _ = run(["init", "--config", str(cfg)], capsys)
     assert code == 0
     assert load_config(cfg).model_dump() == Config().model_dump()
+
+
+# -- a file that could not be checked never exits 0 (issue 14: what a new admin hit) ------------------------------------
+
+def test_a_missing_file_alone_is_not_checked_and_exits_two(photos, capsys):
+    code, out, _ = run(["scan", str(photos / "gone.jpg")], capsys)
+    row = json.loads(out)
+    assert code == 2 and row["error"] and row["decision"] == "not_checked"
+
+
+def test_an_unreadable_file_is_not_checked_and_exits_two(photos, capsys):
+    locked = photos / "locked.jpg"
+    locked.write_bytes(jpeg_with_gps(None))
+    locked.chmod(0)
+    try:
+        if locked.read_bytes():  # root reads anything
+            pytest.skip("running as root")
+    except OSError:
+        pass
+    try:
+        code, out, _ = run(["scan", str(locked)], capsys)
+    finally:
+        locked.chmod(0o600)
+    row = json.loads(out)
+    assert code == 2 and row["error"] and row["decision"] == "not_checked"
+
+
+def test_text_format_of_a_missing_file_exits_two(photos, capsys):
+    code, out, _ = run(["scan", "--format", "text", str(photos / "gone.jpg")], capsys)
+    assert code == 2 and "could not check" in out
+
+
+def test_a_detector_error_makes_scan_exit_non_zero(photos, capsys, monkeypatch):
+    from rules.detectors.location import LocationDetector
+
+    def broken(self, *args, **kwargs):
+        raise TypeError("walker fell over")
+    monkeypatch.setattr(LocationDetector, "check_file", broken)
+    code, out, _ = run(["scan", str(photos / "clean.jpg")], capsys)
+    row = json.loads(out)
+    assert code != 0 and "walker fell over" in row["error"] and row["decision"] != "allow"
+
+
+def test_scan_help_documents_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["scan", "--help"])
+    out = capsys.readouterr().out
+    assert "exit status" in out and "not_checked" in out
+
+
+def test_strip_of_a_non_image_writes_nothing_and_exits_non_zero(photos, tmp_path, capsys):
+    out = tmp_path / "out.jpg"
+    code, _, err = run(["strip", str(photos / "notes.jpg"), "-o", str(out)], capsys)
+    assert code != 0 and not out.exists() and "not a recognised image" in err and "nothing written" in err
+    code, _, err = run(["strip", str(photos / "notes.jpg")], capsys)
+    assert code != 0 and not (photos / "notes.noloc.jpg").exists()
+
+
+def test_strip_of_a_file_it_cannot_parse_writes_nothing(photos, tmp_path, capsys):
+    broken = photos / "broken.jpg"
+    whole = jpeg_with_gps(gps_ifd(*SHEFFIELD))
+    broken.write_bytes(whole[:len(whole) // 2])  # cut inside the EXIF segment
+    out = tmp_path / "out.jpg"
+    code, _, err = run(["strip", str(broken), "-o", str(out)], capsys)
+    assert code != 0 and not out.exists() and "nothing written" in err
+
+
+def test_library_add_of_a_missing_path_exits_non_zero_naming_it(tmp_path, capsys):
+    cfg = tmp_path / "config.toml"
+    assert main(["init", "--config", str(cfg)]) == 0
+    capsys.readouterr()
+    gone = tmp_path / "no-such-folder"
+    code, _, err = run(["library", "add", "--config", str(cfg), str(gone)], capsys)
+    assert code != 0 and str(gone) in err
