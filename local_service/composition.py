@@ -42,8 +42,7 @@ def cmd_run(args) -> int:
     svc = Services.open(config, database=args.database)
     app = create_app(services=svc)
     server = make_server("127.0.0.1", args.service_port, app, threaded=True)
-    proxy = EmbeddedProxy(PostGuard(store=svc.store, broker=svc.broker, engine=svc.engine),
-                          str(confdir(config)), args.proxy_port)
+    proxy = EmbeddedProxy(proxy_addon(svc), str(confdir(config)), args.proxy_port)
     proxy_port = proxy.start()
     protect(confdir(config))
     alerter = Alerter(svc.store, f"http://127.0.0.1:{server.server_port}", config.service.smtp_host,
@@ -78,6 +77,12 @@ def cmd_run(args) -> int:
         log.info("stopped")
     print("PostGuard stopped", flush=True)
     return EXIT_OK
+
+
+def proxy_addon(svc: Services) -> PostGuard:
+    """The addon as `postguard run` embeds it: the service's store, broker and engine, and its person and device, so
+    the proxy's events appear on that person's own page."""
+    return PostGuard(store=svc.store, broker=svc.broker, engine=svc.engine, user=svc.user, device=svc.device)
 
 
 def _purge_periodically(svc: Services, stopping: threading.Event, every_s: float = PURGE_EVERY_S) -> None:

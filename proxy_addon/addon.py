@@ -7,8 +7,10 @@ is in responses.py, process tuning (memory, garbage collection) in tuning.py, th
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
 import os
+import socket
 import sys
 import time
 from typing import NamedTuple
@@ -53,10 +55,15 @@ class Inspection(NamedTuple):
 
 
 class PostGuard:
-    def __init__(self, store: Store | None = None, broker: Holder | None = None, engine: Engine | None = None):
-        """Embedded (`postguard run`): the service's store, its in-process broker and its engine. Standalone
-        (`mitmdump -s`): none given; the options say where the config, the store and the service are."""
+    def __init__(self, store: Store | None = None, broker: Holder | None = None, engine: Engine | None = None,
+                 user: str | None = None, device: str | None = None):
+        """Embedded (`postguard run`): the service's store, its in-process broker, its engine, and its user and
+        device. Standalone (`mitmdump -s`): none given; the options say where the config, the store and the service
+        are. The proxy runs as the person's own OS account on their laptop, so every event it records names that
+        account and this machine (and so appears on the person's own page)."""
         self.store, self.broker, self.engine = store, broker, engine
+        self.user = user or _os_user()
+        self.device = device or socket.gethostname()
         self._own_store = store is None
         self.max_body = 64 << 20
         self.inspect_all = False  # postguard_scope, parsed: every host, or only the pack's
@@ -203,16 +210,16 @@ class PostGuard:
         flow.metadata["postguard"] = {"decision": verdict.decision, "ms": round(1000 * (time.perf_counter() -
                                                                                         started), 2)}
         if verdict.errors:
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.INSPECTION_ERROR))
+            self._record(flow, self._events(verdict, url=url, decision=Outcome.INSPECTION_ERROR))
         if not verdict.findings:
             return None
         if verdict.decision == Decision.ALLOW:
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.ALLOWED))
+            self._record(flow, self._events(verdict, url=url, decision=Outcome.ALLOWED))
         elif verdict.decision == Decision.SANITISE:
             self._sanitised(flow, verdict, url, done.cleanup)
         elif verdict.decision == Decision.BLOCK:
             self._refuse(flow, verdict, responses.BLOCKED)
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.BLOCKED))
+            self._record(flow, self._events(verdict, url=url, decision=Outcome.BLOCKED))
         elif verdict.decision == Decision.WARN:
             return self._hold(flow, ex, verdict, url)
         return None
@@ -227,9 +234,9 @@ class PostGuard:
             return self._record_error(flow, url, f"{type(exc).__name__}: {exc}")
         if verdict.decision in (Decision.WARN, Decision.BLOCK):
             self._refuse(flow, verdict, responses.SIGN_IN)
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.BLOCKED))
+            self._record(flow, self._events(verdict, url=url, decision=Outcome.BLOCKED))
         elif verdict.findings:
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.ALLOWED))
+            self._record(flow, self._events(verdict, url=url, decision=Outcome.ALLOWED))
 
     def _inspect(self, method, url, headers, body) -> Inspection:
         """The extraction, the verdict and, when the verdict is to sanitise, the clean-up: one trip to a worker
@@ -270,14 +277,14 @@ class PostGuard:
         """The cleaned body goes on in place of the original, and the person is told what was removed."""
         if cleanup.error:  # cannot clean safely: the pack's stronger action applies
             self._refuse(flow, verdict, responses.CANNOT_CLEAN)
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.BLOCKED,
+            self._record(flow, self._events(verdict, url=url, decision=Outcome.BLOCKED,
                                             reason=cleanup.error))
             return
         removed = cleanup.removed
         if cleanup.body is not None:
             flow.request.content = cleanup.body  # mitmproxy re-encodes and fixes Content-Length
         if record:
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.SANITISED,
+            self._record(flow, self._events(verdict, url=url, decision=Outcome.SANITISED,
                                             reason="; ".join(removed)))
         self._notify({"kind": "sanitised", "url": url, "removed": removed, "message": responses.removed(removed)})
 
@@ -310,11 +317,11 @@ class PostGuard:
         fallback = settings.get("warn_fallback", "block")
         reason = "no answer in time" if self.broker is not None else "no way to ask (local service not running)"
         if fallback == "allow":
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.ALLOWED,
+            self._record(flow, self._events(verdict, url=url, decision=Outcome.ALLOWED,
                                             reason=reason))
         else:
             self._refuse(flow, verdict, responses.WAITING)
-            self._record(flow, from_verdict(verdict, url=url, source="proxy", decision=Outcome.BLOCKED,
+            self._record(flow, self._events(verdict, url=url, decision=Outcome.BLOCKED,
                                             reason=reason))
 
     # -- helpers -------------------------------------------------------------------------------------------------
@@ -332,7 +339,12 @@ class PostGuard:
 
     def _record_error(self, flow, url: str, why: str, decision: Outcome = Outcome.INSPECTION_ERROR) -> None:
         self._record(flow, [Event(rule="inspection.error", severity="low", decision=decision, path=url, reason=why,
-                            source="proxy")])
+                                  source="proxy", user=self.user, device=self.device)])
+
+    def _events(self, verdict, *, url: str, decision: str | None = None, reason: str = "") -> list[Event]:
+        """The verdict as events of this proxy: its person and its device on each."""
+        return from_verdict(verdict, url=url, user=self.user, device=self.device, source="proxy",
+                            decision=decision, reason=reason)
 
     @staticmethod
     def _record(flow, events: list[Event]) -> None:
@@ -347,6 +359,14 @@ class PostGuard:
             self.broker.notify(notice)
         except Exception:
             log.warning("could not pass a notice to the local service", exc_info=True)
+
+
+def _os_user() -> str:
+    """The OS account running the proxy: whose posts it sees."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no passwd entry (a bare container)
+        return str(os.getuid()) if hasattr(os, "getuid") else ""
 
 
 def _headers(req) -> list[tuple[str, str]]:
