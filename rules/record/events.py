@@ -19,10 +19,13 @@ from ..vocabulary import ACTION_DECISION, DECISION_OUTCOME, OUTCOMES, SEVERITIES
 DECISIONS = OUTCOMES  # an event's `decision` is what happened to the post
 
 MAX_TEXT = 120  # no evidence string longer than this is kept: enough to recognise, never a whole post
+MAX_MESSAGE = 4000  # what the person was told is stored whole, up to this bound
+MAX_REASON = 300  # the person's reason for "Post anyway" (the API takes 3 to 300), or why a post went as it did
 EMAIL = re.compile(r"([A-Za-z0-9._%+-]+)@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 DROP_KEYS = {"text", "body", "content", "data", "bytes", "image", "post", "value", "raw", "html"}
 COORD_KEYS = {"lat", "lon", "latitude", "longitude"}
 IDENTIFIER_KEYS = {"identifier", "upn", "uln", "nhs_number", "ni_number", "match"}
+DIGIT = re.compile(r"\d")  # every identifier redacted by key (UPN, ULN, NHS and NI numbers) has digits
 
 
 def utcnow() -> datetime:
@@ -56,8 +59,8 @@ class Event:
             raise ValueError("event time must be timezone-aware (UTC)")
         self.time = self.time.astimezone(timezone.utc)
         self.evidence = redact(self.evidence)
-        self.reason = redact(_short(self.reason, 300))  # free text a person typed may hold an address
-        self.message = redact(_short(self.message, 400))
+        self.reason = redact(self.reason, limit=MAX_REASON)  # free text a person typed may hold an address
+        self.message = redact(self.message, limit=MAX_MESSAGE)  # what the person was told, whole
         if self.path:
             self.host, self.path = split_url(self.path, self.host)
 
@@ -102,8 +105,14 @@ def mask_email(email: str) -> str:
     return f"{m.group(1)[:1]}***@{m.group(2).lower()}"
 
 
-def redact(value, key: str = ""):
-    """Evidence as the log keeps it. Applied to every event, whoever wrote it."""
+def redact(value, key: str = "", limit: int = MAX_TEXT):
+    """Evidence as the log keeps it. Applied to every event, whoever wrote it; `limit` bounds a top-level text (an
+    event's message or reason), evidence strings are kept to MAX_TEXT.
+
+    Under an identifier key, a value with digits (a UPN, ULN, NHS or NI number) keeps its last two characters; one
+    without is what kind of identifier was found ("Unique Pupil Number", "a name on the school roster") or how it
+    matched ("yes", "place"), and is kept as text, emails masked.
+    """
     k = key.lower()
     if isinstance(value, dict):
         return {name: redact(v, name) for name, v in value.items() if name.lower() not in DROP_KEYS}
@@ -112,9 +121,10 @@ def redact(value, key: str = ""):
     if isinstance(value, float) and k in COORD_KEYS:
         return round(value, 2)  # about 1 km
     if isinstance(value, str):
-        if k in IDENTIFIER_KEYS:
+        if k in IDENTIFIER_KEYS and DIGIT.search(value):
             return "…" + value[-2:] if len(value) > 2 else "…"
-        return EMAIL.sub(lambda m: mask_email(m.group(0)), _short(value, MAX_TEXT))
+        # masked before it is cut, so no email is cut short of its mask; read only as far as the bound needs
+        return _short(EMAIL.sub(lambda m: mask_email(m.group(0)), value[:limit + 256]), limit)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return f"<{len(value)} bytes>"
     return value
