@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 from ..vocabulary import ACTION_DECISION, DECISION_OUTCOME, OUTCOMES, SEVERITIES, Outcome
@@ -50,14 +51,17 @@ class Event:
     time: datetime = field(default_factory=utcnow)
 
     def __post_init__(self):
+        _check_types(self)  # before anything reads a field: nothing malformed may reach the store or the hash
         if self.decision not in DECISIONS:
             raise ValueError(f"unknown decision {self.decision!r} (one of {', '.join(DECISIONS)})")
         if self.severity not in SEVERITIES:
             raise ValueError(f"unknown severity {self.severity!r} (one of {', '.join(SEVERITIES)})")
         uuid.UUID(self.id)  # raises ValueError on a bad id
-        if self.time.tzinfo is None:
+        if self.time.tzinfo is None or self.time.utcoffset() is None:
             raise ValueError("event time must be timezone-aware (UTC)")
         self.time = self.time.astimezone(timezone.utc)
+        if not EARLIEST <= self.time <= utcnow() + FUTURE_SLACK:
+            raise ValueError(f"event time {self.time.isoformat()} is out of range (2000 to a day from now)")
         self.evidence = redact(self.evidence)
         self.reason = redact(self.reason, limit=MAX_REASON)  # free text a person typed may hold an address
         self.message = redact(self.message, limit=MAX_MESSAGE)  # what the person was told, whole
@@ -90,6 +94,41 @@ class Event:
 
 
 FIELDS = dataclasses.fields(Event)
+TEXT_FIELDS = ("rule", "decision", "severity", "id", "message", "user", "device", "host", "path", "reason", "source")
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+FUTURE_SLACK = timedelta(days=1)
+MAX_EVIDENCE_DEPTH = 16
+
+
+def _check_types(event: Event) -> None:
+    """Plain isinstance checks (the proxy makes an event per finding): a ValueError naming the first bad field."""
+    for name in TEXT_FIELDS:
+        if not isinstance(getattr(event, name), str):
+            raise ValueError(f"event field {name!r} must be a string, not {type(getattr(event, name)).__name__}")
+    clauses = event.clauses
+    if not isinstance(clauses, list) or not all(
+            isinstance(c, dict) and c.keys() == {"ref", "text"} and isinstance(c["ref"], str)
+            and isinstance(c["text"], str) for c in clauses):
+        raise ValueError("event field 'clauses' must be a list of {\"ref\": text, \"text\": text}")
+    if not isinstance(event.evidence, dict) or not _is_json(event.evidence, 0):
+        raise ValueError(f"event field 'evidence' must be an object of JSON values (at most {MAX_EVIDENCE_DEPTH} "
+                         f"deep, finite numbers, text keys)")
+    if not isinstance(event.time, datetime):
+        raise ValueError(f"event field 'time' must be a datetime, not {type(event.time).__name__}")
+
+
+def _is_json(value, depth: int) -> bool:
+    if value is None or isinstance(value, (str, bool, int)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if depth >= MAX_EVIDENCE_DEPTH:
+        return False
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_is_json(v, depth + 1) for v in value)
+    return isinstance(value, (bytes, bytearray, memoryview))  # redact() keeps only their length
 
 
 def split_url(url: str, host: str = "") -> tuple[str, str]:
