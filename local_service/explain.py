@@ -22,6 +22,8 @@ DECISIONS = {
     "sanitised": "PostGuard removed the location details from the file before it was posted. The picture itself "
                  "was not changed.",
     "blocked": "The post was stopped, as the school's policy requires for this rule.",
+    "unanswered": "PostGuard held the post to ask you about it, but no answer came in time, so the school's "
+                  "setting for that case was applied: the record says whether the post was stopped or went ahead.",
     "inspection_error": "PostGuard could not check the post, so it let it through.",
     "purged": "The details of this record were deleted when its retention period ended.",
     "recorded": "Recorded for information only; nothing happened to the post.",

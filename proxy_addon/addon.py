@@ -314,15 +314,16 @@ class PostGuard:
         if choice == Choice.CANCEL:
             self._refuse(flow, verdict, responses.CANCELLED)
             return
+        # Nobody answered: the record says so ("unanswered", never "blocked" or "allowed"), and its reason says which
+        # of the pack's fallbacks was applied to the post.
         fallback = settings.get("warn_fallback", "block")
-        reason = "no answer in time" if self.broker is not None else "no way to ask (local service not running)"
+        why = "no answer in time" if self.broker is not None else "no way to ask (local service not running)"
         if fallback == "allow":
-            self._record(flow, self._events(verdict, url=url, decision=Outcome.ALLOWED,
-                                            reason=reason))
+            reason = f"{why}; the pack's warn_fallback let it go (allowed)"
         else:
+            reason = f"{why}; the pack's warn_fallback refused it (blocked)"
             self._refuse(flow, verdict, responses.WAITING)
-            self._record(flow, self._events(verdict, url=url, decision=Outcome.BLOCKED,
-                                            reason=reason))
+        self._record(flow, self._events(verdict, url=url, decision=Outcome.UNANSWERED, reason=reason))
 
     # -- helpers -------------------------------------------------------------------------------------------------
 

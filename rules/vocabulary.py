@@ -55,6 +55,7 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
     SANITISED = "sanitised"
     BLOCKED = "blocked"
+    UNANSWERED = "unanswered"  # held for the person, no answer in time: the pack's warn_fallback applied (the reason)
     INSPECTION_ERROR = "inspection_error"
     PURGED = "purged"
     RECORDED = "recorded"

@@ -131,7 +131,7 @@ const Severity = Object.freeze({"INFO": "info", "LOW": "low", "MEDIUM": "medium"
 const Action = Object.freeze({"OFF": "off", "LOG": "log", "WARN": "warn", "SANITISE": "sanitise", "BLOCK": "block"});
 const Decision = Object.freeze({"ALLOW": "allow", "SANITISE": "sanitise", "WARN": "warn", "BLOCK": "block"});
 const Choice = Object.freeze({"CANCEL": "cancel", "FIX": "fix", "POST_ANYWAY": "post_anyway"});
-const Outcome = Object.freeze({"ALLOWED": "allowed", "WARNED": "warned", "OVERRIDDEN": "overridden", "CANCELLED": "cancelled", "SANITISED": "sanitised", "BLOCKED": "blocked", "INSPECTION_ERROR": "inspection_error", "PURGED": "purged", "RECORDED": "recorded"});
+const Outcome = Object.freeze({"ALLOWED": "allowed", "WARNED": "warned", "OVERRIDDEN": "overridden", "CANCELLED": "cancelled", "SANITISED": "sanitised", "BLOCKED": "blocked", "UNANSWERED": "unanswered", "INSPECTION_ERROR": "inspection_error", "PURGED": "purged", "RECORDED": "recorded"});
 return { Severity, Action, Decision, Choice, Outcome };
 })();
 

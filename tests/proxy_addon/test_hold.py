@@ -55,7 +55,36 @@ def test_no_answer_applies_the_packs_fallback(store, warn_pack):
     flow = run(addon, make_flow(jpeg_with_gps(gps_ifd(*SHEFFIELD)), "image/jpeg"))
     assert flow.response.status_code == 403
     (event,) = store.list(Filter(rule="location.gps")).rows
-    assert event["decision"] == "blocked" and event["reason"] == "no answer in time"
+    # issue 14: "no answer in time" is its own outcome, no longer logged and counted as "blocked"
+    assert event["decision"] == "unanswered" and event["reason"].startswith("no answer in time")
+    assert "blocked" in event["reason"]
+
+
+@pytest.mark.parametrize("fallback,status", [("block", 403), ("allow", None)])
+def test_a_post_nobody_answered_is_recorded_unanswered_with_the_fallback_applied(store, tmp_path, fallback, status):
+    path = tmp_path / "fallback.toml"
+    path.write_text('[pack]\nid="fb"\nname="F"\nextends="default"\n[settings]\nwarn_timeout_s = 1\n'
+                    f'warn_fallback = "{fallback}"\n[rules."location.gps"]\naction="warn"\n')
+    addon = PostGuard(store=store, broker=Broker(), engine=Engine(pack=load_pack(str(path))))
+    photo = jpeg_with_gps(gps_ifd(*SHEFFIELD))
+    flow = run(addon, make_flow(photo, "image/jpeg"))
+    if status is None:
+        assert flow.response is None and flow.request.raw_content == photo
+    else:
+        assert flow.response.status_code == status
+    (event,) = store.list(Filter(rule="location.gps")).rows
+    assert event["decision"] == "unanswered"
+    assert event["reason"] == "no answer in time; the pack's warn_fallback " + \
+        ("let it go (allowed)" if fallback == "allow" else "refused it (blocked)")
+    assert store.count(Filter(decision="blocked")) == 0 and store.count(Filter(decision="allowed")) == 0
+
+
+def test_with_no_way_to_ask_the_post_is_unanswered_too(store, warn_pack):
+    addon = PostGuard(store=store, engine=Engine(pack=warn_pack))  # no broker: the service is not running
+    flow = run(addon, make_flow(jpeg_with_gps(gps_ifd(*SHEFFIELD)), "image/jpeg"))
+    assert flow.response.status_code == 403
+    (event,) = store.list(Filter(rule="location.gps")).rows
+    assert event["decision"] == "unanswered" and event["reason"].startswith("no way to ask")
 
 
 def test_an_answer_given_in_the_page_is_not_asked_again(store, warn_pack):

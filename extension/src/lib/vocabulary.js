@@ -4,4 +4,4 @@ export const Severity = Object.freeze({"INFO": "info", "LOW": "low", "MEDIUM": "
 export const Action = Object.freeze({"OFF": "off", "LOG": "log", "WARN": "warn", "SANITISE": "sanitise", "BLOCK": "block"});
 export const Decision = Object.freeze({"ALLOW": "allow", "SANITISE": "sanitise", "WARN": "warn", "BLOCK": "block"});
 export const Choice = Object.freeze({"CANCEL": "cancel", "FIX": "fix", "POST_ANYWAY": "post_anyway"});
-export const Outcome = Object.freeze({"ALLOWED": "allowed", "WARNED": "warned", "OVERRIDDEN": "overridden", "CANCELLED": "cancelled", "SANITISED": "sanitised", "BLOCKED": "blocked", "INSPECTION_ERROR": "inspection_error", "PURGED": "purged", "RECORDED": "recorded"});
+export const Outcome = Object.freeze({"ALLOWED": "allowed", "WARNED": "warned", "OVERRIDDEN": "overridden", "CANCELLED": "cancelled", "SANITISED": "sanitised", "BLOCKED": "blocked", "UNANSWERED": "unanswered", "INSPECTION_ERROR": "inspection_error", "PURGED": "purged", "RECORDED": "recorded"});
