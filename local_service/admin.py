@@ -40,7 +40,7 @@ def _bad_request(message: str, status: int = 400):
 def _require_login():
     if request.endpoint == "admin.login":
         return _check_csrf()
-    state = auth.session_state(session, current_app.config.get("ADMIN_IDLE_S", auth.IDLE_S))
+    state = auth.session_state(session, services().store, _idle_s())
     if state != "in":
         if request.endpoint in EXPORTS:
             return Response("log in at /admin/login first\n", 401, {"Content-Type": "text/plain; charset=utf-8"})
@@ -49,6 +49,10 @@ def _require_login():
         target = request.full_path.rstrip("?") if request.method == "GET" else None
         return redirect(url_for("admin.login", next=target))
     return _check_csrf()
+
+
+def _idle_s() -> float:
+    return current_app.config.get("ADMIN_IDLE_S", auth.IDLE_S)
 
 
 def _check_csrf():
@@ -77,20 +81,23 @@ def login():
     store = services().store
     nxt = request.values.get("next", "")
     if request.method == "GET":
-        if auth.session_state(session) == "in":
+        if auth.session_state(session, store, _idle_s()) == "in":
             return redirect(_safe_next(nxt))
         auth.csrf_token(session)
         return render_template("admin/login.html", password_set=auth.password_is_set(store), next=nxt)
-    wait = auth.lockout_remaining(store)
+    # The attempt is counted (atomically, in the store) before the slow password check, and refused uncounted
+    # and unchecked while logins are locked: parallel guesses get no more checks than the limit.
+    wait = auth.begin_attempt(store, current_app.config.get("ADMIN_MAX_FAILURES", auth.MAX_FAILURES),
+                              current_app.config.get("ADMIN_LOCKOUT_S", auth.LOCKOUT_S))
     if wait:
         _audit("login_refused", reason="locked out", seconds=wait)
         return _login_failed(f"Too many wrong passwords. Wait {wait} seconds, then try again.", 429, nxt)
     if auth.check_password(store, request.form.get("password", "")):
         auth.clear_failures(store)
-        auth.start_session(session)
+        auth.start_session(session, store)
         _audit("login")
         return redirect(_safe_next(nxt))
-    wait = auth.record_failure(store)
+    wait = auth.lockout_remaining(store)
     _audit("login_failed")
     message = "That password is not right."
     if wait:
@@ -106,7 +113,7 @@ def _login_failed(message: str, status: int, nxt: str):
 @bp.post("/logout")
 def logout():
     _audit("logout")
-    auth.end_session(session)
+    auth.end_session(session, services().store)
     flash("You have logged out.", "info")
     return redirect(url_for("admin.login"))
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .events import Event, utcnow
 
@@ -75,6 +77,17 @@ settings = sa.Table(
     "settings", metadata,
     sa.Column("key", sa.String(80), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+# The dashboard's logged-in sessions, so that logout, a password change or the idle timeout ends a session on the
+# server for every copy of its (client-side, signed) cookie. `id` is the SHA-256 of the random id in the cookie;
+# times are the service's clock in epoch seconds.
+admin_sessions = sa.Table(
+    "admin_sessions", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("account", sa.String(120), nullable=False),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
 )
 
 FILTERS = ("user", "device", "rule", "severity", "decision", "host")
@@ -332,6 +345,56 @@ class Store:
         with self._lock, self.engine.begin() as conn:
             conn.execute(settings.delete().where(settings.c.key == key))
             conn.execute(settings.insert().values(key=key, value=json.dumps(value)))
+
+    def update_setting(self, key: str, change, default=None):
+        """Read, change and write one setting as one atomic step: `change(value)` returns (new value, result) and
+        this returns the result. The row is locked for the whole transaction (SQLite: BEGIN IMMEDIATE, which every
+        process's writers queue on; PostgreSQL: SELECT ... FOR UPDATE), so parallel callers, in this process or
+        in other workers, each see the value the one before them wrote."""
+        insert = sqlite_insert if self.sqlite else pg_insert
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(insert(settings).values(key=key, value=json.dumps(default))
+                         .on_conflict_do_nothing(index_elements=[settings.c.key]))
+            q = sa.select(settings.c.value).where(settings.c.key == key)
+            raw = conn.scalar(q if self.sqlite else q.with_for_update())
+            new, result = change(default if raw is None else json.loads(raw))
+            done = conn.execute(settings.update().where(settings.c.key == key).values(value=json.dumps(new)))
+            if not done.rowcount:  # deleted by a concurrent set_setting between our insert and our lock
+                conn.execute(settings.insert().values(key=key, value=json.dumps(new)))
+        return result
+
+    # -- the dashboard's sessions --------------------------------------------------------------------------------
+
+    def admin_session_create(self, sid_hash: str, account: str, now: float) -> None:
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(admin_sessions.insert().values(id=sid_hash, account=account, created=now, last_seen=now))
+
+    def admin_session_touch(self, sid_hash: str, now: float, idle_s: float) -> str:
+        """"in" (and last_seen is now `now`), "idle" (unused for more than idle_s: deleted now) or "out" (no such
+        session: logged out, revoked, or never created)."""
+        with self._lock, self.engine.begin() as conn:
+            alive = conn.execute(admin_sessions.update()
+                                 .where(admin_sessions.c.id == sid_hash, admin_sessions.c.last_seen >= now - idle_s)
+                                 .values(last_seen=sa.func.max(admin_sessions.c.last_seen, now) if self.sqlite
+                                         else sa.func.greatest(admin_sessions.c.last_seen, now)))
+            if alive.rowcount:
+                return "in"
+            gone = conn.execute(admin_sessions.delete().where(admin_sessions.c.id == sid_hash))
+            return "idle" if gone.rowcount else "out"
+
+    def admin_session_delete(self, sid_hash: str) -> None:
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(admin_sessions.delete().where(admin_sessions.c.id == sid_hash))
+
+    def admin_sessions_end(self, account: str | None = None, idle_before: float | None = None) -> int:
+        """Delete every session (of `account` when given; only those last seen before `idle_before` when given)."""
+        q = admin_sessions.delete()
+        if account is not None:
+            q = q.where(admin_sessions.c.account == account)
+        if idle_before is not None:
+            q = q.where(admin_sessions.c.last_seen < idle_before)
+        with self._lock, self.engine.begin() as conn:
+            return conn.execute(q).rowcount or 0
 
     # -- retention and verification ------------------------------------------------------------------------------
 
