@@ -10,6 +10,10 @@ from rules.platforms import get_hosts, in_scope
 
 from .extract import ExtractError, extract
 
+BODY_METHODS = ("POST", "PUT", "PATCH")
+NOT_CHECKED = "not_checked"  # an entry's decision when there was nothing in the capture to check: never "allow"
+NO_BODY = "no request body in the capture (export the HAR with content)"
+
 
 def entry_request(entry: dict) -> tuple[str, str, list[tuple[str, str]], bytes]:
     req = entry["request"]
@@ -42,7 +46,8 @@ def _text_bytes(text: str, encoding: str | None, mime: str) -> bytes:
 
 
 def scan_har(path: str, engine: Engine, context: dict | None = None):
-    """Yield one result per entry: {"entry", "method", "url", "findings", "decision"} (and "error")."""
+    """Yield one result per entry: {"entry", "method", "url", "findings", "decision", "error", "note"}. A POST, PUT or
+    PATCH whose body the capture does not hold is "not_checked", with a note saying so, never a plain "allow"."""
     with open(path, "rb") as f:
         try:
             har = json.load(f)
@@ -50,7 +55,8 @@ def scan_har(path: str, engine: Engine, context: dict | None = None):
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}: not a HAR 1.2 file ({exc})") from None
     for i, entry in enumerate(entries):
-        result = {"entry": i, "method": None, "url": None, "findings": [], "decision": "allow", "error": None}
+        result = {"entry": i, "method": None, "url": None, "findings": [], "decision": "allow", "error": None,
+                  "note": None}
         try:
             method, url, headers, body = entry_request(entry)
         except (KeyError, TypeError, ValueError) as exc:
@@ -59,7 +65,9 @@ def scan_har(path: str, engine: Engine, context: dict | None = None):
             continue
         result["method"], result["url"] = method, url
         is_signin = method.upper() == "GET" and "?" in url and in_scope(urlsplit(url).hostname or "", get_hosts())
-        if (method.upper() in ("POST", "PUT", "PATCH") and body) or is_signin:
+        if method.upper() in BODY_METHODS and not body:
+            result["decision"], result["note"] = NOT_CHECKED, NO_BODY
+        elif (method.upper() in BODY_METHODS and body) or is_signin:
             try:
                 ex = extract(method, url, headers, body)
                 ex.submission.context.update(context or {})

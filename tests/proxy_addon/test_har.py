@@ -60,3 +60,21 @@ def test_not_a_har_is_a_usage_error(tmp_path, capsys):
     bad.write_text("{}")
     assert main(["scan-har", str(bad)]) == 2
     assert "not a HAR" in capsys.readouterr().err
+
+
+def test_an_entry_without_its_request_body_is_not_a_plain_allow(tmp_path, capsys):
+    """Dev tools can export a HAR without content: an upload then holds no body, and nothing was checked."""
+    original = make_flow(jpeg_with_gps(gps_ifd(*SHEFFIELD)), "image/jpeg", method="PUT")
+    original.response = tflow.tresp()
+    har = SaveHar().make_har([original, copy.deepcopy(original), copy.deepcopy(original)])
+    entries = har["log"]["entries"]
+    entries[0]["request"].pop("postData", None)  # exported without content
+    entries[1]["request"]["postData"]["text"] = ""  # or with its text left out
+    path = tmp_path / "no-content.har"
+    path.write_text(json.dumps(har))
+    main(["scan-har", str(path)])
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    for row in rows[:2]:
+        assert row["decision"] != "allow" and row["findings"] == []
+        assert row["note"] == "no request body in the capture (export the HAR with content)"
+    assert rows[2]["note"] is None and rows[2]["findings"]  # the same upload with its body is checked
