@@ -25,6 +25,8 @@ from rules.record.events import EMAIL, Event, from_verdict, mask_email
 from rules.record.hold import PROXY_FRESH_S, fingerprint
 from rules.vocabulary import CHOICE_OUTCOME, CHOICES
 
+from .payloads import CheckIn, DecisionIn, EventsIn, FileIn, HoldIn, NoticeIn, ValidationError, read_json, \
+    validation_message
 from .services import services
 from .tickets import issue_staff_ticket
 from .broker import Broker, Full, NotPending
@@ -53,6 +55,12 @@ def _broker() -> Broker:
 @bp.errorhandler(ValueError)
 def _bad_input(exc: ValueError):
     return jsonify(error=str(exc)), 400
+
+
+@bp.errorhandler(ValidationError)
+def _bad_payload(exc: ValidationError):
+    """The one place a payload's schema error becomes a 400 {"error": "<field path>: <why>"}."""
+    return jsonify(error=validation_message(exc)), 400
 
 
 @bp.errorhandler(HTTPException)
@@ -115,16 +123,16 @@ def strip():
 def decision():
     """What the person chose for a checked or held post: one event per finding, logged once however often sent."""
     body = _json()
-    check_id, pending_id = _opt_str(body, "check_id", 64), _opt_str(body, "pending_id", 64)
+    if "choice" in body and body["choice"] not in CHOICES:  # the message the extension has always had
+        raise ValueError(f"choice must be one of {', '.join(CHOICES)}, not {body['choice']!r}")
+    given = DecisionIn.model_validate(body)
+    check_id, pending_id = given.check_id or "", given.pending_id or ""
     if bool(check_id) == bool(pending_id):
         raise ValueError("give either check_id (from /check) or pending_id (a post the proxy holds), not both")
-    choice = body.get("choice")
-    if choice not in CHOICES:
-        raise ValueError(f"choice must be one of {', '.join(CHOICES)}, not {choice!r}")
-    reason = _reason(body.get("reason"), required=choice == "post_anyway")
-    key = _opt_str(body, "idempotency_key", 100) or _opt_str(body, "event_id_prefix", 100) or \
-        request.headers.get("Idempotency-Key", "")[:100]
-    user, page = _user(body), _opt_str(body, "url", 8192)  # all input checked before anything is decided
+    choice = str(given.choice)
+    reason = _reason(given.reason, required=choice == "post_anyway")
+    key = given.idempotency_key or given.event_id_prefix or request.headers.get("Idempotency-Key", "")[:100]
+    user, page = _user(body), given.url or ""  # all input checked before anything is decided
     broker = _broker()
     if pending_id:
         try:
@@ -193,11 +201,9 @@ def me_link():
 
 @bp.post("/pending")
 def hold():
-    body = _json()
-    summary = _summary(body.get("summary"))
-    timeout = body.get("timeout_s", services().engine.pack.settings.get("warn_timeout_s", 120))
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
-        raise ValueError(f"timeout_s must be a number of seconds above 0 and at most 3600, not {timeout!r}")
+    given = HoldIn.model_validate(_json())
+    summary = _summary(given.summary)
+    timeout = given.timeout_s or services().engine.pack.settings.get("warn_timeout_s", 120)
     broker = _broker()
     broker.proxy_seen()
     try:
@@ -225,9 +231,11 @@ def wait(pending_id: str):
 
 @bp.post("/notices")
 def notices():
-    notice = _json().get("notice")
+    body = _json()
+    notice = body.get("notice")
     if not isinstance(notice, dict) or not isinstance(notice.get("message"), str) or not notice["message"].strip():
         raise ValueError('notice must be an object with a "message", e.g. {"notice": {"message": "..."}}')
+    NoticeIn.model_validate(body)  # the notice is passed on as sent (its other keys too), once it is typed
     if len(json.dumps(notice)) > MAX_NOTICE:
         raise ValueError(f"a notice is at most {MAX_NOTICE} bytes")
     broker = _broker()
@@ -238,9 +246,11 @@ def notices():
 @bp.post("/events")
 def events_batch():
     """Events the proxy decided on its own, written through this service's store."""
-    batch = _json().get("events")
+    body = _json()
+    batch = body.get("events")
     if not isinstance(batch, list) or not 0 < len(batch) <= MAX_BATCH:
         raise ValueError(f"events must be a list of 1 to {MAX_BATCH} event objects")
+    EventsIn.model_validate(body)  # each event is then checked by the record's own boundary, Event
     out = []
     for i, item in enumerate(batch):
         if not isinstance(item, dict):
@@ -262,10 +272,8 @@ def heartbeat():
 # -- parsing ---------------------------------------------------------------------------------------------------------
 
 def _json() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object (Content-Type: application/json)")
-    return body
+    """The body as a JSON object, bounded in size (MAX_CONTENT_LENGTH, a 413) and depth (payloads.read_json)."""
+    return read_json(request.get_data(cache=True), request.is_json)
 
 
 def _is_form() -> bool:
@@ -283,13 +291,14 @@ def _submission() -> Submission:
     files = body.get("files", [])
     if not isinstance(files, list):
         raise ValueError("files must be a list of {name, type, data}")
-    return Submission(url=_opt_str(body, "url", 8192), method=_opt_str(body, "method", 10) or "POST",
-                      fields=_fields(body.get("fields", [])), files=[_attachment(f, f"files[{i}]")
-                                                                      for i, f in enumerate(files)])
+    _fields(body.get("fields", []))  # the messages the extension has always had, then the schema
+    given = CheckIn.model_validate(body)
+    return Submission(url=given.url or "", method=given.method or "POST", fields=_fields(given.fields),
+                      files=[_attachment(f, f"files[{i}]") for i, f in enumerate(given.files)])
 
 
 def _fields(value) -> list[tuple[str, str]]:
-    pairs = list(value.items()) if isinstance(value, dict) else value
+    pairs = list(value.items()) if isinstance(value, dict) else list(value) if isinstance(value, tuple) else value
     if not isinstance(pairs, list):
         raise ValueError("fields must be [[name, value], ...] or {name: value}")
     out = []
@@ -302,16 +311,18 @@ def _fields(value) -> list[tuple[str, str]]:
 
 
 def _attachment(d, where: str) -> Attachment:
-    if not isinstance(d, dict) or not isinstance(d.get("data"), str):
-        raise ValueError(f'{where} must be {{"name", "type", "data": base64}}')
-    data = d["data"]
+    if isinstance(d, dict):
+        if not isinstance(d.get("data"), str):
+            raise ValueError(f'{where} must be {{"name", "type", "data": base64}}')
+        d = FileIn.model_validate(d)
+    data = d.data
     if data.startswith("data:") and ";base64," in data[:200]:  # a data: URL, as FileReader gives it
         data = data.split(",", 1)[1]
     try:
         raw = base64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError):
         raise ValueError(f"{where}.data is not valid base64") from None
-    return Attachment(_file_name(_opt_str(d, "name", 255) or "file"), raw, _opt_str(d, "type", 255), where)
+    return Attachment(_file_name(d.name or "file"), raw, d.type or "", where)
 
 
 def _one_file() -> Attachment:

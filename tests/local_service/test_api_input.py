@@ -57,3 +57,30 @@ def test_a_wrong_type_in_an_event_is_a_400_and_the_chain_holds(api, store, chang
     assert store.count() == 0 and store.verify().ok
     good = api.post(f"{V1}/events", json={"events": [proxy_event()]})
     assert good.status_code == 200 and store.verify().ok
+
+
+# -- defect 2: deep JSON ---------------------------------------------------------------------------------------------
+
+POSTS = ["/check", "/strip", "/decision", "/pending", "/notices", "/events"]
+
+
+@pytest.mark.parametrize("path", POSTS)
+@pytest.mark.parametrize("depth", [65, 100_000])
+def test_deep_json_is_a_400_saying_so(api, store, path, depth):
+    response = api.post(V1 + path, data="[" * depth + "]" * depth, content_type="application/json")
+    assert response.status_code == 400 and "nested more than 64" in response.json["error"]
+    inside = api.post(V1 + path, data='{"x":' + "[" * depth + "]" * depth + "}", content_type="application/json")
+    assert inside.status_code == 400 and "nested" in inside.json["error"]
+    assert store.count() == 0 and store.verify().ok
+
+
+def test_brackets_inside_strings_do_not_count_as_depth():
+    from local_service.payloads import json_depth_ok
+    assert json_depth_ok(b'{"a": "' + b"[" * 1000 + b'\\"[[["}')
+    assert not json_depth_ok(b"[" * 65)
+    assert json_depth_ok(b"[" * 64 + b"]" * 64)
+
+
+def test_a_schema_error_names_the_field_path(api):
+    response = api.post(f"{V1}/check", json={"files": [{"data": "QUJD", "name": 5}]})
+    assert response.status_code == 400 and response.json["error"].startswith("files.0.name: ")
