@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from .config import Config
 from .detectors import detector_for
+from .detectors.base import Unchecked
 from .model import ACTION_DECISION, SEVERITIES, Attachment, Finding, Submission, Verdict, strongest
 from .packs import Pack, load_pack
 
@@ -44,6 +45,9 @@ class Engine:
                 verdict.errors.append(f"{detector.id}: {type(exc).__name__}: {exc}")
                 continue
             for hit in hits:
+                if type(hit) is Unchecked:  # a part the detector could not read: never "nothing found"
+                    verdict.errors.append(f"{detector.id}: {hit.target}: {hit.why}")
+                    continue
                 spec = self.pack.rules[hit.rule]
                 severity = max(spec.severity, hit.severity or spec.severity, key=SEVERITIES.index)
                 verdict.findings.append(Finding(

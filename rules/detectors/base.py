@@ -22,6 +22,16 @@ class Hit:
     severity: str | None = None  # raises the pack's severity for this finding (never lowers it)
 
 
+@dataclass(frozen=True)
+class Unchecked:
+    """A part of the post a detector could not read (a malformed or truncated structure, a format it cannot walk).
+    Yielded among the hits; the engine puts it in the verdict's errors, so it is an inspection error, never "nothing
+    found"."""
+
+    target: str
+    why: str
+
+
 def file_target(name: str) -> str:
     """Which part of a submission a finding is about: a file, by the name it was sent with."""
     return f"file:{name}"

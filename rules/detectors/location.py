@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import geo, media
 from ..model import Attachment, Submission
-from .base import Detector, Hit, file_target
+from .base import Detector, Hit, Unchecked, file_target
 
 
 class LocationDetector(Detector):
@@ -27,6 +27,8 @@ class LocationDetector(Detector):
     def check_file(self, submission: Submission, att: Attachment, rules: set[str]):
         report = media.inspect_file(submission, att)
         target = file_target(att.name)
+        for error in report.errors:
+            yield Unchecked(target, error)
         if "location.gps" in rules and report.real_coordinates:
             yield Hit("location.gps", *self._gps(report), target=target)
         if "location.place" in rules and report.places:
@@ -60,7 +62,7 @@ class LocationDetector(Detector):
 
     def sanitise(self, attachment: Attachment, rules: set[str]):
         report = media.inspect(attachment.data)
-        if not (report.real_coordinates or report.places or report.patches):
+        if not (report.real_coordinates or report.places or report.patches or report.errors):
             return attachment.data, []
         cleaned = media.strip(attachment.data, report)
         removed = list(dict.fromkeys([c.source for c in report.real_coordinates] +

@@ -53,11 +53,16 @@ def _fragment(data: bytes, report: MediaReport) -> None:
 def strip(data: bytes, report: MediaReport | None = None) -> bytes:
     """The file with every location item blanked in place; raises StripError if any location survives."""
     report = report or inspect(data)
+    if report.errors:  # what was not read may hold a location, and what was read may point into the picture
+        raise StripError(f"PostGuard could not read all of this file's metadata ({report.errors[0]}), so it cannot "
+                         "say the file is clean")
     if not report.patches:
         if report.real_coordinates or report.places:
             raise StripError("location found, but PostGuard cannot remove it from this file safely")
         return data
     out = apply_patches(data, report.patches)
+    if len(out) > len(data):
+        raise StripError("removal would make the file larger, which it never should")
     after = inspect(out)
     if after.real_coordinates or after.places:
         raise StripError("location still present after removal: " +

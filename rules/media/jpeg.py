@@ -16,6 +16,8 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool
     pos = start + 2
     extended: dict[bytes, list[tuple[int, int, int]]] = {}
     others: list[tuple[int, int]] = []
+    first_patch = len(report.patches)
+    metadata: list[tuple[int, int]] = []  # the APPn and COM segments: the only bytes strip may write
     while pos + 4 <= end:
         if data[pos] != 0xFF:  # junk between segments: resynchronise on the next marker, as ExifTool does
             nxt = data.find(b"\xff", pos, min(end, pos + 65536))
@@ -41,6 +43,8 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool
         if seg_end > end:
             report.warn("JPEG: file cut inside a metadata segment")
             seg_end = end
+        if 0xE0 <= marker <= 0xEF or marker == 0xFE:
+            metadata.append((pos, seg_end))
         if marker == 0xE1:
             head = data[body:body + 35]
             if head[:4] == b"Exif" and (head[6:8] in (b"II", b"MM") or head[5:7] in (b"II", b"MM")):
@@ -62,9 +66,21 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool
         pos = seg_end
     for guid, parts in extended.items():
         _extended_xmp(data, sorted(parts), report)
+    _keep_to_metadata(report, first_patch, metadata)
     for lo, hi in others:  # the other images of a multi-picture file (gain maps, depth maps) carry EXIF too
         if data[lo:lo + 3] == b"\xff\xd8\xff":
             parse(data, lo, hi, report, embedded=True)
+
+
+def _keep_to_metadata(report: MediaReport, first: int, metadata: list[tuple[int, int]]) -> None:
+    """EXIF values may lie past their APP1 segment (real cameras do this), and readers follow them, so do we; but a
+    patch outside every metadata segment would write into the picture's tables or scan data. Such a file's location
+    is reported and never removed: its patches are dropped and strip refuses."""
+    stray = [p for p in report.patches[first:] if not any(lo <= p.start and p.end <= hi for lo, hi in metadata)]
+    if stray:
+        report.patches[first:] = [p for p in report.patches[first:] if p not in stray]
+        report.fail(f"JPEG: location data lies outside the metadata segments (at byte {stray[0].start}); it cannot be "
+                    "removed without touching the picture")
 
 
 def _mpf(data: bytes, tiff_at: int, end: int, others: list[tuple[int, int]]) -> None:

@@ -52,6 +52,9 @@ class MediaReport:
     patches: list[Patch] = field(default_factory=list)
     camera: dict[str, str] = field(default_factory=dict)  # make, model, serial, taken: for pupil images
     warnings: list[str] = field(default_factory=list)
+    # Structures that could not be read, or location that could not be removed safely: the file is never called
+    # clean while this is not empty (the verdict carries these as inspection errors, and strip refuses).
+    errors: list[str] = field(default_factory=list)
 
     @property
     def real_coordinates(self) -> list[Coordinate]:
@@ -61,16 +64,39 @@ class MediaReport:
         if message not in self.warnings:
             self.warnings.append(message)
 
+    def fail(self, message: str) -> None:
+        if message not in self.errors:
+            self.errors.append(message)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self) | {"patches": len(self.patches)}
 
 
+EXPECTED = (ValueError, struct.error, IndexError, OverflowError, UnicodeError, zlib.error)
+
+
 def safely(report: MediaReport, what: str, fn, *args) -> None:
-    """Run one walker; a malformed structure becomes a warning on the report, never an exception."""
+    """Run one walker; a structure it cannot read becomes an error on the report, never an exception, and never
+    "nothing found": what it did not read may hold a location."""
     try:
         fn(*args)
-    except (ValueError, struct.error, IndexError, OverflowError, UnicodeError, zlib.error) as exc:
-        report.warn(f"{what}: {exc}")
+    except EXPECTED as exc:  # a malformed structure
+        report.fail(f"{what}: {exc}")
+    except Exception as exc:  # a walker bug on odd input: the same for the person, and its type says it was a bug
+        report.fail(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def within(report: MediaReport, what: str, lo: int, hi: int, fn, *args) -> None:
+    """`safely`, and every patch the walker adds must lie inside data[lo:hi], the segment, box or chunk it parsed: a
+    structure whose values point elsewhere is read (to find the location) but never written outside its bounds;
+    its patches are dropped and removal is refused instead."""
+    before = len(report.patches)
+    safely(report, what, fn, *args)
+    added = report.patches[before:]
+    if any(p.start < lo or p.end > hi for p in added):
+        del report.patches[before:]
+        report.fail(f"{what}: location data lies outside its segment (bytes {lo}-{hi}); it cannot be removed "
+                    "without touching the picture")
 
 
 class Spliced:

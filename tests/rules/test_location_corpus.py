@@ -12,9 +12,18 @@ def engine():
     return Engine()
 
 
+# Corpus files whose metadata cannot be read whole: reported as inspection errors (never "nothing found"), and strip
+# refuses them. ExifTool skips broken.jpg's GPS IFD and calls it GPS-free; what PostGuard cannot read, it never
+# calls clean.
+UNREADABLE = {"nom-exif/broken.jpg": "IFD at 3132 claims 1536 entries"}
+
+
 def gps_findings(engine, data: bytes, name: str):
     verdict = engine.evaluate(Submission(files=[Attachment(name, data)]))
-    assert not verdict.errors
+    if name in UNREADABLE:
+        assert any(UNREADABLE[name] in e for e in verdict.errors), verdict.errors
+    else:
+        assert not verdict.errors
     return [f for f in verdict.findings if f.rule == "location.gps"]
 
 
