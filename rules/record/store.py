@@ -39,7 +39,7 @@ events = sa.Table(
     sa.Column("path", sa.String(300)),
     sa.Column("source", sa.String(20)),
     sa.Column("reason", sa.String(300)),
-    sa.Column("message", sa.String(400)),
+    sa.Column("message", sa.Text),  # what the person was told, whole (events.MAX_MESSAGE)
     sa.Column("clauses", sa.Text),
     sa.Column("evidence", sa.Text),
     sa.Column("purged", sa.Boolean, nullable=False, default=False),
@@ -190,6 +190,12 @@ class Store:
         metadata.create_all(self.engine)
         for index in events.indexes:  # create_all adds no index to a table an older version made
             index.create(self.engine, checkfirst=True)
+        if not is_sqlite:  # a table an older version made kept messages to 400 characters (SQLite never enforced it)
+            with self.engine.begin() as conn:
+                if sa.inspect(conn).get_columns("events") and any(
+                        c["name"] == "message" and isinstance(c["type"], sa.String) and c["type"].length
+                        for c in sa.inspect(conn).get_columns("events")):
+                    conn.execute(sa.text("ALTER TABLE events ALTER COLUMN message TYPE text"))
         if is_sqlite and path and path != ":memory:":
             Path(path).chmod(0o600)
 

@@ -185,3 +185,17 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_event(store_url, tmp_path):
 def test_free_text_reasons_have_addresses_masked(store):
     store.append(Event(rule="location.gps", decision="overridden", reason="Sent to jo.bloggs@gmail.com as agreed"))
     assert store.list().rows[0]["reason"] == "Sent to j***@gmail.com as agreed"
+
+
+def test_a_long_message_is_stored_whole_on_sqlite_and_postgresql(store_url):
+    """What the person was told is kept whole: PostgreSQL refused messages over 400 characters (the old column)."""
+    message = "This photo records the exact place it was taken. " * 30  # 1,500 characters
+    store = Store(store_url)
+    try:
+        event = Event(rule="location.gps", decision="warned", message=message)
+        assert len(event.message) >= len(message.strip())
+        (event_id,) = store.append([event])
+        assert store.get(event_id)["message"] == event.message
+        assert store.verify().ok
+    finally:
+        store.close()
