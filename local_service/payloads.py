@@ -7,6 +7,7 @@ every string, and take their choices from rules/vocabulary.py. A pydantic Valida
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any, Union
 
@@ -19,6 +20,9 @@ MAX_URL, MAX_ID, MAX_KEY, MAX_NAME = 8192, 64, 100, 255
 MAX_FILES, MAX_FIELDS, MAX_BATCH = 100, 10_000, 1000
 
 STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"', re.S)  # possessive: one pass, no backtracking
+# A \uD800-\uDFFF escape that is not half of a pair: Python keeps it, and it cannot be encoded to be stored or hashed.
+LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|"
+                            rb"(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
@@ -42,14 +46,23 @@ def _no_constant(name: str):
     raise BadJSON(f"the body holds {name}, which is not a JSON number")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadJSON(f"the number {text[:20]} is too large")
+    return value
+
+
 def read_json(raw: bytes, is_json: bool) -> dict:
     """A request body as a JSON object, or BadJSON with a message the sender can act on."""
     if not is_json:
         raise BadJSON("the body must be a JSON object (Content-Type: application/json)")
     if not json_depth_ok(raw):
         raise BadJSON(f"the JSON body is nested more than {MAX_DEPTH} levels deep")
+    if b"\\u" in raw and LONE_SURROGATE.search(raw):
+        raise BadJSON("the JSON body holds a \\u escape of half a character (a lone surrogate)")
     try:
-        body = json.loads(raw, parse_constant=_no_constant)
+        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except BadJSON:
         raise
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
@@ -121,7 +134,7 @@ class HoldIn(Exact):
 
 
 class NoticeBody(Open):
-    message: Text(4096, min_length=1)
+    message: Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]*$")]  # shown as is
     kind: Text(64) | None = None
     url: Text(MAX_URL) | None = None
     host: Text(255) | None = None
@@ -131,9 +144,27 @@ class NoticeIn(Exact):
     notice: NoticeBody
 
 
+class EventIn(Open):
+    """Lengths and JSON types of an event the proxy sends. Every key is optional here and unknown keys pass: the
+    record's own boundary, Event.from_dict (rules/record/events.py), then refuses what is missing or unknown."""
+    id: Text(64) | None = None
+    time: Text(64) | None = None
+    rule: Text(200) | None = None
+    decision: Text(40) | None = None
+    severity: Text(40) | None = None
+    message: Text(4000) | None = None
+    user: Text(320) | None = None
+    device: Text(255) | None = None
+    host: Text(255) | None = None
+    path: Text(MAX_URL) | None = None
+    reason: Text(2000) | None = None
+    source: Text(40) | None = None
+    clauses: Annotated[list[dict[str, Any]], Field(max_length=100)] | None = None
+    evidence: dict[str, Any] | None = None
+
+
 class EventsIn(Exact):
-    # Each event is checked by Event.from_dict, the record's own typed boundary (rules/record/events.py).
-    events: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=MAX_BATCH)]
+    events: Annotated[list[EventIn], Field(min_length=1, max_length=MAX_BATCH)]
 
 
 def parse(model: type[BaseModel], body: dict):
