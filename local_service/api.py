@@ -298,7 +298,7 @@ def _submission() -> Submission:
 
 
 def _fields(value) -> list[tuple[str, str]]:
-    pairs = list(value.items()) if isinstance(value, dict) else list(value) if isinstance(value, tuple) else value
+    pairs = list(value.items()) if isinstance(value, dict) else value
     if not isinstance(pairs, list):
         raise ValueError("fields must be [[name, value], ...] or {name: value}")
     out = []

@@ -167,7 +167,9 @@ DECISION_KEYS = st.sampled_from(["check_id", "pending_id", "choice", "reason", "
                                  "event_id_prefix", "other"])
 BODIES = st.one_of(
     st.tuples(st.just("/events"), st.one_of(st.fixed_dictionaries({"events": st.lists(EVENT, max_size=3)}), JSON)),
-    st.tuples(st.just("/decision"), st.one_of(st.dictionaries(DECISION_KEYS, JSON, max_size=6), JSON)))
+    st.tuples(st.just("/decision"), st.one_of(st.dictionaries(DECISION_KEYS, JSON, max_size=6), JSON)),
+    st.tuples(st.just("/check"), st.dictionaries(st.sampled_from(["url", "method", "fields", "files"]), JSON)),
+    st.tuples(st.just("/notices"), st.one_of(st.fixed_dictionaries({"notice": JSON}), JSON)))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
