@@ -30,8 +30,13 @@ STRUCT_PLACE_FIELDS = {"City", "Sublocation", "ProvinceState", "CountryName", "C
 LOCATION_STRUCTS = {(IPTC_EXT, "LocationShown"), (IPTC_EXT, "LocationCreated")}
 MARKERS = (b"GPS", b"Gps", b"ocation", b"City", b"Country", b"atitude", b"State")
 
-_ATTR = re.compile(rb"""\s(?:([\w.-]+):)?([\w.-]+)\s*=\s*("[^"]*"|'[^']*')""")
-_DMS = re.compile(r"^\s*([+-]?\d+(?:\.\d+)?)(?:,(\d+(?:\.\d+)?))?(?:,(\d+(?:\.\d+)?))?\s*([NSEW]?)\s*$", re.I)
+# Linear patterns: possessive quantifiers, so padding with spaces (inside a value, around '=', between attributes)
+# never makes them backtrack; and every input they see is bounded (MAX_PACKET, MAX_VALUE).
+_ATTR = re.compile(rb"""\s(?:([\w.-]++):)?+([\w.-]++)\s*+=\s*+("[^"]*+"|'[^']*+')""")
+_DMS = re.compile(r"([+-]?\d++(?:\.\d++)?+)(?:,(\d++(?:\.\d++)?+))?+(?:,(\d++(?:\.\d++)?+))?+\s*+([NSEW]?)", re.I)
+MAX_PACKET = 8 << 20  # an XMP packet larger than this is not read (an error: it may hold a location)
+MAX_VALUE = 256  # a GPS value longer than this (once trimmed) is no coordinate
+MAX_DEPTH = 1000  # element nesting; real packets are under 20 deep
 
 
 def removable(ns: str, name: str) -> bool:
@@ -42,7 +47,10 @@ def removable(ns: str, name: str) -> bool:
 
 def parse_value(text: str) -> float | None:
     """An XMP GPS coordinate: "54,59.38N", "54,59,23.2N", "-1.914" (decimal), with or without a direction."""
-    m = _DMS.match(text or "")
+    text = (text or "").strip()
+    if len(text) > MAX_VALUE:
+        return None
+    m = _DMS.fullmatch(text)
     if not m:
         return None
     deg, minutes, seconds, ref = m.groups()
@@ -75,18 +83,20 @@ class _Handler:
         self.spans: list[tuple[int, int]] = []
         self.text: list[str] = []
         self.nodes = 0
+        # What the stack scans used to find, kept as the stack changes (a deep packet made them quadratic: 30,000
+        # nested elements took a minute): the location structs open, and the nodes that can hold properties.
+        self.structs: list[str] = []
+        self.owners: list[int] = []
+        self.too_deep = False
 
     def ns_decl(self, prefix, uri):
         self.prefixes[prefix or ""] = uri
 
     def _struct(self) -> str | None:
-        for ns, name, _, _ in self.stack:
-            if (ns, name) in LOCATION_STRUCTS:
-                return name
-        return None
+        return self.structs[0] if self.structs else None  # the outermost, as the scan found it
 
     def _removing(self) -> bool:
-        return any((ns, name) in LOCATION_STRUCTS for ns, name, _, _ in self.stack)
+        return bool(self.structs)
 
     def start(self, qname, attrs):
         ns, _, name = qname.rpartition(" ")
@@ -106,9 +116,20 @@ class _Handler:
                     if not self._removing():
                         self.spans.append((start + m.start(), start + m.end()))
         self.stack.append((ns, name, start, node))
+        if (ns, name) in LOCATION_STRUCTS:
+            self.structs.append(name)
+        if ns == RDF and name in ("Description", "li"):
+            self.owners.append(node)
+        if len(self.stack) > MAX_DEPTH:
+            self.too_deep = True
+            raise _TooDeep
 
     def end(self, qname):
         ns, name, start, node = self.stack.pop()
+        if (ns, name) in LOCATION_STRUCTS:
+            self.structs.pop()
+        if ns == RDF and name in ("Description", "li"):
+            self.owners.pop()
         text = "".join(self.text).strip()
         self.text = []
         owner = self._owner()
@@ -125,13 +146,14 @@ class _Handler:
 
     def _owner(self) -> int:
         """The nearest enclosing node that can hold properties (rdf:Description or rdf:li)."""
-        for ns, name, _, node in reversed(self.stack):
-            if ns == RDF and name in ("Description", "li"):
-                return node
-        return 0
+        return self.owners[-1] if self.owners else 0
 
     def chars(self, data):
         self.text.append(data)
+
+
+class _TooDeep(Exception):
+    pass
 
 
 def _unescape(value: bytes) -> str:
@@ -143,10 +165,14 @@ def _unescape(value: bytes) -> str:
 def parse(data: bytes, start: int, end: int, report: MediaReport, label: str = "XMP",
           pieces=None) -> None:
     """Parse the packet at data[start:end]. `pieces(lo, hi)` maps a span of it to file spans, for split packets."""
+    if end - start > MAX_PACKET:
+        report.fail(f"{label}: packet of {end - start} bytes is larger than PostGuard reads ({MAX_PACKET})")
+        return
     buf = bytes(data[start:end]).rstrip(b"\0 \r\n\t")
     if not any(m in buf for m in MARKERS):
         return
     parser = expat.ParserCreate(namespace_separator=" ")
+    parser.EntityDeclHandler = _no_entities  # XMP has no DTD: no entity can expand
     h = _Handler(buf, parser)
     parser.StartNamespaceDeclHandler = h.ns_decl
     parser.StartElementHandler = h.start
@@ -156,10 +182,24 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, label: str = "
         parser.Parse(buf, True)
     except expat.ExpatError as exc:
         report.warn(f"{label}: {exc}")
+    except _TooDeep:
+        report.fail(f"{label}: elements nested more than {MAX_DEPTH} deep; not read")
+        return
+    except _Entity:
+        report.fail(f"{label}: declares an entity (XMP has no DTD); not read")
+        return
     _collect(h, report, label)
     for lo, hi in h.spans:
         for a, b in (pieces(lo, hi) if pieces else [(start + lo, start + hi)]):
             report.patches.append(Patch(a, b, b" " * (b - a)))
+
+
+class _Entity(Exception):
+    pass
+
+
+def _no_entities(*args):
+    raise _Entity
 
 
 def _collect(h: _Handler, report: MediaReport, label: str) -> None:

@@ -1,0 +1,99 @@
+"""Hostile metadata: every walker works in bounded time and memory, and what is over budget is an error on the report
+(never "nothing found"). Each bound is asserted by counting work or by a wall-clock ceiling far above normal (the old
+code took from 8 s to over a minute on these inputs; the new one takes milliseconds)."""
+from __future__ import annotations
+
+import struct
+import time
+import zlib
+
+import pytest
+
+from rules import media
+from rules.media import isobmff, png, xmp
+
+CEILING = 1.5  # seconds: far above what these take (milliseconds), far below what the old code took
+
+RDF_OPEN = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            b'<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/"')
+RDF_CLOSE = b"</rdf:RDF></x:xmpmeta>"
+
+
+def packet(body: bytes) -> bytes:
+    return b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>' + body + b'<?xpacket end="w"?>'
+
+
+def timed(fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
+
+
+# --- XMP ------------------------------------------------------------------------------------------------------------
+
+def _xmp_cases(n: int) -> dict[str, tuple[bytes, int]]:
+    """Packets padded with n spaces where a value can be padded, and how many coordinates each holds."""
+    pad = b" " * n
+    attrs = lambda lat, lon: RDF_OPEN + b" exif:GPSLatitude=" + lat + b" exif:GPSLongitude=" + lon + b"/>" + RDF_CLOSE
+    elems = lambda lat, lon: (RDF_OPEN + b"><exif:GPSLatitude>" + lat + b"</exif:GPSLatitude><exif:GPSLongitude>"
+                              + lon + b"</exif:GPSLongitude></rdf:Description>" + RDF_CLOSE)
+    return {
+        # inside a value, before a character that is no coordinate: the old _DMS backtracked quadratically
+        "attribute value, padded inside": (attrs(b'"1' + pad + b'x"', b'"2' + pad + b'x"'), 0),
+        "element text, padded inside": (elems(b"1" + pad + b"x", b"2" + pad + b"x"), 0),
+        # padded at both ends: still read
+        "attribute value, padded around": (attrs(b'"' + pad + b"54,59.38N" + pad + b'"', b'"1.5W' + pad + b'"'), 1),
+        "element text, padded around": (elems(pad + b"54.1" + pad, pad + b"-1.9" + pad), 1),
+        "around '='": (RDF_OPEN + b" exif:GPSLatitude" + pad + b"=" + pad + b'"54.1" exif:GPSLongitude' + pad + b"="
+                       + pad + b'"-1.9"/>' + RDF_CLOSE, 1),
+        "between attributes": (RDF_OPEN + pad + b'exif:GPSLatitude="54.1"' + pad + b'exif:GPSLongitude="-1.9"' + pad
+                               + b"/>" + RDF_CLOSE, 1),
+    }
+
+
+@pytest.mark.parametrize("n", [32_000, 200_000])
+def test_xmp_padded_with_spaces_is_linear(n):
+    for name, (body, coordinates) in _xmp_cases(n).items():
+        report, took = timed(media.inspect, packet(body))
+        assert took < CEILING, (name, took)  # 32k spaces inside a value: 11 s before
+        assert not report.errors, name
+        assert len(report.coordinates) == coordinates, name
+
+
+def test_xmp_values_the_regexes_see_are_bounded():
+    assert xmp.parse_value(" " * 100_000 + "54,59.38N" + " " * 100_000) == pytest.approx(54 + 59.38 / 60)
+    assert xmp.parse_value("1" + " " * 1000 + "N") is None  # longer than any coordinate: not matched at all
+    assert xmp.parse_value("54.5 s") == -54.5
+
+
+def test_xmp_deeply_nested_is_an_error_not_a_minute():
+    """30,000 nested elements: the stack scans made this quadratic (64 s for 210 KB)."""
+    body = RDF_OPEN + b' exif:GPSLatitude="1" exif:GPSLongitude="2">' + b"<a>" * 30_000 + b"</a>" * 30_000 \
+        + b"</rdf:Description>" + RDF_CLOSE
+    report, took = timed(media.inspect, packet(body))
+    assert took < CEILING
+    assert report.errors and "nested" in report.errors[0]
+    with pytest.raises(media.StripError):
+        media.strip(packet(body), report)
+
+
+def test_xmp_nesting_below_the_limit_is_read_in_linear_time():
+    depth = xmp.MAX_DEPTH - 10
+    body = RDF_OPEN + b' exif:GPSLatitude="54.1" exif:GPSLongitude="-1.9">' + b"<a>" * depth + b"</a>" * depth \
+        + b"</rdf:Description>" + RDF_CLOSE
+    report, took = timed(media.inspect, packet(body))
+    assert took < CEILING and not report.errors and len(report.coordinates) == 1
+
+
+def test_xmp_entity_declarations_are_refused():
+    body = (b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>' + RDF_OPEN
+            + b' exif:GPSLatitude="&b;" exif:GPSLongitude="2"/>' + RDF_CLOSE)
+    report = media.inspect(packet(body))
+    assert report.errors and "entity" in report.errors[0]
+
+
+def test_xmp_packet_over_budget_is_an_error():
+    report = media.MediaReport()
+    data = b" " * (xmp.MAX_PACKET + 1)
+    xmp.parse(data, 0, len(data), report)
+    assert report.errors and "larger than" in report.errors[0]
