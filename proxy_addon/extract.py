@@ -7,7 +7,6 @@ import base64
 import binascii
 import codecs
 import functools
-import gzip
 import io
 import json
 import re
@@ -16,6 +15,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import brotlicffi
+import zstandard
 from werkzeug.formparser import MultiPartParser
 from werkzeug.http import parse_options_header
 
@@ -23,6 +24,10 @@ from rules import Attachment, Submission
 from rules.media import formats, sniff, splice
 
 MAX_FIELDS = 2000
+MAX_DECODED = 64 << 20  # no decoded body larger than the largest inspected one (the addon's postguard_max_body)
+MAX_RATIO = 1000  # a body that decodes to more than this many times its size is a bomb, not a post
+MAX_CODINGS = 4
+GZIP_WBITS = 16 + zlib.MAX_WBITS
 MIN_BASE64_MEDIA = 100  # characters: shorter strings are ids, not photos
 DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w=.+-]+)*;base64,", re.I)
 BASE64_CHARS = re.compile(rb"^[A-Za-z0-9+/_-]+={0,2}$")
@@ -53,32 +58,78 @@ class Extracted:
     content_type: str = ""
 
 
-def decode_body(body: bytes, encoding: str) -> bytes:
-    """Undo Content-Encoding (gzip, deflate, br, zstd, in the order they were applied)."""
+def decode_body(body: bytes, encoding: str, limit: int = MAX_DECODED) -> bytes:
+    """Undo Content-Encoding (gzip, deflate, br, zstd, in the order they were applied), within a budget: the result
+    may be at most `limit` bytes and MAX_RATIO times the body as sent, nested encodings included (a 1.8 KB
+    gzip-inside-gzip body once expanded to 2.2 GB). Over budget raises ExtractError: not inspected, and logged."""
     if not encoding:
         return body
-    for coding in reversed([c.strip().lower() for c in encoding.split(",") if c.strip()]):
+    codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+    if len(codings) > MAX_CODINGS:
+        raise ExtractError(f"{len(codings)} content encodings on one body (at most {MAX_CODINGS} are decoded)")
+    cap = min(limit, max(len(body), 1024) * MAX_RATIO)
+    for coding in reversed(codings):
         try:
             if coding in ("gzip", "x-gzip"):
-                body = gzip.decompress(body)
+                body = _inflate(body, GZIP_WBITS, cap, coding)
             elif coding == "deflate":
                 try:
-                    body = zlib.decompress(body)
+                    body = _inflate(body, zlib.MAX_WBITS, cap, coding)
                 except zlib.error:
-                    body = zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some clients send
+                    body = _inflate(body, -zlib.MAX_WBITS, cap, coding)  # raw deflate, as some clients send
             elif coding == "br":
-                import brotli
-                body = brotli.decompress(body)
+                body = _unbrotli(body, cap)
             elif coding == "zstd":
-                import zstandard
-                body = zstandard.ZstdDecompressor().decompressobj().decompress(body)
+                with zstandard.ZstdDecompressor().stream_reader(body, read_across_frames=True) as reader:
+                    body = reader.read(cap + 1)
+                _check(body, cap, coding)
             elif coding != "identity":
                 raise ExtractError(f"unknown Content-Encoding {coding!r}")
+        except ExtractError:
+            raise
         except (OSError, EOFError, zlib.error, ValueError) as exc:
             raise ExtractError(f"cannot decode {coding} body: {exc}") from None
-        except Exception as exc:  # brotli.error, zstandard.ZstdError have no common base
+        except Exception as exc:  # brotlicffi.error, zstandard.ZstdError have no common base
             raise ExtractError(f"cannot decode {coding} body: {exc}") from None
     return body
+
+
+def _check(out, cap: int, coding: str) -> None:
+    if len(out) > cap:
+        raise ExtractError(f"the {coding} body decodes to more than {cap} bytes (at most {MAX_RATIO} times its "
+                           f"size and {MAX_DECODED} bytes are inspected): a decompression bomb, or too large")
+
+
+def _inflate(data: bytes, wbits: int, cap: int, coding: str) -> bytes:
+    """zlib/gzip with the output bounded as it is made (gzip.decompress and zlib.decompress are not); every member of
+    a multi-member gzip body, as gzip.decompress reads them."""
+    out = bytearray()
+    while True:
+        d = zlib.decompressobj(wbits)
+        rest = data
+        while rest:
+            out += d.decompress(rest, cap + 1 - len(out))
+            _check(out, cap, coding)
+            rest = d.unconsumed_tail
+        if not d.eof:
+            raise EOFError("compressed data ended before the end-of-stream marker")
+        data = d.unused_data
+        if wbits != GZIP_WBITS or not data.strip(b"\0"):
+            return bytes(out)
+        if data[:2] != b"\x1f\x8b":
+            raise OSError("trailing data after the gzip member is not another member")
+
+
+def _unbrotli(data: bytes, cap: int) -> bytes:
+    # brotlicffi, not mitmproxy's Brotli (pinned at 1.1, whose process() cannot bound its output).
+    d = brotlicffi.Decompressor()
+    out = bytearray(d.process(data, output_buffer_limit=cap + 1))
+    while not d.can_accept_more_data() and len(out) <= cap:
+        out += d.process(b"", output_buffer_limit=cap + 1 - len(out))
+    _check(out, cap, "br")
+    if not d.is_finished():
+        raise EOFError("brotli data ended before the end of its stream")
+    return bytes(out)
 
 
 def extract(method: str, url: str, headers, body: bytes) -> Extracted:

@@ -23,9 +23,14 @@ def run(addon, flow):
     import asyncio
     import concurrent.futures
 
+    async def request_then_log():
+        await tctx.master.addons.invoke_addon(addon, HttpRequestHook(flow))
+        write = getattr(addon, "_writes", {}).get(flow.id)  # a sanitised upload's log write, which the response
+        if write is not None:  # hook awaits in mitmproxy: without it, asyncio.run may cancel it before it starts
+            await write
+
     with taddons.context(addon) as tctx, concurrent.futures.ThreadPoolExecutor(1) as pool:
-        hook = tctx.master.addons.invoke_addon(addon, HttpRequestHook(flow))
-        pool.submit(asyncio.run, hook).result(60)
+        pool.submit(asyncio.run, request_then_log()).result(60)
     return flow
 
 

@@ -1,0 +1,72 @@
+"""Decompression is bounded: a body that decodes to more than MAX_RATIO times its size (or MAX_DECODED bytes),
+nested encodings included, is not inspected and is logged as an inspection error; it never expands in the proxy."""
+import gzip
+import tracemalloc
+import zlib
+
+import brotli
+import pytest
+import zstandard
+
+from proxy_addon.extract import MAX_RATIO, ExtractError, decode_body
+from rules.record.store import Filter
+from tests.proxy_addon.test_addon import addon_with, make_flow, run
+
+TEXT = b'{"status": "A lovely day at the farm with Year 2"}' * 50
+GIB = 1 << 30
+
+
+@pytest.fixture(scope="module")
+def bombs():
+    zeros = b"\0" * GIB
+    made = {"gzip, gzip": gzip.compress(gzip.compress(zeros, 9), 9),  # 1.8 KB -> 1 GiB
+            "br": brotli.compress(zeros, quality=5),
+            "zstd": zstandard.ZstdCompressor().compress(zeros),
+            "deflate": zlib.compress(zeros, 9)}
+    del zeros
+    return made
+
+
+@pytest.mark.parametrize("encoding,encode", [
+    ("gzip", gzip.compress),
+    ("gzip", lambda b: gzip.compress(b[:100]) + gzip.compress(b[100:])),  # two members
+    ("deflate", zlib.compress),
+    ("deflate", lambda b: zlib.compress(b)[2:-4]),  # raw deflate
+    ("br", brotli.compress),
+    ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)),
+    ("gzip, br", lambda b: brotli.compress(gzip.compress(b))),
+    ("identity", lambda b: b),
+])
+def test_honest_encodings_still_decode(encoding, encode):
+    assert decode_body(encode(TEXT), encoding) == TEXT
+
+
+@pytest.mark.parametrize("encoding", ["gzip, gzip", "br", "zstd", "deflate"])
+def test_a_bomb_is_refused_while_it_expands_not_after(bombs, encoding):
+    body = bombs[encoding]
+    tracemalloc.start()
+    try:
+        with pytest.raises(ExtractError, match="decompression bomb"):
+            decode_body(body, encoding)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * max(len(body), 1024) * MAX_RATIO + (8 << 20), f"{peak} bytes held while decoding"
+
+
+def test_truncated_and_trailing_garbage_are_errors_not_partial_text():
+    with pytest.raises(ExtractError):
+        decode_body(gzip.compress(TEXT)[:-12], "gzip")
+    with pytest.raises(ExtractError):
+        decode_body(gzip.compress(TEXT) + b"garbage", "gzip")
+    with pytest.raises(ExtractError):
+        decode_body(TEXT, "gzip, gzip, gzip, gzip, gzip")  # more layers than any client sends
+
+
+def test_the_proxy_logs_a_bomb_as_an_inspection_error_and_sends_it_on_untouched(store, bombs):
+    body = bombs["gzip, gzip"]
+    flow = run(addon_with(store), make_flow(body, "application/json",
+                                            headers=[("Content-Encoding", "gzip, gzip")]))
+    assert flow.request.raw_content == body and flow.response is None
+    (event,) = store.list(Filter(decision="inspection_error")).rows
+    assert "decompression bomb" in event["reason"]
