@@ -72,6 +72,27 @@ class MediaReport:
         return dataclasses.asdict(self) | {"patches": len(self.patches)}
 
 
+class OverBudget(ValueError):
+    """A file asks for more work than PostGuard does for one file: an error on its report, never "nothing found"."""
+
+
+class Budget:
+    """Work allowed for one file (bytes inflated, items, extents, ...), counted across all its structures.
+    `take(n)` raises OverBudget once the total would pass the limit; `safely` turns that into an error."""
+
+    def __init__(self, what: str, limit: int):
+        self.what, self.limit, self.used = what, limit, 0
+
+    @property
+    def left(self) -> int:
+        return self.limit - self.used
+
+    def take(self, n: int = 1) -> None:
+        if n > self.limit - self.used:
+            raise OverBudget(f"{self.what}: over the limit of {self.limit} for one file")
+        self.used += n
+
+
 EXPECTED = (ValueError, struct.error, IndexError, OverflowError, UnicodeError, zlib.error)
 
 

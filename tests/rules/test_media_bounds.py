@@ -97,3 +97,57 @@ def test_xmp_packet_over_budget_is_an_error():
     data = b" " * (xmp.MAX_PACKET + 1)
     xmp.parse(data, 0, len(data), report)
     assert report.errors and "larger than" in report.errors[0]
+
+
+# --- PNG ------------------------------------------------------------------------------------------------------------
+
+def _chunk(ctype: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + ctype + payload + struct.pack(">I", zlib.crc32(ctype + payload))
+
+
+def _png(chunks: list[bytes]) -> bytes:
+    from tests.rules.test_location import jpeg_with_gps
+    base = jpeg_with_gps(None, fmt="PNG")
+    iend = base.rindex(b"IEND") - 4
+    return base[:iend] + b"".join(chunks) + base[iend:]
+
+
+def _ztxt(text: bytes) -> bytes:
+    return _chunk(b"zTXt", b"Raw profile type exif\0\0" + zlib.compress(text, 9))
+
+
+def test_png_twenty_chunks_under_the_old_per_chunk_limit():
+    """Each inflates to just under the old 16 MB per-chunk limit: 7 s before, and nothing said."""
+    text = b"\nexif\n%8d\n" % (8 << 20) + b"0" * ((16 << 20) - 40)
+    data = _png([_ztxt(text)] * 20)
+    report, took = timed(media.inspect, data)
+    assert took < CEILING
+    assert report.errors and "inflates" in report.errors[0]
+    with pytest.raises(media.StripError):
+        media.strip(data, report)
+
+
+def test_png_inflate_budget_is_per_file():
+    """1 MB chunks (under the ratio floor): 16 fit the per-file budget, the 17th is an error."""
+    text = b"\nexif\n%8d\n" % (1 << 19) + b"0" * ((1 << 20) - 32)
+    report = media.inspect(_png([_ztxt(text)] * 16))
+    assert not any("limit" in e for e in report.errors), report.errors
+    report = media.inspect(_png([_ztxt(text)] * 17))
+    assert any("over the limit of %d" % png.MAX_INFLATED in e for e in report.errors), report.errors
+
+
+def test_png_compressed_profile_with_gps_is_still_read():
+    from tests.rules.media.test_png import raw_profile
+    from tests.rules.test_location import SHEFFIELD, exif_blob, gps_ifd
+    data = _png([_ztxt(raw_profile(exif_blob(gps_ifd(*SHEFFIELD))))])
+    report = media.inspect(data)
+    assert not report.errors and report.real_coordinates
+    assert not media.inspect(media.strip(data, report)).real_coordinates
+
+
+def test_png_raw_profile_header_is_linear():
+    text = b"\n" * 200_000 + b"x"
+    _, took = timed(png.RAW_PROFILE.match, text)  # the old pattern: 1.6 s for 8,000 line breaks
+    assert took < CEILING
+    m = png.RAW_PROFILE.match(b"\nexif\n     120\nabcdef")
+    assert m.group(1) == b"exif" and m.group(2) == b"120"
