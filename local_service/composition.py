@@ -8,6 +8,7 @@ proxy_addon, and proxy_addon imports nothing from local_service (tests/test_arch
 from __future__ import annotations
 
 import json
+import os
 import logging
 import logging.handlers
 import signal
@@ -98,7 +99,15 @@ def _purge_periodically(svc: Services, stopping: threading.Event, every_s: float
 
 
 def _log_to_file(config) -> None:
+    """The service's log in the data folder. Everything the running service creates (the log and its rotations,
+    the database's companions, keys) is its owner's only: umask 077 for the process, and the data folder 0700 and
+    the older log files 0600 whatever existed before."""
+    os.umask(0o077)
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if os.name == "posix":
+        config.data_dir.chmod(0o700)
+        for old in config.data_dir.glob("postguard.log*"):
+            old.chmod(0o600)
     handler = logging.handlers.RotatingFileHandler(config.data_dir / "postguard.log", maxBytes=5 << 20,
                                                    backupCount=3)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

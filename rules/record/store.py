@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -154,6 +155,17 @@ def _link(prev: str, digest: str) -> str:
     return hashlib.sha256(f"{prev}:{digest}".encode()).hexdigest()
 
 
+def _private_files(db: Path) -> None:
+    """The database and its -wal, -shm and -journal files readable by their owner only, whatever existed before and
+    whatever the umask: SQLite gives the files it creates the database file's mode, so the database is made 0600
+    before SQLite first opens it, and any older companion is tightened."""
+    if not db.exists():
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+    for f in (db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))):
+        if f.exists() and os.name == "posix":
+            f.chmod(0o600)
+
+
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
@@ -175,6 +187,7 @@ class Store:
             path = url.split("///", 1)[1] if "///" in url else ""
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                _private_files(Path(path))
             args = {"timeout": 30, "check_same_thread": False}
             self.engine = sa.create_engine(url, connect_args=args)
             sa_event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -197,7 +210,7 @@ class Store:
                         for c in sa.inspect(conn).get_columns("events")):
                     conn.execute(sa.text("ALTER TABLE events ALTER COLUMN message TYPE text"))
         if is_sqlite and path and path != ":memory:":
-            Path(path).chmod(0o600)
+            _private_files(Path(path))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -218,3 +218,38 @@ def test_health_says_the_proxy_is_active_under_postguard_run_after_a_post_went_t
             if proc.poll() is None:
                 proc.kill()
         site.shutdown()
+
+
+def test_run_leaves_every_file_it_creates_to_its_owner_only_whatever_existed_before(tmp_path, config_file):
+    """Other accounts on the laptop read event rows from the WAL when the data folder already existed (0755) and the
+    umask was 022: the database, its -wal and -shm, the log and the keys are 0600 in a 0700 folder."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    (data / "postguard.log").write_text("an older log\n")
+    (data / "postguard.log").chmod(0o644)
+    proc = subprocess.Popen([sys.executable, "-c", "import os, sys; os.umask(0o022); from local_service.cli import "
+                             "main; sys.exit(main(sys.argv[1:]))", "run", "--config", str(config_file),
+                             "--service-port", "0", "--proxy-port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        line = proc.stdout.readline()
+        assert "http://127.0.0.1:" in line, proc.stderr.read()
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        token = (data / "token").read_text().strip()
+        body = b'{"check_id": "x", "choice": "cancel"}'
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/decision", data=body, method="POST",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            urllib.request.urlopen(req, timeout=5)
+        except urllib.error.HTTPError:
+            pass  # an unknown check: what matters is that the store was opened and written around
+        names = {f.name for f in data.iterdir()}
+        assert {"events.sqlite3", "events.sqlite3-wal", "events.sqlite3-shm", "postguard.log", "token"} <= names
+        assert oct(data.stat().st_mode & 0o777) == "0o700"
+        for f in data.iterdir():
+            if f.is_file():
+                assert oct(f.stat().st_mode & 0o777) == "0o600", f
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
