@@ -11,7 +11,7 @@ import struct
 
 from . import gpmf, tiff, xmp
 from .boxes import Box, boxes  # noqa: F401  (Box: re-exported)
-from .report import Coordinate, MediaReport, Patch, Place, Spliced, blank, safely
+from .report import Budget, Coordinate, MediaReport, OverBudget, Patch, Place, Spliced, blank, safely
 
 CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"udta", b"edts", b"dinf", b"iprp", b"ipco", b"moof",
               b"traf", b"mvex", b"meta", b"ilst"}
@@ -26,6 +26,13 @@ CAMERA_KEYS = {b"com.apple.quicktime.make": "make", b"com.apple.quicktime.model"
                b"com.apple.quicktime.creationdate": "taken"}  # what an iPhone or iPad video says made it, and when
 META_CHILDREN = {b"hdlr", b"keys", b"ilst", b"iinf", b"pitm", b"dinf", b"iloc"}
 MAX_DEPTH = 10
+# iloc, bounded: an iloc whose fields are zero bytes wide costs nothing to claim 65535 items x 65535 extents (a 1.3 KB
+# HEIF took 9 s and 1 GB). Real files: under a few hundred items, a handful of extents each.
+MAX_ITEMS = 10000  # items in one iloc
+MAX_ITEM_EXTENTS = 1024  # extents of one item
+MAX_EXTENTS = 20000  # extents in one iloc
+MAX_ITEM_BYTES = 8 << 20  # an Exif or XMP item larger than this is not read (an error)
+MAX_ITEMS_BYTES = 32 << 20  # bytes read from all Exif and XMP items of one file
 
 
 def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
@@ -185,6 +192,7 @@ def _heif(data: bytes, start: int, end: int, report: MediaReport) -> None:
             locations = _iloc(data, box)
         elif box.type == b"idat":
             idat = box.body
+    budget = Budget("HEIF: bytes of Exif and XMP items", MAX_ITEMS_BYTES)
     for item_id, (item_type, content_type) in items.items():
         if item_type == b"Exif" or (item_type == b"mime" and b"xmp" in content_type.lower() or
                                      content_type == b"application/rdf+xml"):
@@ -194,9 +202,23 @@ def _heif(data: bytes, start: int, end: int, report: MediaReport) -> None:
                     if idat is None:
                         continue
                     lo, hi = lo + idat, hi + idat
-                spans.append((lo, min(hi, len(data))))
+                lo, hi = min(lo, len(data)), min(hi, len(data))
+                if lo < hi:
+                    spans.append((lo, hi))
             if not spans:
                 continue
+            # Sized before any buffer is built: extents of one item never overlap, so they never add up to more
+            # than the file; and an item too large to be metadata is not read.
+            size = sum(hi - lo for lo, hi in spans)
+            if size > len(data):
+                report.fail(f"HEIF: item {item_id}'s extents add up to {size} bytes, more than the file's "
+                            f"{len(data)}; not read")
+                continue
+            if size > MAX_ITEM_BYTES:
+                report.fail(f"HEIF: item {item_id} ({item_type.decode('latin-1')}) is {size} bytes, larger than "
+                            f"PostGuard reads ({MAX_ITEM_BYTES}); not read")
+                continue
+            budget.take(size)
             item = Spliced(data, spans) if len(spans) > 1 else None
             buf, lo, hi = (item.buf, 0, len(item.buf)) if item else (data, spans[0][0], spans[0][1])
             sub = MediaReport() if item else report
@@ -231,13 +253,20 @@ def _iloc(data: bytes, box: Box) -> dict[int, list[tuple[int, int, int]]]:
         p += n
         return v
 
+    if count > MAX_ITEMS:
+        raise OverBudget(f"HEIF: iloc lists {count} items, more than PostGuard reads ({MAX_ITEMS})")
     out: dict[int, list[tuple[int, int, int]]] = {}
+    total = 0
     for _ in range(count):
         item_id = read(2 if version < 2 else 4)
         method = read(2) & 15 if version in (1, 2) else 0
         read(2)  # data reference index
         base = read(base_size)
         extents = read(2)
+        total += extents
+        if extents > MAX_ITEM_EXTENTS or total > MAX_EXTENTS:
+            raise OverBudget(f"HEIF: iloc lists {extents} extents for item {item_id} ({total} so far), more than "
+                             f"PostGuard reads ({MAX_ITEM_EXTENTS} per item, {MAX_EXTENTS} in all)")
         for _ in range(extents):
             read(index_size)
             off, length = read(offset_size), read(length_size)

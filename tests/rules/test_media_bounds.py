@@ -151,3 +151,56 @@ def test_png_raw_profile_header_is_linear():
     assert took < CEILING
     m = png.RAW_PROFILE.match(b"\nexif\n     120\nabcdef")
     assert m.group(1) == b"exif" and m.group(2) == b"120"
+
+
+# --- HEIF iloc ------------------------------------------------------------------------------------------------------
+
+def _heif(iloc_payload: bytes, mdat: bytes = b"", version: int = 0) -> bytes:
+    from tests.rules.media.test_isobmff import box, ftyp, full_box
+    hdlr = full_box(b"hdlr", b"\0\0\0\0pict" + b"\0" * 13)
+    iinf = full_box(b"iinf", struct.pack(">H", 1) + full_box(b"infe", struct.pack(">HH4s", 1, 0, b"Exif") + b"\0", 2))
+    return ftyp(b"heic") + full_box(b"meta", hdlr + iinf + full_box(b"iloc", iloc_payload, version)) \
+        + box(b"mdat", mdat)
+
+
+def test_heif_iloc_claiming_65535_items_of_65535_extents():
+    """Zero-byte-wide fields: each extent costs no bytes, so 1.3 KB claimed 4e9 extents (9 s, 1 GB before)."""
+    entry = struct.pack(">HHH", 1, 0, 65535)  # item 1, data reference 0, 65535 extents (offset/length 0 bytes)
+    data = _heif(bytes([0x00, 0x00]) + struct.pack(">H", 65535) + entry * 200)
+    report, took = timed(media.inspect, data)
+    assert took < CEILING
+    assert report.errors and "iloc" in report.errors[0]
+    with pytest.raises(media.StripError):
+        media.strip(data, report)
+
+
+def test_heif_iloc_item_and_extent_counts_are_bounded():
+    from rules.media.boxes import Box
+    payload = bytes([0x00, 0x00]) + struct.pack(">H", isobmff.MAX_ITEMS + 1)
+    raw = b"\0\0\0\0iloc" + b"\0\0\0\0" + payload
+    with pytest.raises(ValueError, match="items"):
+        isobmff._iloc(raw, Box(b"iloc", 0, 8, len(raw)))
+    # many items of a few extents each, adding up past the total
+    per = isobmff.MAX_ITEM_EXTENTS
+    n = isobmff.MAX_EXTENTS // per + 1
+    payload = bytes([0x00, 0x00]) + struct.pack(">H", n) + struct.pack(">HHH", 1, 0, per) * n
+    raw = b"\0\0\0\0iloc" + b"\0\0\0\0" + payload
+    with pytest.raises(ValueError, match="extents"):
+        isobmff._iloc(raw, Box(b"iloc", 0, 8, len(raw)))
+
+
+def test_heif_item_whose_extents_each_cover_the_whole_file():
+    """1,000 extents of 4-byte offset 0 and length 4 GB: the old code joined 1,000 copies of the file."""
+    mdat = b"\0" * 100_000
+    extents = struct.pack(">II", 0, 0xFFFFFFFF) * 1000
+    data = _heif(bytes([0x44, 0x00]) + struct.pack(">HHHH", 1, 1, 0, 1000) + extents, mdat)
+    report, took = timed(media.inspect, data)
+    assert took < CEILING
+    assert any("more than the file" in e for e in report.errors), report.errors
+
+
+def test_heif_item_over_the_size_limit_is_not_read():
+    mdat = b"\0" * (isobmff.MAX_ITEM_BYTES + 16)
+    data = _heif(bytes([0x44, 0x00]) + struct.pack(">HHHHII", 1, 1, 0, 1, 0, len(mdat)), mdat)
+    report = media.inspect(data)
+    assert any("larger than PostGuard reads" in e for e in report.errors), report.errors
