@@ -36,11 +36,13 @@ MAX_ITEMS_BYTES = 32 << 20  # bytes read from all Exif and XMP items of one file
 
 
 def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
-    _walk(data, start, end, report, 0, None)
+    # One budget for the whole file: many meta boxes each pointing at the same large item must not each get their own.
+    _walk(data, start, end, report, 0, None, budget=Budget("HEIF: bytes of Exif and XMP items", MAX_ITEMS_BYTES))
 
 
 def _walk(data: bytes, start: int, end: int, report: MediaReport, depth: int, parent: bytes | None,
-          keys: list[bytes] | None = None) -> None:
+          keys: list[bytes] | None = None, budget: Budget | None = None) -> None:
+    budget = budget or Budget("HEIF: bytes of Exif and XMP items", MAX_ITEMS_BYTES)
     if depth > MAX_DEPTH:
         return
     for box in boxes(data, start, end, report):
@@ -49,14 +51,14 @@ def _walk(data: bytes, start: int, end: int, report: MediaReport, depth: int, pa
             body = box.body
             if data[body + 4:body + 8] not in META_CHILDREN:
                 body += 4  # ISO FullBox; QuickTime's meta has no version/flags
-            safely(report, "HEIF", _heif, data, body, box.end, report)
+            safely(report, "HEIF", _heif, data, body, box.end, report, budget)
             meta_keys = _keys(data, body, box.end, report)
-            _walk(data, body, box.end, report, depth + 1, t, meta_keys)
+            _walk(data, body, box.end, report, depth + 1, t, meta_keys, budget)
         elif t == b"trak":
             safely(report, "GPMF", gpmf.track, data, box, report)
-            _walk(data, box.body, box.end, report, depth + 1, t)
+            _walk(data, box.body, box.end, report, depth + 1, t, budget=budget)
         elif t in CONTAINERS:
-            _walk(data, box.body, box.end, report, depth + 1, t, keys)
+            _walk(data, box.body, box.end, report, depth + 1, t, keys, budget)
         elif t == b"\xa9xyz" and parent in (b"udta", b"ilst"):
             _xyz(data, box, report, parent)
         elif t == b"loci":
@@ -169,7 +171,7 @@ def _canon(data: bytes, box: Box, report: MediaReport) -> None:
             safely(report, "CR3", tiff.parse, data, b.body, b.end, report, "EXIF (CR3 CMT4)", True)
 
 
-def _heif(data: bytes, start: int, end: int, report: MediaReport) -> None:
+def _heif(data: bytes, start: int, end: int, report: MediaReport, budget: Budget | None = None) -> None:
     """HEIF items: find the Exif and XMP items in iinf, their bytes through iloc (or idat)."""
     items: dict[int, tuple[bytes, bytes]] = {}
     locations: dict[int, list[tuple[int, int]]] = {}
@@ -192,7 +194,7 @@ def _heif(data: bytes, start: int, end: int, report: MediaReport) -> None:
             locations = _iloc(data, box)
         elif box.type == b"idat":
             idat = box.body
-    budget = Budget("HEIF: bytes of Exif and XMP items", MAX_ITEMS_BYTES)
+    budget = budget or Budget("HEIF: bytes of Exif and XMP items", MAX_ITEMS_BYTES)
     for item_id, (item_type, content_type) in items.items():
         if item_type == b"Exif" or (item_type == b"mime" and b"xmp" in content_type.lower() or
                                      content_type == b"application/rdf+xml"):

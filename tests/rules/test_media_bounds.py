@@ -204,3 +204,22 @@ def test_heif_item_over_the_size_limit_is_not_read():
     data = _heif(bytes([0x44, 0x00]) + struct.pack(">HHHHII", 1, 1, 0, 1, 0, len(mdat)), mdat)
     report = media.inspect(data)
     assert any("larger than PostGuard reads" in e for e in report.errors), report.errors
+
+
+def test_heif_item_budget_is_per_file_not_per_meta_box():
+    """500 meta boxes, each an Exif item of two 2 MB extents over the same bytes: each meta had its own budget, so
+    the old code copied and walked 2 GB; one budget per file stops after 32 MB and says so."""
+    from tests.rules.media.test_isobmff import box, ftyp, full_box
+    half = 2 << 20
+    hdlr = full_box(b"hdlr", b"\0\0\0\0pict" + b"\0" * 13)
+    iinf = full_box(b"iinf", struct.pack(">H", 1) + full_box(b"infe", struct.pack(">HH4s", 1, 0, b"Exif") + b"\0", 2))
+
+    def meta(at: int) -> bytes:
+        iloc = full_box(b"iloc", bytes([0x44, 0x00]) + struct.pack(">HHHHIIII", 1, 1, 0, 2, at, half, at + half, half))
+        return full_box(b"meta", hdlr + iinf + iloc)
+
+    at = len(ftyp(b"heic") + meta(0) * 500) + 8  # the mdat's body
+    data = ftyp(b"heic") + meta(at) * 500 + box(b"mdat", b"\0" * (2 * half))
+    report, took = timed(media.inspect, data)
+    assert took < CEILING
+    assert any("over the limit of %d" % isobmff.MAX_ITEMS_BYTES in e for e in report.errors), report.errors
