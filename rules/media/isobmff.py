@@ -36,13 +36,20 @@ MAX_ITEMS_BYTES = 32 << 20  # bytes read from all Exif and XMP items of one file
 
 
 def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
-    # One budget for the whole file: many meta boxes each pointing at the same large item must not each get their own.
-    _walk(data, start, end, report, 0, None, budget=Budget("HEIF: bytes of Exif and XMP items", MAX_ITEMS_BYTES))
+    # One budget for the whole file: many meta boxes, each with an iloc or pointing at the same large item, must not
+    # each get their own.
+    _walk(data, start, end, report, 0, None, budget=_Budgets())
+
+
+class _Budgets:
+    def __init__(self):
+        self.bytes = Budget("HEIF: bytes of Exif and XMP items", MAX_ITEMS_BYTES)
+        self.extents = Budget("HEIF: iloc extents", MAX_EXTENTS)
 
 
 def _walk(data: bytes, start: int, end: int, report: MediaReport, depth: int, parent: bytes | None,
-          keys: list[bytes] | None = None, budget: Budget | None = None) -> None:
-    budget = budget or Budget("HEIF: bytes of Exif and XMP items", MAX_ITEMS_BYTES)
+          keys: list[bytes] | None = None, budget: _Budgets | None = None) -> None:
+    budget = budget or _Budgets()
     if depth > MAX_DEPTH:
         return
     for box in boxes(data, start, end, report):
@@ -171,11 +178,12 @@ def _canon(data: bytes, box: Box, report: MediaReport) -> None:
             safely(report, "CR3", tiff.parse, data, b.body, b.end, report, "EXIF (CR3 CMT4)", True)
 
 
-def _heif(data: bytes, start: int, end: int, report: MediaReport, budget: Budget | None = None) -> None:
+def _heif(data: bytes, start: int, end: int, report: MediaReport, budget: _Budgets | None = None) -> None:
     """HEIF items: find the Exif and XMP items in iinf, their bytes through iloc (or idat)."""
     items: dict[int, tuple[bytes, bytes]] = {}
     locations: dict[int, list[tuple[int, int]]] = {}
     idat = None
+    budget = budget or _Budgets()
     for box in boxes(data, start, end, report):
         if box.type == b"iinf":
             version = data[box.body]
@@ -191,10 +199,9 @@ def _heif(data: bytes, start: int, end: int, report: MediaReport, budget: Budget
                     content_type = rest.split(b"\0")[1] if rest.count(b"\0") >= 2 else b""
                     items[item_id] = (item_type, content_type)
         elif box.type == b"iloc":
-            locations = _iloc(data, box)
+            locations = _iloc(data, box, budget.extents)
         elif box.type == b"idat":
             idat = box.body
-    budget = budget or Budget("HEIF: bytes of Exif and XMP items", MAX_ITEMS_BYTES)
     for item_id, (item_type, content_type) in items.items():
         if item_type == b"Exif" or (item_type == b"mime" and b"xmp" in content_type.lower() or
                                      content_type == b"application/rdf+xml"):
@@ -220,7 +227,7 @@ def _heif(data: bytes, start: int, end: int, report: MediaReport, budget: Budget
                 report.fail(f"HEIF: item {item_id} ({item_type.decode('latin-1')}) is {size} bytes, larger than "
                             f"PostGuard reads ({MAX_ITEM_BYTES}); not read")
                 continue
-            budget.take(size)
+            budget.bytes.take(size)
             item = Spliced(data, spans) if len(spans) > 1 else None
             buf, lo, hi = (item.buf, 0, len(item.buf)) if item else (data, spans[0][0], spans[0][1])
             sub = MediaReport() if item else report
@@ -237,7 +244,7 @@ def _heif(data: bytes, start: int, end: int, report: MediaReport, budget: Budget
                 report.patches += item.map_patches(sub.patches)
 
 
-def _iloc(data: bytes, box: Box) -> dict[int, list[tuple[int, int, int]]]:
+def _iloc(data: bytes, box: Box, budget: Budget | None = None) -> dict[int, list[tuple[int, int, int]]]:
     version = data[box.body]
     p = box.body + 4
     sizes = data[p], data[p + 1]
@@ -269,6 +276,8 @@ def _iloc(data: bytes, box: Box) -> dict[int, list[tuple[int, int, int]]]:
         if extents > MAX_ITEM_EXTENTS or total > MAX_EXTENTS:
             raise OverBudget(f"HEIF: iloc lists {extents} extents for item {item_id} ({total} so far), more than "
                              f"PostGuard reads ({MAX_ITEM_EXTENTS} per item, {MAX_EXTENTS} in all)")
+        if budget:
+            budget.take(extents)  # across all the file's ilocs
         for _ in range(extents):
             read(index_size)
             off, length = read(offset_size), read(length_size)

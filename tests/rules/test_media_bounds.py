@@ -223,3 +223,15 @@ def test_heif_item_budget_is_per_file_not_per_meta_box():
     report, took = timed(media.inspect, data)
     assert took < CEILING
     assert any("over the limit of %d" % isobmff.MAX_ITEMS_BYTES in e for e in report.errors), report.errors
+
+
+def test_heif_extent_budget_is_per_file_not_per_iloc():
+    """300 meta boxes, each an iloc of 20 items x 1,000 zero-width extents (120 bytes, under each iloc's own bounds):
+    6 million extents for 60 KB before; the file's extent budget stops at 20,000 and says so."""
+    from tests.rules.media.test_isobmff import box, ftyp, full_box
+    hdlr = full_box(b"hdlr", b"\0\0\0\0pict" + b"\0" * 13)
+    iloc = full_box(b"iloc", bytes([0x00, 0x00]) + struct.pack(">H", 20) + struct.pack(">HHH", 1, 0, 1000) * 20)
+    data = ftyp(b"heic") + full_box(b"meta", hdlr + iloc) * 300 + box(b"mdat", b"")
+    report, took = timed(media.inspect, data)
+    assert took < CEILING
+    assert any("iloc extents: over the limit of %d" % isobmff.MAX_EXTENTS in e for e in report.errors), report.errors
