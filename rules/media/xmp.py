@@ -216,6 +216,9 @@ def _collect(h: _Handler, report: MediaReport, label: str) -> None:
             report.places.append(Place(f"{label} Iptc4xmpExt:{struct}{name}", text))
     for slot in by_node.values():
         if "lat" in slot and "lon" in slot:
+            if any(len(slot[k][2].strip()) > MAX_VALUE for k in ("lat", "lon")):
+                report.fail(f"{label}: a GPS value longer than {MAX_VALUE} characters; not read")
+                continue
             lat, lon = parse_value(slot["lat"][2]), parse_value(slot["lon"][2])
             if lat is None or lon is None:
                 continue
