@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta, timezone
 from flask import (Blueprint, Response, abort, current_app, flash, make_response, redirect, render_template,
                    request, session, stream_with_context, url_for)
 
-from . import auth, charts, choices, export
+from . import alerts, auth, charts, choices, export
 from .services import services
 from rules.record.events import DECISIONS, SEVERITIES, utcnow
 from .forms import TEXT_FILTERS, parse_filter, parse_settings
@@ -247,7 +247,9 @@ def _current_settings() -> dict:
 def _render_settings(values: dict, errors: dict | None = None, status: int = 200):
     pack = services().engine.pack
     return make_response(render_template("admin/settings.html", values=values, errors=errors or {}, pack=pack,
-                                         retention=services().retention()), status)
+                                         retention=services().retention(),
+                                         mail_failing=alerts.failure_state(services().store),
+                                         mail=services().config.service), status)
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -256,6 +258,8 @@ def settings():
     if request.method == "GET":
         _audit("view_settings")
         return _render_settings(current)
+    if request.form.get("action") == "send_test":
+        return _send_test_alert()
     parsed, errors = parse_settings(request.form)
     if parsed is None:
         submitted = {k: request.form.get(k, "") for k in current}
@@ -268,6 +272,27 @@ def settings():
         store.set_setting(key, new[key])
     _audit("change_settings", changed=changed)
     flash("Settings saved." if changed else "Nothing changed.", "ok")
+    return redirect(url_for("admin.settings"))
+
+
+def _send_test_alert():
+    """A test alert mail to the saved address, sent now: whether the mail server accepted it, or its error. (A POST
+    to the settings page with action=send_test: the settings page is the one place that changes or tries them.)"""
+    to = services().store.get_setting("alert_email", "") or ""
+    if not to:
+        _audit("test_alert", to="", ok=False, error="no alert email address")
+        flash("Save an alert email address first, then send a test.", "error")
+        return redirect(url_for("admin.settings"))
+    mailer = alerts.Mailer(services().store, services().config.service)
+    try:
+        alerts.send_test(mailer, to)
+    except Exception as exc:
+        error = alerts.describe(exc)
+        _audit("test_alert", to=to, ok=False, error=error)
+        flash(f"The test alert to {to} was not sent: {error}", "error")
+    else:
+        _audit("test_alert", to=to, ok=True)
+        flash(f"The test alert to {to} was accepted by the mail server {mailer.host}:{mailer.port}.", "ok")
     return redirect(url_for("admin.settings"))
 
 

@@ -1,26 +1,174 @@
 """Alerts for high-severity events: a webhook and/or an email to the address the admin set in the dashboard.
 
 Sent from a background thread after the event is committed, so a slow mail server never delays a post; a failure is
-logged, never raised.
+logged, never raised. Mail goes through the [service] table's mail server (smtp_host, smtp_port, smtp_tls, smtp_user,
+smtp_password_file, alert_from), retried with backoff a bounded number of times; each failed attempt is recorded in
+the store's settings (alert_mail_failures, alert_mail_failing_since, alert_mail_last_error, alert_mail_last_error_at)
+for the dashboard's settings page, and a delivered mail clears them.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import queue
 import smtplib
+import ssl
+import stat
 import threading
 import urllib.request
 from email.message import EmailMessage
+from pathlib import Path
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from rules.record.events import utcnow
 
 log = logging.getLogger("postguard.alerts")
 SEVERE = {"high"}
+ATTEMPTS = 4  # a mail is tried at most this many times
+WAIT_S = 2.0  # then 2, 4, 8 s between attempts (at most MAX_WAIT_S)
+MAX_WAIT_S = 60.0
+TIMEOUT_S = 10
+FAILURE_KEYS = ("alert_mail_failures", "alert_mail_failing_since", "alert_mail_last_error", "alert_mail_last_error_at")
+
+
+class MailSetupError(Exception):
+    """The mail settings cannot work (no STARTTLS offered, an unsafe password file, a login in plain text):
+    retrying does not help."""
+
+
+def _permanent(exc: BaseException) -> bool:
+    return isinstance(exc, (MailSetupError, smtplib.SMTPAuthenticationError, smtplib.SMTPNotSupportedError,
+                            smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, ssl.SSLCertVerificationError)) \
+        or (isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code >= 500)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_password(path: Path) -> str:
+    """The password in `path`, which must be its owner's only (0600 or stricter)."""
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode) or mode & 0o077:
+        raise MailSetupError(f"{path} must be a file readable by its owner only (chmod 600 {path})")
+    return path.read_text(encoding="utf-8").strip("\r\n")
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{type(exc).__name__}: {exc.smtp_code} {text}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class Mailer:
+    """Sends one message through the configured mail server, with bounded retries; records the outcome."""
+
+    def __init__(self, store, service=None, attempts: int = ATTEMPTS, wait_s: float = WAIT_S,
+                 max_wait_s: float = MAX_WAIT_S):
+        self.store = store
+        self.host = getattr(service, "smtp_host", "localhost")
+        self.port = getattr(service, "smtp_port", 25)
+        self.tls = getattr(service, "smtp_tls", "starttls")
+        self.user = getattr(service, "smtp_user", "")
+        self.password_file = getattr(service, "smtp_password_file", None)
+        self.sender = getattr(service, "alert_from", "postguard@localhost")
+        self.attempts, self.wait_s, self.max_wait_s = max(1, attempts), wait_s, max_wait_s
+        self.context = ssl.create_default_context()
+
+    def message(self, to: str, subject: str, text: str) -> EmailMessage:
+        msg = EmailMessage()
+        msg["Subject"], msg["From"], msg["To"] = subject, self.sender, to
+        msg.set_content(text)
+        return msg
+
+    def send(self, msg: EmailMessage, attempts: int | None = None) -> None:
+        """Deliver `msg` to the mail server, trying up to `attempts` times; every failure is recorded, the last
+        one raised."""
+        retrying = Retrying(stop=stop_after_attempt(attempts or self.attempts),
+                            wait=wait_exponential(multiplier=self.wait_s, max=self.max_wait_s),
+                            retry=retry_if_exception(lambda e: not _permanent(e)),
+                            after=self._failed, reraise=True)
+        for attempt in retrying:
+            with attempt:
+                try:
+                    self._deliver(msg)
+                except Exception as exc:
+                    self.record_failure(exc)
+                    raise
+        self.record_success()
+
+    def _failed(self, state: RetryCallState) -> None:
+        log.warning("alert mail attempt %d failed: %s", state.attempt_number, describe(state.outcome.exception()))
+
+    def _deliver(self, msg: EmailMessage) -> None:
+        password = None
+        if self.user:
+            if self.tls == "none" and not _loopback(self.host):
+                raise MailSetupError("refusing to send the mail login in plain text: set smtp_tls to starttls or tls")
+            if self.password_file is None:
+                raise MailSetupError("smtp_user is set but smtp_password_file is not")
+            password = read_password(Path(self.password_file))
+        if self.tls == "tls":
+            smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=TIMEOUT_S, context=self.context)
+        else:
+            smtp = smtplib.SMTP(self.host, self.port, timeout=TIMEOUT_S)
+        with smtp:
+            if self.tls == "starttls":
+                smtp.ehlo()
+                if not smtp.has_extn("starttls"):
+                    raise MailSetupError(f"{self.host}:{self.port} does not offer STARTTLS (smtp_tls = \"starttls\"); "
+                                         "set smtp_tls to \"none\" only for a relay on this computer")
+                smtp.starttls(context=self.context)
+                smtp.ehlo()
+            if password is not None:
+                smtp.ehlo_or_helo_if_needed()
+                if "plain" in (smtp.esmtp_features.get("auth") or "").lower().split():
+                    # one mechanism, one answer: login() would go on to others after a refusal
+                    smtp.user, smtp.password = self.user, password
+                    smtp.auth("PLAIN", smtp.auth_plain)
+                else:
+                    smtp.login(self.user, password)
+            smtp.send_message(msg)
+
+    def record_failure(self, exc: BaseException) -> None:
+        now = utcnow().isoformat(timespec="seconds")
+        self.store.set_setting("alert_mail_failures", int(self.store.get_setting("alert_mail_failures", 0) or 0) + 1)
+        if not self.store.get_setting("alert_mail_failing_since"):
+            self.store.set_setting("alert_mail_failing_since", now)
+        self.store.set_setting("alert_mail_last_error", describe(exc)[:500])
+        self.store.set_setting("alert_mail_last_error_at", now)
+
+    def record_success(self) -> None:
+        if self.store.get_setting("alert_mail_failing_since"):
+            for key in FAILURE_KEYS:
+                self.store.set_setting(key, None)
+        self.store.set_setting("alert_mail_last_ok_at", utcnow().isoformat(timespec="seconds"))
+
+
+def failure_state(store) -> dict | None:
+    """What the dashboard shows while alert mail fails: since when, how many failed attempts, the last error."""
+    since = store.get_setting("alert_mail_failing_since")
+    if not since:
+        return None
+    return {"since": since, "count": store.get_setting("alert_mail_failures", 0),
+            "error": store.get_setting("alert_mail_last_error", ""),
+            "at": store.get_setting("alert_mail_last_error_at")}
 
 
 class Alerter:
-    def __init__(self, store, dashboard_url: str = "", smtp_host: str = "localhost", smtp_port: int = 25):
+    def __init__(self, store, dashboard_url: str = "", service=None, *, attempts: int = ATTEMPTS,
+                 wait_s: float = WAIT_S):
+        """`service`: the config's [service] table (its mail server settings); None: its defaults."""
         self.store, self.dashboard_url = store, dashboard_url.rstrip("/")
-        self.smtp_host, self.smtp_port = smtp_host, smtp_port
+        self.mailer = Mailer(store, service, attempts=attempts, wait_s=wait_s)
         self._queue: queue.Queue = queue.Queue(maxsize=1000)
         self._thread = threading.Thread(target=self._worker, name="postguard-alerts", daemon=True)
         self._thread.start()
@@ -63,17 +211,24 @@ class Alerter:
         email = self.store.get_setting("alert_email")
         body = self.payload(events)
         if webhook:
-            req = urllib.request.Request(webhook, data=json.dumps(body).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                resp.read()
+            try:
+                req = urllib.request.Request(webhook, data=json.dumps(body).encode(), method="POST",
+                                             headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    resp.read()
+            except Exception:
+                log.exception("alert webhook failed")  # the e-mail is still sent
         if email:
-            msg = EmailMessage()
-            msg["Subject"] = f"PostGuard: {len(events)} high-severity event(s)"
-            msg["From"] = "postguard@localhost"
-            msg["To"] = email
             lines = [f"{e['time']}  {e['user'] or '?'} on {e['device'] or '?'}: {e['rule']} ({e['decision']}) "
                      f"at {e['host'] or '-'}\n  {e['message']}\n  {e['link']}" for e in body["events"]]
-            msg.set_content("High-severity events in the monitoring log:\n\n" + "\n\n".join(lines))
-            with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=10) as smtp:
-                smtp.send_message(msg)
+            self.mailer.send(self.mailer.message(
+                email, f"PostGuard: {len(events)} high-severity event(s)",
+                "High-severity events in the monitoring log:\n\n" + "\n\n".join(lines)))
+
+
+
+def send_test(mailer: Mailer, to: str) -> None:
+    """One test mail, sent now and tried once: raises what went wrong (and records it, as a real alert's)."""
+    mailer.send(mailer.message(to, "PostGuard: test alert",
+                               "This is a test of PostGuard's alert e-mail, sent from the dashboard's settings page. "
+                               "High-severity events will be reported to this address."), attempts=1)

@@ -46,8 +46,7 @@ def cmd_run(args) -> int:
     proxy = EmbeddedProxy(proxy_addon(svc), str(confdir(config)), args.proxy_port)
     proxy_port = proxy.start()
     protect(confdir(config))
-    alerter = Alerter(svc.store, f"http://127.0.0.1:{server.server_port}", config.service.smtp_host,
-                      config.service.smtp_port)
+    alerter = Alerter(svc.store, f"http://127.0.0.1:{server.server_port}", config.service)
     stopping = threading.Event()
     purger = threading.Thread(target=_purge_periodically, args=(svc, stopping),
                               name="postguard-retention", daemon=True)

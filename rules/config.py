@@ -14,7 +14,7 @@ import os
 import textwrap
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import platformdirs
 from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, ValidationInfo, create_model, field_validator
@@ -114,7 +114,21 @@ class Service(Table):
                                                      "extension's options page prints the line).",
                                          json_schema_extra={"examples": [["chrome-extension://<the extension's id>"]]})
     smtp_host: Str = Field("localhost", description="The mail server alerts are sent through.")
-    smtp_port: Int = Field(25, ge=1, le=65535, description="The mail server's port.")
+    smtp_port: Int = Field(25, ge=1, le=65535, description="The mail server's port (25 or 587 with starttls, 465 "
+                                                           "with tls).")
+    smtp_tls: Annotated[Literal["starttls", "tls", "none"], Label("\"starttls\", \"tls\" or \"none\"")] = Field(
+        "starttls", description="How alert mail is encrypted: starttls (the server must offer STARTTLS, else nothing "
+                                "is sent: never a silent fall back to plain text), tls (TLS from the first byte, "
+                                "usually port 465) or none (plain text; only for a relay on this computer). The "
+                                "server's certificate is checked against the system's trusted CAs.")
+    smtp_user: Str = Field("", description="The login at the mail server; empty: no login. The password is read "
+                                           "from smtp_password_file. A login is refused over smtp_tls = \"none\" "
+                                           "unless the server is on this computer.")
+    smtp_password_file: PathValue | None = Field(None, description="A file holding the mail login's password (its "
+                                                                   "owner's only: mode 0600, else it is not read); "
+                                                                   "never the password itself in this file.",
+                                                 json_schema_extra={"examples": ["~/.config/postguard/smtp-password"]})
+    alert_from: Str = Field("postguard@localhost", description="The From address of alert mail.")
 
 
 class _Root(Table):

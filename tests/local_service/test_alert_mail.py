@@ -1,0 +1,183 @@
+"""Alert e-mail against a real SMTP server (aiosmtpd on 127.0.0.1): a high-severity event's mail, the dashboard's
+"Send test" button, retries and the failure shown on the dashboard, and a login at a server that requires AUTH."""
+import email
+import email.policy
+import os
+import socket
+from html import unescape
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from local_service.alerts import Alerter
+from rules.config import parse_config
+from rules.record.events import Event
+
+from .admin_helpers import auth, fast_hashing  # noqa: F401
+
+TO = "safeguarding@test-school.sch.uk"
+FROM = "postguard@test-school.sch.uk"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos),
+                              email.message_from_bytes(envelope.content, policy=email.policy.default),
+                              session.authenticated))
+        return "250 OK"
+
+
+def start(inbox: Inbox, **kw) -> Controller:
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), **kw)
+    controller.start()
+    return controller
+
+
+@pytest.fixture
+def inbox():
+    box = Inbox()
+    box.controller = start(box)
+    yield box
+    box.controller.stop()
+
+
+@pytest.fixture
+def service_table(inbox):
+    return {"smtp_host": "127.0.0.1", "smtp_port": inbox.controller.port, "smtp_tls": "none", "alert_from": FROM}
+
+
+@pytest.fixture
+def pg_config(tmp_path, service_table):
+    """The dashboard's config (conftest's app uses it): its mail server is the test's aiosmtpd."""
+    return parse_config({"data_dir": str(tmp_path / "data"), "school": {"name": "Test School"},
+                         "service": service_table})
+
+
+def mail_settings(store):
+    return {k: store.get_setting(k) for k in ("alert_mail_failures", "alert_mail_failing_since",
+                                              "alert_mail_last_error")}
+
+
+def test_a_high_severity_event_is_mailed_with_only_what_the_record_keeps(store, pg_config, inbox):
+    store.set_setting("alert_email", TO)
+    alerter = Alerter(store, "http://127.0.0.1:8765", pg_config.service, wait_s=0.01)
+    store.append([Event(rule="location.gps", decision="blocked", severity="high", user="amy", device="laptop-1",
+                        path="https://x.com/upload?id=secret-query", message="GPS coordinates in the photo.",
+                        evidence={"lat": 53.382847, "lon": -1.456677}, source="proxy",
+                        clauses=[{"ref": "6.9", "text": "Photographs must not be published."}]),
+                  Event(rule="location.place", decision="warned", severity="medium", user="ben")])
+    alerter.flush()
+    (mail_from, rcpt, msg, _), = inbox.messages
+    assert mail_from == FROM and rcpt == [TO]
+    assert msg["From"] == FROM and msg["To"] == TO and msg["Subject"] == "PostGuard: 1 high-severity event(s)"
+    body = msg.get_body().get_content()
+    assert "amy on laptop-1: location.gps (blocked) at x.com" in body and "GPS coordinates in the photo." in body
+    assert "http://127.0.0.1:8765/admin/events/" in body
+    for kept_out in ("secret-query", "53.38", "1.456", "Photographs must not", "ben"):
+        assert kept_out not in body
+    assert not msg.is_multipart()  # no attachment: never the post's content
+    assert mail_settings(store)["alert_mail_failing_since"] is None and store.get_setting("alert_mail_last_ok_at")
+
+
+def test_the_send_test_button_delivers_a_message_and_is_audited(client, store, auth, inbox):
+    auth.login()
+    page = client.get("/admin/settings").text
+    assert "Send test" in page and "disabled" in page[page.index('value="send_test"'):page.index("Send test")]
+    store.set_setting("alert_email", TO)
+    response = auth.post("/admin/settings", {"action": "send_test"}, follow_redirects=True)
+    assert response.status_code == 200
+    assert f"The test alert to {TO} was accepted by the mail server" in unescape(response.text)
+    (mail_from, rcpt, msg, _), = inbox.messages
+    assert rcpt == [TO] and msg["From"] == FROM and msg["Subject"] == "PostGuard: test alert"
+    (entry,) = [a for a in store.audit_entries(limit=1000) if a["action"] == "test_alert"]
+    assert entry["detail"] == {"to": TO, "ok": True}
+
+
+def test_the_send_test_button_without_csrf_is_refused(client, store, auth, inbox):
+    auth.login()
+    store.set_setting("alert_email", TO)
+    response = client.post("/admin/settings", data={"csrf_token": "wrong", "action": "send_test"})
+    assert response.status_code == 400 and inbox.messages == []
+
+
+def test_a_stopped_server_is_retried_then_the_failure_is_shown_on_the_dashboard(client, store, auth, pg_config,
+                                                                                 inbox):
+    inbox.controller.stop()
+    store.set_setting("alert_email", TO)
+    alerter = Alerter(store, service=pg_config.service, attempts=3, wait_s=0.01)
+    store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+    alerter.flush()
+    state = mail_settings(store)
+    assert state["alert_mail_failures"] == 3 and state["alert_mail_failing_since"]
+    assert "ConnectionRefusedError" in state["alert_mail_last_error"]
+    auth.login()
+    page = unescape(client.get("/admin/settings").text)
+    assert f"Alert e-mail failing since {state['alert_mail_failing_since']}" in page
+    assert "3 failed attempts" in page and "ConnectionRefusedError" in page
+    # the "Send test" button shows the error, and is tried once
+    response = auth.post("/admin/settings", {"action": "send_test"}, follow_redirects=True)
+    assert f"The test alert to {TO} was not sent: ConnectionRefusedError" in unescape(response.text)
+    assert store.get_setting("alert_mail_failures") == 4
+    # the server is back: the next alert is delivered and the failure cleared
+    inbox.controller = start(inbox)
+    alerter.mailer.port = inbox.controller.port
+    store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+    alerter.flush()
+    assert len(inbox.messages) == 1 and mail_settings(store)["alert_mail_failing_since"] is None
+    assert "failing since" not in client.get("/admin/settings").text
+
+
+def test_starttls_required_but_not_offered_is_not_sent_in_plain_text_nor_retried(store, pg_config, inbox):
+    store.set_setting("alert_email", TO)
+    service = pg_config.service.model_copy(update={"smtp_tls": "starttls"})
+    alerter = Alerter(store, service=service, attempts=3, wait_s=0.01)
+    store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+    alerter.flush()
+    assert inbox.messages == []
+    assert store.get_setting("alert_mail_failures") == 1
+    assert "does not offer STARTTLS" in store.get_setting("alert_mail_last_error")
+
+
+def test_login_with_user_and_password_file(tmp_path, store, pg_config):
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"alerts", b"s3cret pw")
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+
+    inbox = Inbox()
+    controller = start(inbox, authenticator=authenticator, auth_required=True, auth_require_tls=False)
+    try:
+        secret = tmp_path / "smtp-password"
+        secret.write_text("s3cret pw\n")
+        os.chmod(secret, 0o600)
+        store.set_setting("alert_email", TO)
+        service = pg_config.service.model_copy(update={"smtp_port": controller.port, "smtp_user": "alerts",
+                                                       "smtp_password_file": secret})
+        alerter = Alerter(store, service=service, attempts=2, wait_s=0.01)
+        store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+        alerter.flush()
+        (_, rcpt, msg, authenticated), = inbox.messages
+        assert rcpt == [TO] and authenticated
+        # a wrong password: refused, recorded, not retried
+        secret.write_text("wrong")
+        store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+        alerter.flush()
+        assert len(inbox.messages) == 1 and store.get_setting("alert_mail_failures") == 1
+        assert "SMTPAuthenticationError: 535" in store.get_setting("alert_mail_last_error")
+        # a password file others can read is not read
+        secret.write_text("s3cret pw")
+        os.chmod(secret, 0o644)
+        store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+        alerter.flush()
+        assert len(inbox.messages) == 1 and "chmod 600" in store.get_setting("alert_mail_last_error")
+    finally:
+        controller.stop()
