@@ -181,3 +181,63 @@ def test_login_with_user_and_password_file(tmp_path, store, pg_config):
         assert len(inbox.messages) == 1 and "chmod 600" in store.get_setting("alert_mail_last_error")
     finally:
         controller.stop()
+
+
+def self_signed(tmp_path):
+    """A certificate for 127.0.0.1 and its key, as files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_starttls_then_login_with_the_certificate_checked(tmp_path, store, pg_config):
+    import ssl
+
+    cert_file, key_file = self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"alerts", b"pw"), handled=False)
+
+    inbox = Inbox()
+    controller = start(inbox, tls_context=server_tls, require_starttls=True, authenticator=authenticator,
+                       auth_required=True)  # AUTH only after STARTTLS (auth_require_tls's default)
+    try:
+        secret = tmp_path / "smtp-password"
+        secret.write_text("pw")
+        os.chmod(secret, 0o600)
+        store.set_setting("alert_email", TO)
+        service = pg_config.service.model_copy(update={"smtp_port": controller.port, "smtp_tls": "starttls",
+                                                       "smtp_user": "alerts", "smtp_password_file": secret})
+        alerter = Alerter(store, service=service, attempts=1)
+        store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+        alerter.flush()
+        assert inbox.messages == []  # the self-signed certificate is not trusted: nothing sent
+        assert "CERTIFICATE_VERIFY_FAILED" in store.get_setting("alert_mail_last_error")
+        alerter.mailer.context = ssl.create_default_context(cafile=str(cert_file))  # as if the CA were the system's
+        store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+        alerter.flush()
+        (_, rcpt, msg, authenticated), = inbox.messages
+        assert rcpt == [TO] and authenticated and store.get_setting("alert_mail_failing_since") is None
+    finally:
+        controller.stop()
