@@ -1,4 +1,5 @@
-"""A throwaway self-signed certificate for 127.0.0.1: the local HTTPS upstream of the proxy tests and the bench."""
+"""A throwaway self-signed certificate for 127.0.0.1: the local HTTPS upstream of the proxy tests and the bench, and
+the SMTP server of the alert tests (a trust anchor too: CA true, so a client can be told to trust it)."""
 from __future__ import annotations
 
 import datetime
@@ -20,6 +21,7 @@ def self_signed(folder: Path) -> tuple[str, str]:
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=2))
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
             .sign(key, hashes.SHA256()))
     cert_path, key_path = Path(folder) / "upstream.pem", Path(folder) / "upstream.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

@@ -13,6 +13,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from local_service.alerts import Alerter
 from rules.config import parse_config
 from rules.record.events import Event
+from tests.tls import self_signed
 
 from .admin_helpers import auth, fast_hashing  # noqa: F401
 
@@ -181,32 +182,6 @@ def test_login_with_user_and_password_file(tmp_path, store, pg_config):
         assert len(inbox.messages) == 1 and "chmod 600" in store.get_setting("alert_mail_last_error")
     finally:
         controller.stop()
-
-
-def self_signed(tmp_path):
-    """A certificate for 127.0.0.1 and its key, as files."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
 
 
 def test_starttls_then_login_with_the_certificate_checked(tmp_path, store, pg_config):

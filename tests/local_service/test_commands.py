@@ -28,6 +28,21 @@ def db(tmp_path) -> Path:
     return tmp_path / "data" / "events.sqlite3"
 
 
+def start_run(config_file, umask: int | None = None):
+    """A real `postguard run` process on free ports; (process, service port, proxy port) once it says it serves."""
+    code = ("import os, sys\n" + (f"os.umask({umask:#o})\n" if umask is not None else "") +
+            "from local_service.cli import main\nsys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", code, "run", "--config", str(config_file), "--service-port", "0",
+                             "--proxy-port", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    line = proc.stdout.readline()
+    if "http://127.0.0.1:" not in line:
+        proc.kill()
+        raise AssertionError(proc.stderr.read())
+    return proc, int(line.split("http://127.0.0.1:")[1].split("/")[0]), int(
+        line.split("proxy on 127.0.0.1:")[1].split(",")[0])
+
+
 def test_log_verify_detects_a_changed_and_a_deleted_row(tmp_path, config_file, capsys):
     store = Store(f"sqlite:///{db(tmp_path)}")
     store.append([Event(rule="location.gps", decision="warned", user=f"u{i}") for i in range(10)])
@@ -186,14 +201,8 @@ def test_health_says_the_proxy_is_active_under_postguard_run_after_a_post_went_t
 
     site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Site)
     threading.Thread(target=site.serve_forever, daemon=True).start()
-    proc = subprocess.Popen([sys.executable, "-m", "local_service.cli", "run", "--config", str(config_file),
-                             "--service-port", "0", "--proxy-port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc, port, proxy_port = start_run(config_file)
     try:
-        line = proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, proc.stderr.read()
-        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
-        proxy_port = int(line.split("proxy on 127.0.0.1:")[1].split(",")[0])
         through_proxy = urllib.request.build_opener(urllib.request.ProxyHandler(
             {"http": f"http://127.0.0.1:{proxy_port}"}))
         reply = through_proxy.open(urllib.request.Request(f"http://127.0.0.1:{site.server_port}/post",
@@ -228,14 +237,8 @@ def test_run_leaves_every_file_it_creates_to_its_owner_only_whatever_existed_bef
     data.chmod(0o755)
     (data / "postguard.log").write_text("an older log\n")
     (data / "postguard.log").chmod(0o644)
-    proc = subprocess.Popen([sys.executable, "-c", "import os, sys; os.umask(0o022); from local_service.cli import "
-                             "main; sys.exit(main(sys.argv[1:]))", "run", "--config", str(config_file),
-                             "--service-port", "0", "--proxy-port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc, port, _ = start_run(config_file, umask=0o022)
     try:
-        line = proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, proc.stderr.read()
-        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
         token = (data / "token").read_text().strip()
         body = b'{"check_id": "x", "choice": "cancel"}'
         req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/decision", data=body, method="POST",

@@ -13,18 +13,30 @@ from rules.record.store import Filter
 from tests.proxy_addon.test_addon import addon_with, make_flow, run
 
 TEXT = b'{"status": "A lovely day at the farm with Year 2"}' * 50
-GIB = 1 << 30
+
+
+def _stream(compressor, size: int, flush) -> bytes:
+    """`size` zero bytes compressed a megabyte at a time: the bomb is made without holding what it expands to."""
+    chunk, out = b"\0" * (1 << 20), []
+    for _ in range(size >> 20):
+        out.append(compressor(chunk))
+    out.append(flush())
+    return b"".join(out)
 
 
 @pytest.fixture(scope="module")
 def bombs():
-    zeros = b"\0" * GIB
-    made = {"gzip, gzip": gzip.compress(gzip.compress(zeros, 9), 9),  # 1.8 KB -> 1 GiB
-            "br": brotli.compress(zeros, quality=5),
-            "zstd": zstandard.ZstdCompressor().compress(zeros),
-            "deflate": zlib.compress(zeros, 9)}
-    del zeros
-    return made
+    """Bodies of a few kilobytes that expand to 256 MB (far past any cap: MAX_RATIO times a few KB)."""
+    size = 256 << 20
+    gz = zlib.compressobj(9, zlib.DEFLATED, 31)
+    once = _stream(gz.compress, size, gz.flush)
+    br = brotli.Compressor(quality=5)
+    zd = zstandard.ZstdCompressor().compressobj()
+    df = zlib.compressobj(9)
+    return {"gzip, gzip": gzip.compress(once, 9),
+            "br": _stream(br.process, size, br.finish),
+            "zstd": _stream(zd.compress, size, zd.flush),
+            "deflate": _stream(df.compress, size, df.flush)}
 
 
 @pytest.mark.parametrize("encoding,encode", [
