@@ -17,7 +17,7 @@ ARGS   ?= run
 # real server too; Chromium: the browser tests (Playwright drives Debian's build; it cannot download its own).
 TEST_APT_PACKAGES := libimage-exiftool-perl postgresql chromium
 
-.PHONY: setup test-setup system-deps run test bench vocabulary clean
+.PHONY: setup test-setup system-deps run test bench fuzz vocabulary clean
 
 # What running needs.
 $(BIN)/postguard: pyproject.toml
@@ -59,6 +59,12 @@ test: test-setup
 bench: system-deps $(VENV)/.test-extras
 	$(BIN)/python bench/location_bench.py
 	$(BIN)/python bench/photo_bench.py
+
+# Mutation fuzzing of the metadata walkers and strip for FUZZ_MINUTES (crashes, hangs, damaged outputs, peak memory);
+# the figures go in docs/robustness.md. The test run makes the same checks on a bounded number of mutants.
+FUZZ_MINUTES ?= 10
+fuzz: $(VENV)/.test-extras
+	$(BIN)/python -m tests.rules.fuzz_media --minutes $(FUZZ_MINUTES)
 
 # The extension's copy of the vocabulary (rules/vocabulary.py); tests/rules/test_vocabulary.py keeps it current.
 vocabulary: setup
