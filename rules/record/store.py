@@ -205,9 +205,8 @@ class Store:
             index.create(self.engine, checkfirst=True)
         if not is_sqlite:  # a table an older version made kept messages to 400 characters (SQLite never enforced it)
             with self.engine.begin() as conn:
-                if sa.inspect(conn).get_columns("events") and any(
-                        c["name"] == "message" and isinstance(c["type"], sa.String) and c["type"].length
-                        for c in sa.inspect(conn).get_columns("events")):
+                if any(c["name"] == "message" and isinstance(c["type"], sa.String) and c["type"].length
+                       for c in sa.inspect(conn).get_columns("events")):
                     conn.execute(sa.text("ALTER TABLE events ALTER COLUMN message TYPE text"))
         if is_sqlite and path and path != ":memory:":
             _private_files(Path(path))
@@ -487,11 +486,11 @@ def _aware(t: datetime) -> datetime:
 
 
 def _event(row) -> Event:
-    return Event(id=row["id"], time=_aware(row["time"]), rule=row["rule"], severity=row["severity"],
-                 decision=row["decision"], user=row["user"] or "", device=row["device"] or "",
-                 host=row["host"] or "", path=row["path"] or "", source=row["source"] or "",
-                 reason=row["reason"] or "", message=row["message"] or "",
-                 clauses=json.loads(row["clauses"] or "[]"), evidence=json.loads(row["evidence"] or "{}"))
+    return Event.stored(id=row["id"], time=_aware(row["time"]).astimezone(timezone.utc), rule=row["rule"],
+                        severity=row["severity"], decision=row["decision"], user=row["user"] or "",
+                        device=row["device"] or "", host=row["host"] or "", path=row["path"] or "",
+                        source=row["source"] or "", reason=row["reason"] or "", message=row["message"] or "",
+                        clauses=json.loads(row["clauses"] or "[]"), evidence=json.loads(row["evidence"] or "{}"))
 
 
 def _public(row) -> dict:
