@@ -291,9 +291,9 @@ def _submission() -> Submission:
     files = body.get("files", [])
     if not isinstance(files, list):
         raise ValueError("files must be a list of {name, type, data}")
-    _fields(body.get("fields", []))  # the messages the extension has always had, then the schema
-    given = CheckIn.model_validate(body)
-    return Submission(url=given.url or "", method=given.method or "POST", fields=_fields(given.fields),
+    fields = _fields(body.get("fields", []))  # the messages the extension has always had, then the schema
+    given = CheckIn.model_validate(body)  # strict: it checks types and lengths, and changes no value
+    return Submission(url=given.url or "", method=given.method or "POST", fields=fields,
                       files=[_attachment(f, f"files[{i}]") for i, f in enumerate(given.files)])
 
 
