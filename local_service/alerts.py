@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from rules.config import Service
 from rules.record.events import utcnow
 
 log = logging.getLogger("postguard.alerts")
@@ -74,12 +75,9 @@ class Mailer:
     def __init__(self, store, service=None, attempts: int = ATTEMPTS, wait_s: float = WAIT_S,
                  max_wait_s: float = MAX_WAIT_S):
         self.store = store
-        self.host = getattr(service, "smtp_host", "localhost")
-        self.port = getattr(service, "smtp_port", 25)
-        self.tls = getattr(service, "smtp_tls", "starttls")
-        self.user = getattr(service, "smtp_user", "")
-        self.password_file = getattr(service, "smtp_password_file", None)
-        self.sender = getattr(service, "alert_from", "postguard@localhost")
+        service = service if service is not None else Service()  # the schema's defaults, declared once there
+        self.host, self.port, self.tls = service.smtp_host, service.smtp_port, service.smtp_tls
+        self.user, self.password_file, self.sender = service.smtp_user, service.smtp_password_file, service.alert_from
         self.attempts, self.wait_s, self.max_wait_s = max(1, attempts), wait_s, max_wait_s
         self.context = ssl.create_default_context()
 
@@ -140,7 +138,8 @@ class Mailer:
 
     def record_failure(self, exc: BaseException) -> None:
         now = utcnow().isoformat(timespec="seconds")
-        self.store.set_setting("alert_mail_failures", int(self.store.get_setting("alert_mail_failures", 0) or 0) + 1)
+        # atomic: the alert thread and the dashboard's "Send test" may fail at the same moment
+        self.store.update_setting("alert_mail_failures", lambda n: (int(n or 0) + 1, None), 0)
         if not self.store.get_setting("alert_mail_failing_since"):
             self.store.set_setting("alert_mail_failing_since", now)
         self.store.set_setting("alert_mail_last_error", describe(exc)[:500])
