@@ -14,10 +14,9 @@ from rules.media import StripError, formats, inspect, sniff
 from rules.record.keys import TOKEN_FILE, secret_file
 
 from . import commands, library_cmd
-from .commands import UsageError, engine_for, with_proxy
+from .commands import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, engine_for, with_proxy
 from .progress import Progress
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 EXIT_NOT_CHECKED = 2  # scan: a file could not be read or checked (and nothing was found elsewhere)
 NOT_CHECKED = "not_checked"  # scan's decision for a file it could not read or fully check: never "allow"
 SCAN_EXIT_CODES = ("exit status: 0 every file was checked and nothing was found; 1 something was found (in any "

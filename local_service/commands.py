@@ -15,6 +15,7 @@ from .auth import set_password
 from .progress import Progress
 
 log = logging.getLogger("postguard")
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2  # every `postguard` command's exit status
 
 
 class UsageError(Exception):

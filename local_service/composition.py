@@ -8,9 +8,9 @@ proxy_addon, and proxy_addon imports nothing from local_service (tests/test_arch
 from __future__ import annotations
 
 import json
-import os
 import logging
 import logging.handlers
+import os
 import signal
 import threading
 
@@ -25,11 +25,10 @@ from rules.record.keys import TOKEN_FILE, secret_file
 
 from .alerts import Alerter
 from .app import create_app
-from .commands import engine_for
+from .commands import EXIT_FINDINGS, EXIT_OK, engine_for
 from .services import Services
 
 log = logging.getLogger("postguard")
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 PURGE_EVERY_S = 6 * 3600
 
 
