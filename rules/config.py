@@ -21,12 +21,12 @@ from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, Valida
 
 from .detectors import DETECTORS
 from .packs import PackError, available, resolve
-from .schema import (Camera, ConfigError, Int, Label, Network, NonBlank, PathValue, Site, Str, Table, Trip,  # noqa: F401
-                     element, explain, field_label, fields_of, is_model, strip, write_private)  # (re-exported)
+from .schema import (Camera, ConfigError, Int, Label, Network, NonBlank, Number, PathValue, Site, Str,  # noqa: F401
+                     Table, Trip, element, explain, field_label, fields_of, is_model, strip, write_private)  # (re-exported)
 
 APP = "postguard"
 
-__all__ = ["Camera", "Config", "ConfigError", "School", "Service", "Site", "Trip", "default_path", "load_config",
+__all__ = ["Camera", "Config", "ConfigError", "Proxy", "School", "Service", "Site", "Trip", "default_path", "load_config",
            "markdown", "parse_config", "template", "write_private"]
 
 
@@ -131,6 +131,16 @@ class Service(Table):
     alert_from: Str = Field("postguard@localhost", description="The From address of alert mail.")
 
 
+class Proxy(Table):
+    """The proxy (postguard run, or mitmdump -s proxy_addon/addon.py): how long it may spend inspecting one post."""
+
+    inspection_budget_s: Number = Field(5.0, gt=0, le=300, description="Seconds the proxy may spend inspecting one "
+                                        "post (waiting for a free inspector included). Past it the inspection is "
+                                        "abandoned and logged as an inspection error, and the post is handled as "
+                                        "any post that could not be inspected (the pack's fail_mode): never as "
+                                        "clean.")
+
+
 class _Root(Table):
     """The whole file."""
 
@@ -142,6 +152,7 @@ class _Root(Table):
                                                                 "the place, count as school photos. One [[trips]] "
                                                                 "table each.")
     service: Service = Field(default_factory=Service, description=Service.__doc__)
+    proxy: Proxy = Field(default_factory=Proxy, description=Proxy.__doc__)
     _path: Path | None = PrivateAttr(None)
 
     @property
