@@ -226,10 +226,11 @@ class Roster:
     """The imported roster: tags of name pairs, and how many words the longest forename and surname span."""
 
     def __init__(self, key: bytes, tags: frozenset[bytes], forename_parts: int = 1, surname_parts: int = 1,
-                 pupils: int = 0, particles: bool = True):
+                 pupils: int = 0, particles: bool = True, initial_tags: frozenset[bytes] = frozenset()):
         self._tagger = _Tagger(key)
         self._runs = _NAME_RUN_PARTICLES if particles else _NAME_RUN
         self.tags = tags
+        self.initial_tags = initial_tags  # "j" + SEP + "smith" and "jamie" + SEP + "s": only rules/contact.py reads them
         self.forename_parts = max(1, min(MAX_PARTS, forename_parts))
         self.surname_parts = max(1, min(MAX_PARTS, surname_parts))
         self.pupils = pupils
@@ -251,8 +252,9 @@ class Roster:
             raise RosterError(f"{path}: made with a different key than {key_path(data_dir)}: import the roster again")
         try:
             tags = frozenset(bytes.fromhex(t) for t in doc["tags"])
+            initials = frozenset(bytes.fromhex(t) for t in doc.get("initials", []))
             return cls(key, tags, int(doc["forename_parts"]), int(doc["surname_parts"]), int(doc["pupils"]),
-                       bool(doc.get("particles", True)))
+                       bool(doc.get("particles", True)), initials)
         except (KeyError, TypeError, ValueError) as exc:
             raise RosterError(f"{path}: damaged roster ({type(exc).__name__}: {exc}): import the roster again") \
                 from None
@@ -263,6 +265,11 @@ class Roster:
             return 0
         tag = self._tagger.tag
         return sum(1 for message in self.candidates(text) if tag(message) in self.tags)
+
+    def has_pair(self, forename: str, surname: str, initial: bool = False) -> bool:
+        """Whether the folded, joined `forename` and `surname` are a roster pair (with `initial`: a pair where one of
+        the two is the first letter only, from the tags an import since contact.pupil stores)."""
+        return self._tagger.tag(forename + SEP + surname) in (self.initial_tags if initial else self.tags)
 
     def candidates(self, text: str) -> set[str]:
         """Every "forename SEP surname" message the text could hold: adjacent words "Forename Surname" and
@@ -493,6 +500,7 @@ def import_csv(config, path: str | os.PathLike, progress: Callable[[int, int], N
     key, created = load_key(config.data_dir, create=True)
     tagger = _Tagger(key)
     tags: set[bytes] = set()
+    initials: set[bytes] = set()  # a name as a profile may show it: "J Smith", "Jamie S" (contact.pupil)
     skipped: list[str] = []
     everyday: set[str] = set()
     pupils = unmatchable = 0
@@ -518,6 +526,8 @@ def import_csv(config, path: str | os.PathLike, progress: Callable[[int, int], N
         for f in fore:
             for s in sur:
                 tags.add(tagger.tag("".join(f) + SEP + "".join(s)))
+                initials.add(tagger.tag(f[0][0] + SEP + "".join(s)))
+                initials.add(tagger.tag("".join(f) + SEP + s[0][0]))
     if progress:
         progress(len(body), len(body))
     if not pupils:
@@ -530,6 +540,7 @@ def import_csv(config, path: str | os.PathLike, progress: Callable[[int, int], N
         "pupils": pupils, "forename_parts": min(forename_parts, MAX_PARTS),
         "surname_parts": min(surname_parts, MAX_PARTS), "particles": particles,
         "tags": sorted(t.hex() for t in tags),
+        "initials": sorted(t.hex() for t in initials),
     }
     target = roster_path(config.data_dir)
     temporary = target.with_name(target.name + ".new")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .base import Detector, Hit
+from .contact import ContactDetector
 from .location import LocationDetector
 from .personal_data import PersonalDataDetector
 from .pupil_image import PupilImageDetector
@@ -14,6 +15,7 @@ DETECTORS: list[type[Detector]] = [
     WikipediaDetector,
     PersonalDataDetector,
     PupilImageDetector,
+    ContactDetector,
 ]
 
 __all__ = ["DETECTORS", "Detector", "Hit", "detector_for", "known_rules", "sanitisable_rules"]

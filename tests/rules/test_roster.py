@@ -197,8 +197,8 @@ def test_the_roster_document_is_only_tags_and_counts(config, tmp_path):
     result = imported(config, tmp_path)
     doc = json.loads(result.roster_path.read_text())
     assert set(doc) == {"format", "version", "key_id", "hash", "imported_at", "pupils", "forename_parts",
-                        "surname_parts", "particles", "tags"}
-    assert doc["pupils"] == 6 and all(len(t) == 2 * roster.TAG_BYTES for t in doc["tags"])
+                        "surname_parts", "particles", "tags", "initials"}
+    assert doc["pupils"] == 6 and all(len(t) == 2 * roster.TAG_BYTES for t in doc["tags"] + doc["initials"])
 
 
 def test_tags_are_hmac_sha256(config, tmp_path):
