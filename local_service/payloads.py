@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError
 
@@ -167,9 +167,26 @@ class EventsIn(Exact):
     events: Annotated[list[EventIn], Field(min_length=1, max_length=MAX_BATCH)]
 
 
+class ContactIn(Exact):
+    """A friend, follow or message action the extension saw on a profile: the name the page shows for the person."""
+    url: Text(MAX_URL) | None = None
+    action: Literal["friend", "follow", "message"]
+    name: Text(MAX_NAME, min_length=1)
+
+
+class ContactDecisionIn(Exact):
+    """What the person chose in the contact dialog: cancel, report to the DSL, or "not a pupil" (with a reason)."""
+    check_id: Text(MAX_ID, min_length=1)
+    choice: Literal["cancel", "report", "not_pupil"]
+    reason: Text(2000) | None = None  # 3 to 300 characters once spaces are folded: checked by the view
+    idempotency_key: Text(MAX_KEY) | None = None
+    url: Text(MAX_URL) | None = None
+    title: Text(1000) | None = None  # the extension's own label for its recent list; not logged
+
+
 def parse(model: type[BaseModel], body: dict):
     return model.model_validate(body)
 
 
-__all__ = ["BadJSON", "CheckIn", "DecisionIn", "EventsIn", "FileIn", "HoldIn", "NoticeIn", "ValidationError",
-           "json_depth_ok", "parse", "read_json", "validation_message", "MAX_DEPTH"]
+__all__ = ["BadJSON", "CheckIn", "ContactDecisionIn", "ContactIn", "DecisionIn", "EventsIn", "FileIn", "HoldIn",
+           "NoticeIn", "ValidationError", "json_depth_ok", "parse", "read_json", "validation_message", "MAX_DEPTH"]
