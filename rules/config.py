@@ -23,6 +23,7 @@ from .detectors import DETECTORS
 from .packs import PackError, available, resolve
 from .schema import (Camera, ConfigError, Int, Label, Network, NonBlank, Number, PathValue, Site, Str,  # noqa: F401
                      Table, Trip, element, explain, field_label, fields_of, is_model, strip, write_private)  # (re-exported)
+from .situations import account_url
 
 APP = "postguard"
 
@@ -47,7 +48,13 @@ def _logo(value: str, info: ValidationInfo) -> Path:
     return path
 
 
+def _account(value: str) -> str:
+    account_url(value)  # ValueError naming the value when it names no host
+    return value.strip()
+
+
 EmailDomain = Annotated[str, AfterValidator(_email_domain)]
+AccountUrl = Annotated[NonBlank, AfterValidator(_account), Label("account or page address")]
 Logo = Annotated[NonBlank, AfterValidator(_logo), Label("image file")]
 
 
@@ -87,6 +94,14 @@ class School(Table):
                                           "personal (hosts; a URL is accepted and its host used): a school address "
                                           "used there is not a finding.",
         json_schema_extra={"examples": [["www.stmarys-angels.sch.uk", "stmarysangels.wordpress.com"]]})
+    official_accounts: list[AccountUrl] = Field(
+        default_factory=list, description="The school's own accounts and pages on social media, as their addresses "
+                                          "(a bare host covers the whole site): a post made there (its address, or "
+                                          "the page it is made from) follows the pack's rules for official "
+                                          "accounts, a warning to check consent, instead of the rules for personal "
+                                          "accounts; a school address used there is not a finding.",
+        json_schema_extra={"examples": [["https://www.facebook.com/StMarysAngels", "https://x.com/StMarysAngels",
+                                         "stmarysangels.wordpress.com"]]})
 
     @field_validator("pack")
     @classmethod

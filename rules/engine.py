@@ -9,6 +9,7 @@ from .detectors import detector_for
 from .detectors.base import Unchecked
 from .model import ACTION_DECISION, SEVERITIES, Attachment, Finding, Submission, Verdict, strongest
 from .packs import Pack, load_pack
+from .situations import SITUATIONS, Facts
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Engine:
 
     def evaluate(self, submission: Submission) -> Verdict:
         verdict = Verdict()
+        facts = Facts(submission, self.config)
         for detector, rules in self._detectors:
             try:
                 hits = list(detector.check(submission, rules))
@@ -48,11 +50,18 @@ class Engine:
                 if type(hit) is Unchecked:  # a part the detector could not read: never "nothing found"
                     verdict.errors.append(f"{detector.id}: {hit.target}: {hit.why}")
                     continue
-                spec = self.pack.rules[hit.rule]
+                spec, message, evidence = self.pack.rules[hit.rule], None, hit.evidence
+                situation = next((s for s in SITUATIONS if s in spec.situations and facts.holds(s)), None)
+                if situation:  # the pack answers differently here (rules/situations.py)
+                    spec = spec.in_situation(situation)
+                    message = f"{spec.message or hit.message} {facts.note(situation)}"
+                    evidence = {**hit.evidence, "situation": situation}
+                if spec.action == "off":
+                    continue
                 severity = max(spec.severity, hit.severity or spec.severity, key=SEVERITIES.index)
                 verdict.findings.append(Finding(
-                    rule=hit.rule, severity=severity, message=spec.message or hit.message,
-                    policy=list(spec.clauses), evidence=hit.evidence, action=spec.action, target=hit.target))
+                    rule=hit.rule, severity=severity, message=message or spec.message or hit.message,
+                    policy=list(spec.clauses), evidence=evidence, action=spec.action, target=hit.target))
         if verdict.findings:
             verdict.decision = strongest(ACTION_DECISION[f.action] for f in verdict.findings)
         return verdict

@@ -8,10 +8,19 @@ from pathlib import Path
 from .detectors import detector_for, known_rules, sanitisable_rules  # the registry decides which rules exist
 from .model import ACTIONS, SEVERITIES, Clause
 from .platforms import scope_hosts
+from .situations import SITUATIONS
 
 PACK_DIR = Path(__file__).parent / "packs"
 SETTINGS = {"warn_timeout_s": (int, float), "warn_fallback": str, "fail_mode": str, "override_reasons": list}
-RULE_KEYS = {"action", "severity", "message", "clauses", "retention_days", "thresholds"}
+RULE_KEYS = {"action", "severity", "message", "clauses", "guidance", "retention_days", "thresholds", *SITUATIONS}
+SITUATION_KEYS = {"action", "severity", "message", "clauses", "guidance"}
+# A clause PostGuard wrote itself, shown where the school's policy has no clause for a rule: marked as such wherever
+# it is shown (its ref says so), never passed off as the school's words.
+GUIDANCE_REF = "PostGuard guidance (not a clause of the school's policy)"
+
+
+def is_guidance(clause: Clause) -> bool:
+    return clause.ref == GUIDANCE_REF
 
 
 class PackError(ValueError):
@@ -27,6 +36,12 @@ class RuleSpec:
     clauses: tuple[Clause, ...] = ()
     retention_days: int | None = None
     thresholds: dict = field(default_factory=dict)  # the detector's tunable numbers (Detector.thresholds)
+    # What changes in a situation (rules.situations: official_account, off_school_network, no_school_trip): the
+    # keys given in the pack's [rules."<id>".<situation>] table (action, severity, message, clauses).
+    situations: dict[str, dict] = field(default_factory=dict)
+
+    def in_situation(self, name: str) -> "RuleSpec":
+        return replace(self, **self.situations.get(name, {}), situations={})
 
 
 @dataclass
@@ -120,20 +135,7 @@ def load_pack(name_or_path: str = "default", _chain: tuple[str, ...] = ()) -> Pa
         for key in set(table) - RULE_KEYS:
             fail(f"{where}.{key}", f"unknown key (known: {', '.join(sorted(RULE_KEYS))})")
         spec = rules.get(rule_id) or RuleSpec(rule_id, "log", "medium")
-        if "action" in table:
-            if table["action"] not in ACTIONS:
-                fail(f"{where}.action", f"bad value {table['action']!r} (one of {', '.join(ACTIONS)})")
-            if table["action"] == "sanitise" and rule_id not in sanitisable:
-                fail(f"{where}.action", "this rule's detector cannot sanitise")
-            spec = replace(spec, action=table["action"])
-        if "severity" in table:
-            if table["severity"] not in SEVERITIES:
-                fail(f"{where}.severity", f"bad value {table['severity']!r} (one of {', '.join(SEVERITIES)})")
-            spec = replace(spec, severity=table["severity"])
-        if "message" in table:
-            if not isinstance(table["message"], str) or not table["message"].strip():
-                fail(f"{where}.message", "must be a non-empty string")
-            spec = replace(spec, message=table["message"].strip())
+        spec = replace(spec, **_rule_fields(fail, where, rule_id, table, sanitisable))
         if "retention_days" in table:
             days = table["retention_days"]
             if not isinstance(days, int) or isinstance(days, bool) or days < 1:
@@ -150,13 +152,54 @@ def load_pack(name_or_path: str = "default", _chain: tuple[str, ...] = ()) -> Pa
                 if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                     fail(f"{where}.thresholds.{key}", f"bad value {value!r} (a number, at least 0)")
             spec = replace(spec, thresholds={**spec.thresholds, **given})
-        if "clauses" in table:
-            clauses = []
-            for i, c in enumerate(table["clauses"] if isinstance(table["clauses"], list) else [None]):
-                if not isinstance(c, dict) or not isinstance(c.get("ref"), str) or not isinstance(c.get("text"), str):
-                    fail(f"{where}.clauses[{i}]", "needs string 'ref' and 'text'")
-                clauses.append(Clause(c["ref"], " ".join(c["text"].split())))
-            spec = replace(spec, clauses=tuple(clauses))
+        situations = dict(spec.situations)
+        for name in SITUATIONS:
+            if name in table:
+                sub = table[name]
+                if not isinstance(sub, dict):
+                    fail(f"{where}.{name}", "must be a table")
+                for key in set(sub) - SITUATION_KEYS:
+                    fail(f"{where}.{name}.{key}", f"unknown key (known: {', '.join(sorted(SITUATION_KEYS))})")
+                situations[name] = {**situations.get(name, {}),
+                                    **_rule_fields(fail, f"{where}.{name}", rule_id, sub, sanitisable)}
+        spec = replace(spec, situations=situations)
         rules[rule_id] = spec
     return Pack(id=meta["id"], name=meta["name"], policy=meta.get("policy", ""), source=meta.get("source", ""),
                 path=str(path), settings=settings, rules=rules, scope=scope)
+
+
+def _rule_fields(fail, where: str, rule_id: str, table: dict, sanitisable) -> dict:
+    """action, severity, message and clauses (quoted clauses, then PostGuard's guidance) as a table gives them. A
+    table that gives clauses or guidance replaces everything the parent quoted for the rule: a school's pack never
+    shows another pack's words."""
+    out = {}
+    if "action" in table:
+        if table["action"] not in ACTIONS:
+            fail(f"{where}.action", f"bad value {table['action']!r} (one of {', '.join(ACTIONS)})")
+        if table["action"] == "sanitise" and rule_id not in sanitisable:
+            fail(f"{where}.action", "this rule's detector cannot sanitise")
+        out["action"] = table["action"]
+    if "severity" in table:
+        if table["severity"] not in SEVERITIES:
+            fail(f"{where}.severity", f"bad value {table['severity']!r} (one of {', '.join(SEVERITIES)})")
+        out["severity"] = table["severity"]
+    if "message" in table:
+        if not isinstance(table["message"], str) or not table["message"].strip():
+            fail(f"{where}.message", "must be a non-empty string")
+        out["message"] = table["message"].strip()
+    if "clauses" in table or "guidance" in table:
+        clauses = []
+        for i, c in enumerate(table.get("clauses", []) if isinstance(table.get("clauses", []), list) else [None]):
+            if not isinstance(c, dict) or not isinstance(c.get("ref"), str) or not isinstance(c.get("text"), str):
+                fail(f"{where}.clauses[{i}]", "needs string 'ref' and 'text'")
+            if set(c) - {"ref", "text"}:
+                fail(f"{where}.clauses[{i}].{sorted(set(c) - {'ref', 'text'})[0]}", "unknown key (known: ref, text)")
+            if c["ref"].strip() == GUIDANCE_REF:
+                fail(f"{where}.clauses[{i}].ref", "is PostGuard's guidance: put the text in 'guidance' instead")
+            clauses.append(Clause(c["ref"], " ".join(c["text"].split())))
+        if "guidance" in table:
+            if not isinstance(table["guidance"], str) or not table["guidance"].strip():
+                fail(f"{where}.guidance", "must be a non-empty string (PostGuard's own wording)")
+            clauses.append(Clause(GUIDANCE_REF, " ".join(table["guidance"].split())))
+        out["clauses"] = tuple(clauses)
+    return out
