@@ -137,7 +137,10 @@ def extract(method: str, url: str, headers, body: bytes) -> Extracted:
     headers = first_values(headers)
     body = decode_body(body, headers.get("content-encoding", ""))
     ctype, options = content_type(headers.get("content-type", ""))
-    sub = Submission(url=url, method=method.upper())
+    # The page the post is made from (the Referer, whole for a same-site request): which account or page it goes to
+    # (rules/situations.py: the school's official accounts).
+    page = headers.get("referer", "")[:2048]
+    sub = Submission(url=url, method=method.upper(), context={"page_url": page} if page else {})
     out = Extracted(sub, body, content_type=ctype)
     if not body:
         return out
