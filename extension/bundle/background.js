@@ -207,12 +207,36 @@ function titleFor(findings, kind = "file") {
   return kind === "held" ? "PostGuard is holding this post" : "This post may go against your school's policy";
 }
 
+const ACTION_ORDER = [Action.OFF, Action.LOG, Action.SANITISE, Action.WARN, Action.BLOCK];
+
+/** How strongly a finding asks for the person's attention: the pack's action (block, warn, then sanitise), then its
+ * severity, then a finding "Remove location" cannot fix before one it can (issue 14: a school photo that also
+ * carries GPS leads with the school photo, not with "Remove location"). */
+function weight(f) {
+  return [ACTION_ORDER.indexOf(f?.action ?? Action.WARN), SEVERITY_ORDER.indexOf(f?.severity),
+    REMOVABLE_RULES.has(f?.rule) ? 0 : 1];
+}
+
+function heavier(a, b) {
+  const wa = weight(a);
+  const wb = weight(b);
+  for (let i = 0; i < wa.length; i++) if (wa[i] !== wb[i]) return wa[i] > wb[i];
+  return false;
+}
+
+/** The finding that leads the dialog (the first of equals). */
 function strongest(findings) {
   let best = null;
   for (const f of findings) {
-    if (!best || SEVERITY_ORDER.indexOf(f.severity) > SEVERITY_ORDER.indexOf(best.severity)) best = f;
+    if (!best || heavier(f, best)) best = f;
   }
   return best;
+}
+
+/** The findings, the one that leads first and the rest by weight (stable for equals). */
+function byWeight(findings) {
+  return [...findings].map((f, i) => [f, i]).sort(([a, i], [b, j]) => (heavier(a, b) ? -1 : heavier(b, a) ? 1 :
+    i - j)).map(([f]) => f);
 }
 
 /** Facts from a finding's evidence as label/value pairs ({label: "Where", value: "Sheffield, United Kingdom"}). */
@@ -302,8 +326,14 @@ function describeHeld(pending, reasons) {
 /** Everything the dialog shows for a check (kind "file" or "post") or a post the proxy holds (kind "held").
  * `reasons` are the pack's override reasons; `decision` "block" means Post anyway is not offered. */
 function describe(result, { kind = "file", host = "", reasons = null, secondsLeft = null } = {}) {
-  const findings = shownFindings(result);
+  const findings = byWeight(shownFindings(result));
   const files = removableFiles(findings);
+  // "Remove location" is offered only when it settles everything found: beside a school photo (or anything else it
+  // cannot remove) it would send the rest as if it were fixed. The location then still goes when the pack says it
+  // must (action "sanitise"), whatever the person answers to the rest.
+  const onlyRemovable = findings.every((f) => REMOVABLE_RULES.has(f.rule));
+  const removeAnyway = onlyRemovable ? [] :
+    removableFiles(findings.filter((f) => f.action === Action.SANITISE));
   const items = findings.map((f) => ({
     file: targetFile(f),
     message: String(f.message || "PostGuard found something your school's policy covers."),
@@ -315,8 +345,10 @@ function describe(result, { kind = "file", host = "", reasons = null, secondsLef
   if (kind === "held") {
     const wait = Number(secondsLeft) > 0 ? ` It waits about ${formatWait(secondsLeft)} for your answer.` : "";
     lead = `PostGuard is holding your post${host ? ` to ${host}` : ""} until you decide.${wait}`;
-  } else if (files.length) {
+  } else if (files.length && onlyRemovable) {
     lead = "PostGuard can remove the location and keep the picture exactly as it is.";
+  } else if (removeAnyway.length) {
+    lead = "Please check this before it goes out. If you post it, PostGuard removes the location first.";
   } else {
     lead = "Please check the post before it goes out.";
   }
@@ -326,8 +358,9 @@ function describe(result, { kind = "file", host = "", reasons = null, secondsLef
     lead,
     items,
     clauses: clausesOf(findings),
-    removable: files,
-    canRemove: files.length > 0,
+    removable: onlyRemovable ? files : [],
+    canRemove: onlyRemovable && files.length > 0,
+    removeAnyway,
     canOverride: !blocked,
     reasons: Array.isArray(reasons ?? result?.override_reasons) ? [...(reasons ?? result.override_reasons)] : [],
     blockedNote: blocked ? "Your school's policy does not allow this to be posted as it is." : "",
@@ -400,7 +433,7 @@ function formatRecent(entry, now = new Date()) {
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-return { REMOVABLE_RULES, REASON_LENGTH, CHOICE_TEXT, targetFile, shownFindings, needsPanel, removableFiles, titleFor, strongest, evidenceFacts, clausesOf, describeHeld, describe, checkReason, removedNotice, UNREACHABLE_NOTICE, NOT_SET_UP_NOTICE, protectionStatus, recentEntry, pushRecent, formatRecent };
+return { REMOVABLE_RULES, REASON_LENGTH, CHOICE_TEXT, targetFile, shownFindings, needsPanel, removableFiles, titleFor, weight, strongest, byWeight, evidenceFacts, clausesOf, describeHeld, describe, checkReason, removedNotice, UNREACHABLE_NOTICE, NOT_SET_UP_NOTICE, protectionStatus, recentEntry, pushRecent, formatRecent };
 })();
 
 // src/lib/outbox.js
@@ -442,6 +475,8 @@ const MESSAGES = Object.freeze({
   check: "content", // {url, method, fields, files} -> {ok, result} | {ok: false, error}
   strip: "content", // {file} -> {ok, file} | {ok: false, error}
   decision: "content+page", // {check_id | pending_id, choice, reason, url, title} -> {ok, queued}
+  "contact-check": "content", // {url, action, name} -> {ok, result} | {ok: false, error}
+  "contact-decision": "content", // {check_id, choice, reason, url, title} -> {ok, decision}
   status: "page", // {} -> what the popup shows
   "me-link": "page", // {} -> {ok, url}
   "settings-changed": "page", // {} -> {ok, status}
@@ -761,6 +796,10 @@ function createClient({ baseUrl, token, fetch: fetchImpl, timeoutMs = 8000 }) {
       };
     },
     decision: (body, opts) => call("POST", `${API}/decision`, { json: body, ...opts }),
+    /** {url, action: "friend"|"follow"|"message", name} -> the contact.pupil verdict with check_id and reasons. */
+    contactCheck: (body, opts) => call("POST", `${API}/contact/check`, { json: body, ...opts }),
+    /** {check_id, choice: "cancel"|"report"|"not_pupil", reason, url, idempotency_key} -> {ok, decision}. */
+    contactDecision: (body, opts) => call("POST", `${API}/contact/decision`, { json: body, ...opts }),
     pending: (opts) => call("GET", `${API}/pending`, opts),
     meLink: async (opts) => {
       const body = await call("POST", `${API}/me-link`, { json: {}, ...opts });
@@ -1137,11 +1176,11 @@ async function syncScripts(cfg) {
     }
   }
   const current = (await scripting.registered()).find((s) => s.id === DYNAMIC_SCRIPT);
-  const same = current && JSON.stringify([...current.matches].sort()) === JSON.stringify([...matches].sort());
+  const same = current && current.runAt === "document_start" && JSON.stringify([...current.matches].sort()) === JSON.stringify([...matches].sort());
   if (same || (!current && !matches.length)) return;
   if (current) await scripting.unregister([DYNAMIC_SCRIPT]);
   if (matches.length) {
-    await scripting.register([{ id: DYNAMIC_SCRIPT, matches, js: ["bundle/content.js"], runAt: "document_idle",
+    await scripting.register([{ id: DYNAMIC_SCRIPT, matches, js: ["bundle/content.js"], runAt: "document_start",
       persistAcrossSessions: true }]);
   }
 }
@@ -1349,6 +1388,52 @@ async function onCheck(msg) {
   }
 }
 
+const CONTACT_ACTIONS = new Set(["friend", "follow", "message"]);
+const CONTACT_CHOICES = new Set(["cancel", "report", "not_pupil"]);
+
+/** A friend/follow/message action: the service answers from the roster's keyed hashes (the roster stays there). */
+async function onContactCheck(msg, pageUrl) {
+  const cfg = await settings();
+  if (!cfg.configured) return { ok: false, error: { kind: "setup", message: "PostGuard is not set up." } };
+  if (!CONTACT_ACTIONS.has(msg.action) || typeof msg.name !== "string" || !msg.name.trim()) {
+    return { ok: false, error: { kind: "invalid", message: "a contact check needs an action and a name" } };
+  }
+  try {
+    const result = await clientFor(cfg, 5000).contactCheck({ url: pageUrl, action: msg.action,
+      name: msg.name.slice(0, 255) });
+    return { ok: true, result };
+  } catch (e) {
+    if (!(e instanceof ServiceError)) throw e;
+    await noteError(e);
+    return { ok: false, error: e.toJSON() };
+  }
+}
+
+async function onContactDecision(msg, pageUrl) {
+  if (!CONTACT_CHOICES.has(msg.choice)) return { ok: false, error: { kind: "invalid", message: "unknown choice" } };
+  const cfg = await settings();
+  const body = { check_id: String(msg.check_id ?? ""), choice: msg.choice, url: pageUrl, idempotency_key: newKey() };
+  if (msg.reason) body.reason = String(msg.reason);
+  let host = "";
+  try {
+    host = new URL(pageUrl).host;
+  } catch {
+    // no page address
+  }
+  const shown = { cancel: Choice.CANCEL, report: Choice.CANCEL, not_pupil: Choice.POST_ANYWAY }[msg.choice];
+  await storage.local.set({ recent: pushRecent(await getLocal("recent", []), recentEntry({
+    title: msg.choice === "report" ? "Reported to the DSL: contact from a pupil" : String(msg.title ?? "Contact"),
+    host, choice: shown, reason: msg.choice === "not_pupil" ? body.reason : "" })) });
+  try {
+    const answer = await clientFor(cfg, 5000).contactDecision(body);
+    return { ok: true, decision: answer.decision };
+  } catch (e) {
+    if (!(e instanceof ServiceError)) throw e;
+    await noteError(e);
+    return { ok: false, error: e.toJSON() };
+  }
+}
+
 async function onStrip(msg) {
   const cfg = await settings();
   if (!cfg.configured) return { ok: false, error: { kind: "setup", message: "PostGuard is not set up." } };
@@ -1433,6 +1518,10 @@ runtime.onMessage((msg, sender) => {
           msg.type === "check" ? onCheck(msg) : msg.type === "strip" ? onStrip(msg) : onDecision(msg, kind)));
       }
       return onDecision(msg, kind);
+    case "contact-check":
+    case "contact-decision":
+      return watches(pageUrl).then((ok) => (!ok ? { ok: false, error: { kind: "scope", message: "not in scope" } } :
+        msg.type === "contact-check" ? onContactCheck(msg, pageUrl) : onContactDecision(msg, pageUrl)));
     case "status":
       return onStatus();
     case "me-link":

@@ -207,12 +207,36 @@ function titleFor(findings, kind = "file") {
   return kind === "held" ? "PostGuard is holding this post" : "This post may go against your school's policy";
 }
 
+const ACTION_ORDER = [Action.OFF, Action.LOG, Action.SANITISE, Action.WARN, Action.BLOCK];
+
+/** How strongly a finding asks for the person's attention: the pack's action (block, warn, then sanitise), then its
+ * severity, then a finding "Remove location" cannot fix before one it can (issue 14: a school photo that also
+ * carries GPS leads with the school photo, not with "Remove location"). */
+function weight(f) {
+  return [ACTION_ORDER.indexOf(f?.action ?? Action.WARN), SEVERITY_ORDER.indexOf(f?.severity),
+    REMOVABLE_RULES.has(f?.rule) ? 0 : 1];
+}
+
+function heavier(a, b) {
+  const wa = weight(a);
+  const wb = weight(b);
+  for (let i = 0; i < wa.length; i++) if (wa[i] !== wb[i]) return wa[i] > wb[i];
+  return false;
+}
+
+/** The finding that leads the dialog (the first of equals). */
 function strongest(findings) {
   let best = null;
   for (const f of findings) {
-    if (!best || SEVERITY_ORDER.indexOf(f.severity) > SEVERITY_ORDER.indexOf(best.severity)) best = f;
+    if (!best || heavier(f, best)) best = f;
   }
   return best;
+}
+
+/** The findings, the one that leads first and the rest by weight (stable for equals). */
+function byWeight(findings) {
+  return [...findings].map((f, i) => [f, i]).sort(([a, i], [b, j]) => (heavier(a, b) ? -1 : heavier(b, a) ? 1 :
+    i - j)).map(([f]) => f);
 }
 
 /** Facts from a finding's evidence as label/value pairs ({label: "Where", value: "Sheffield, United Kingdom"}). */
@@ -302,8 +326,14 @@ function describeHeld(pending, reasons) {
 /** Everything the dialog shows for a check (kind "file" or "post") or a post the proxy holds (kind "held").
  * `reasons` are the pack's override reasons; `decision` "block" means Post anyway is not offered. */
 function describe(result, { kind = "file", host = "", reasons = null, secondsLeft = null } = {}) {
-  const findings = shownFindings(result);
+  const findings = byWeight(shownFindings(result));
   const files = removableFiles(findings);
+  // "Remove location" is offered only when it settles everything found: beside a school photo (or anything else it
+  // cannot remove) it would send the rest as if it were fixed. The location then still goes when the pack says it
+  // must (action "sanitise"), whatever the person answers to the rest.
+  const onlyRemovable = findings.every((f) => REMOVABLE_RULES.has(f.rule));
+  const removeAnyway = onlyRemovable ? [] :
+    removableFiles(findings.filter((f) => f.action === Action.SANITISE));
   const items = findings.map((f) => ({
     file: targetFile(f),
     message: String(f.message || "PostGuard found something your school's policy covers."),
@@ -315,8 +345,10 @@ function describe(result, { kind = "file", host = "", reasons = null, secondsLef
   if (kind === "held") {
     const wait = Number(secondsLeft) > 0 ? ` It waits about ${formatWait(secondsLeft)} for your answer.` : "";
     lead = `PostGuard is holding your post${host ? ` to ${host}` : ""} until you decide.${wait}`;
-  } else if (files.length) {
+  } else if (files.length && onlyRemovable) {
     lead = "PostGuard can remove the location and keep the picture exactly as it is.";
+  } else if (removeAnyway.length) {
+    lead = "Please check this before it goes out. If you post it, PostGuard removes the location first.";
   } else {
     lead = "Please check the post before it goes out.";
   }
@@ -326,8 +358,9 @@ function describe(result, { kind = "file", host = "", reasons = null, secondsLef
     lead,
     items,
     clauses: clausesOf(findings),
-    removable: files,
-    canRemove: files.length > 0,
+    removable: onlyRemovable ? files : [],
+    canRemove: onlyRemovable && files.length > 0,
+    removeAnyway,
     canOverride: !blocked,
     reasons: Array.isArray(reasons ?? result?.override_reasons) ? [...(reasons ?? result.override_reasons)] : [],
     blockedNote: blocked ? "Your school's policy does not allow this to be posted as it is." : "",
@@ -400,7 +433,119 @@ function formatRecent(entry, now = new Date()) {
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-return { REMOVABLE_RULES, REASON_LENGTH, CHOICE_TEXT, targetFile, shownFindings, needsPanel, removableFiles, titleFor, strongest, evidenceFacts, clausesOf, describeHeld, describe, checkReason, removedNotice, UNREACHABLE_NOTICE, NOT_SET_UP_NOTICE, protectionStatus, recentEntry, pushRecent, formatRecent };
+return { REMOVABLE_RULES, REASON_LENGTH, CHOICE_TEXT, targetFile, shownFindings, needsPanel, removableFiles, titleFor, weight, strongest, byWeight, evidenceFacts, clausesOf, describeHeld, describe, checkReason, removedNotice, UNREACHABLE_NOTICE, NOT_SET_UP_NOTICE, protectionStatus, recentEntry, pushRecent, formatRecent };
+})();
+
+// src/lib/contact.js
+const __pg_src_lib_contact = (() => {
+// Contact with pupils (contact.pupil): which buttons make contact (friend, follow, message), and who with, from what
+// the content script reads off the page. Plain module, no browser globals: the content script hands it the button's
+// label and the texts it found; the service answers from the roster (the extension never holds it).
+
+const FRIEND = /^(?:add(?: as)? friends?|add friend|send friend request|confirm(?: (?:friend )?request)?|accept(?: (?:friend )?request)?|add (?<who>.{2,60}?) as (?:a )?friend)$/i;
+const FOLLOW = /^(?:follow(?: back)?)(?: (?<who>@?[^\s].{0,60}))?$/i;
+const MESSAGE = /^(?:message|send (?:a )?message to|dm)(?: (?<who>@?[^\s].{0,60}))?$/i;
+const NOT_CONTACT = /\b(?:following|followers|unfollow|friends list|requested|remove|cancel|delete|block|mute|report)\b/i;
+const MAX_NAME = 255; // what the service accepts
+
+/** {action: "friend"|"follow"|"message", who: the name in the label or ""} for a contact button's label, or null. */
+function contactAction(label) {
+  const text = clean(label);
+  if (!text || text.length > 80 || NOT_CONTACT.test(text)) return null;
+  for (const [action, re] of [["friend", FRIEND], ["follow", FOLLOW], ["message", MESSAGE]]) {
+    const m = re.exec(text);
+    if (m) return { action, who: clean(m.groups?.who ?? "") };
+  }
+  return null;
+}
+
+function clean(text) {
+  return String(text ?? "").replace(/[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g, "")
+    .replace(/\s+/g, " ").trim();
+}
+
+// Where each platform shows the person a profile page is about: the display name first, then the handle. Selectors
+// are tried in order; the first non-empty text wins. (Saved copies of these pages: tests/extension/fixtures/.)
+const PROFILE_NAME = Object.freeze({
+  "facebook.com": ["[role='main'] h1", "h1"],
+  "instagram.com": ["header section [data-testid='user-full-name']", "header section span[dir='auto']",
+    "header section h1", "header section h2", "header h2"],
+  "x.com": ["[data-testid='UserName'] span", "[data-testid='UserName']"],
+  "twitter.com": ["[data-testid='UserName'] span", "[data-testid='UserName']"],
+  "tiktok.com": ["[data-e2e='user-subtitle']", "[data-e2e='user-title']", "h1"],
+  "linkedin.com": ["main h1", "h1"],
+  "*": ["[role='main'] h1", "main h1", "h1"],
+});
+
+// A person's card in a list (suggestions, search results, followers): the name is inside the card.
+const CARD = "[data-testid='UserCell'], [role='listitem'], li, article";
+const CARD_NAME = "[data-testid='user-full-name'], a[role='link'] span, h2, h3, h4, strong, a";
+
+/** The selectors for a host: its platform's, else the generic ones. */
+function nameSelectors(host) {
+  const h = String(host ?? "").toLowerCase().replace(/^www\.|^m\.|^mobile\./, "");
+  for (const [site, selectors] of Object.entries(PROFILE_NAME)) {
+    if (site !== "*" && (h === site || h.endsWith(`.${site}`))) return selectors;
+  }
+  return PROFILE_NAME["*"];
+}
+
+/** A shown name made ready to send: badges and handles' "@" kept out, "'s profile" and "(Verified)" dropped. */
+function cleanName(text) {
+  let t = clean(text).replace(/\s*[·•|]\s*.*$/, "");
+  t = t.replace(/'s (?:profile|page)$/i, "").replace(/\b(?:verified(?: account)?|profile picture)\b/gi, "").trim();
+  t = t.replace(/^@/, "");
+  return t.length > MAX_NAME ? t.slice(0, MAX_NAME) : t;
+}
+
+/** The name to check: the one in the button's label when it has one, else the card's, else the profile page's. */
+function pickName({ label = "", card = "", profile = "" } = {}) {
+  for (const candidate of [label, card, profile]) {
+    const name = cleanName(candidate);
+    if (/\p{L}/u.test(name)) return name;
+  }
+  return "";
+}
+
+/** The dialog for a contact check's answer (see panel.js): Cancel first, Report to the DSL, Not a pupil. */
+function describeContact(result, action) {
+  const finding = (result?.findings ?? []).find((f) => f.rule === "contact.pupil") ?? {};
+  const clauses = [];
+  for (const c of finding.policy ?? []) if (c?.text) clauses.push({ ref: String(c.ref ?? ""), text: String(c.text) });
+  const doing = { friend: "Befriending", follow: "Following", message: "Messaging" }[action] ?? "Contacting";
+  return {
+    kind: "contact",
+    title: "This may be one of your pupils",
+    lead: `${doing} a pupil from a personal account goes against your school's policy. If this is a pupil who ` +
+      "contacted you, you can report it to your school's DSL (designated safeguarding lead).",
+    items: [{ file: "", message: String(finding.message || "This person's name matches a pupil on your school's " +
+      "roster."), facts: [], rule: "contact.pupil" }],
+    clauses,
+    removable: [],
+    canRemove: false,
+    canOverride: false,
+    reasons: [],
+    blockedNote: "",
+    buttons: [
+      { choice: "cancel", text: "Cancel", primary: true },
+      { choice: "report", text: "Report to the DSL", step: {
+        title: "What should the DSL know?",
+        lead: "PostGuard records this for your school's DSL, with what you write here. Nothing is sent to the person.",
+        confirm: "Report to the DSL",
+        placeholder: "A few words, for example: they asked to be my friend",
+        reasons: ["They sent me a friend request", "They messaged me", "They follow me"],
+      } },
+      { choice: "not_pupil", text: "Not a pupil", step: {
+        title: "Who is this person?",
+        lead: "Your answer is kept with this decision in your school's PostGuard log.",
+        confirm: "Continue",
+        placeholder: "A few words, for example: my neighbour, not a pupil at any school",
+        reasons: Array.isArray(result?.reasons) ? result.reasons.map(String) : [],
+      } },
+    ],
+  };
+}
+return { MAX_NAME, contactAction, PROFILE_NAME, CARD, CARD_NAME, nameSelectors, cleanName, pickName, describeContact };
 })();
 
 // src/lib/page-facts.js
@@ -571,6 +716,10 @@ function createClient({ baseUrl, token, fetch: fetchImpl, timeoutMs = 8000 }) {
       };
     },
     decision: (body, opts) => call("POST", `${API}/decision`, { json: body, ...opts }),
+    /** {url, action: "friend"|"follow"|"message", name} -> the contact.pupil verdict with check_id and reasons. */
+    contactCheck: (body, opts) => call("POST", `${API}/contact/check`, { json: body, ...opts }),
+    /** {check_id, choice: "cancel"|"report"|"not_pupil", reason, url, idempotency_key} -> {ok, decision}. */
+    contactDecision: (body, opts) => call("POST", `${API}/contact/decision`, { json: body, ...opts }),
     pending: (opts) => call("GET", `${API}/pending`, opts),
     meLink: async (opts) => {
       const body = await call("POST", `${API}/me-link`, { json: {}, ...opts });
@@ -946,7 +1095,8 @@ function createUi(doc = document, { inline = false, mount = null } = {}) {
     el.replaceChildren();
     const held = model.kind === "held";
     el.append(h(doc, "div", { class: "brand" }, icon(doc, "shield"), "PostGuard",
-      h(doc, "span", { class: "tag", text: held ? "Waiting for you" : "Check before posting" })));
+      h(doc, "span", { class: "tag", text: held ? "Waiting for you" :
+        model.kind === "contact" ? "Check before contacting" : "Check before posting" })));
     el.append(h(doc, "h2", { id: `pg-title-${uid}`, text: model.title }));
     const first = model.items[0];
     el.append(h(doc, "div", { id: `pg-desc-${uid}` },
@@ -980,6 +1130,15 @@ function createUi(doc = document, { inline = false, mount = null } = {}) {
     dialog.note = h(doc, "p", { class: error ? "note error" : "note", role: error ? "alert" : null, text: error });
     el.append(dialog.note);
     const actions = h(doc, "div", { class: "actions" });
+    if (model.buttons) { // a dialog with its own answers (contact.pupil): each one ends it, or asks a reason first
+      for (const b of model.buttons) {
+        actions.append(h(doc, "button", { type: "button", class: b.primary ? "primary" : "", "data-choice": b.choice,
+          text: b.text, onclick: () => (b.step ? renderReason(model, b) : finish({ choice: b.choice })) }));
+      }
+      el.append(actions);
+      actions.querySelector("button").focus({ preventScroll: true });
+      return;
+    }
     if (model.canRemove) {
       actions.append(h(doc, "button", { type: "button", class: "primary", "data-choice": Choice.FIX,
         text: held ? "Remove location and post" : "Remove location", onclick: () => finish({ choice: Choice.FIX }) }));
@@ -994,20 +1153,24 @@ function createUi(doc = document, { inline = false, mount = null } = {}) {
     actions.querySelector("button").focus({ preventScroll: true });
   }
 
-  function renderReason(model) {
+  /** The reason step: Post anyway's, or a model button's own (`button.step`: title, lead, confirm, reasons). */
+  function renderReason(model, button = null) {
+    const step = button?.step ?? { title: "Why does this need to go out as it is?", confirm: "Post anyway",
+      lead: "Your reason is kept with this decision in your school's PostGuard log. Choose one or write your own." };
+    const reasons = button ? step.reasons ?? [] : model.reasons;
+    const choice = button ? button.choice : Choice.POST_ANYWAY;
     const el = dialog.el;
     el.replaceChildren();
     el.append(h(doc, "div", { class: "brand" }, icon(doc, "shield"), "PostGuard",
-      h(doc, "span", { class: "tag", text: "Post anyway" })));
-    el.append(h(doc, "h2", { id: `pg-title-${uid}`, text: "Why does this need to go out as it is?" }));
-    el.append(h(doc, "div", { id: `pg-desc-${uid}` }, h(doc, "p", { class: "lead",
-      text: "Your reason is kept with this decision in your school's PostGuard log. Choose one or write your own." })));
+      h(doc, "span", { class: "tag", text: button ? button.text : "Post anyway" })));
+    el.append(h(doc, "h2", { id: `pg-title-${uid}`, text: step.title }));
+    el.append(h(doc, "div", { id: `pg-desc-${uid}` }, h(doc, "p", { class: "lead", text: step.lead })));
     const name = `pg-reason-${uid}`;
     const other = h(doc, "input", { type: "text", maxlength: "300", "aria-label": "Your reason",
-      placeholder: "A few words, for example: shared with the parent's consent" });
+      placeholder: step.placeholder ?? "A few words, for example: shared with the parent's consent" });
     const fieldset = h(doc, "fieldset", {}, h(doc, "legend", { text: "Reason" }));
     const radios = [];
-    for (const reason of model.reasons) {
+    for (const reason of reasons) {
       const r = h(doc, "input", { type: "radio", name, value: reason });
       radios.push(r);
       fieldset.append(h(doc, "label", { class: "choice" }, r, h(doc, "span", { text: reason })));
@@ -1015,7 +1178,7 @@ function createUi(doc = document, { inline = false, mount = null } = {}) {
     const otherRadio = h(doc, "input", { type: "radio", name, value: "" });
     radios.push(otherRadio);
     fieldset.append(h(doc, "label", { class: "choice" }, otherRadio,
-      h(doc, "span", { text: model.reasons.length ? "Another reason" : "My reason" })));
+      h(doc, "span", { text: reasons.length ? "Another reason" : "My reason" })));
     const otherWrap = h(doc, "div", {}, other);
     fieldset.append(otherWrap);
     el.append(fieldset);
@@ -1023,13 +1186,13 @@ function createUi(doc = document, { inline = false, mount = null } = {}) {
     dialog.note = note;
     el.append(note);
     const confirm = h(doc, "button", { type: "button", class: "primary", "data-choice": "confirm",
-      text: "Post anyway" });
+      text: step.confirm });
     const back = h(doc, "button", { type: "button", text: "Back", onclick: () => render(model, "") });
     el.append(h(doc, "div", { class: "actions" }, confirm, back));
 
     const chosen = () => radios.find((r) => r.checked);
     const sync = () => {
-      otherWrap.hidden = chosen() !== otherRadio && model.reasons.length > 0;
+      otherWrap.hidden = chosen() !== otherRadio && reasons.length > 0;
     };
     for (const r of radios) r.addEventListener("change", () => {
       sync();
@@ -1050,15 +1213,15 @@ function createUi(doc = document, { inline = false, mount = null } = {}) {
       const pick = chosen();
       const text = !pick ? "" : pick === otherRadio ? other.value : pick.value;
       try {
-        finish({ choice: Choice.POST_ANYWAY, reason: checkReason(text) });
+        finish({ choice, reason: checkReason(text) });
       } catch (e) {
         note.textContent = e.message;
-        (pick === otherRadio || !model.reasons.length ? other : radios[0]).focus();
+        (pick === otherRadio || !reasons.length ? other : radios[0]).focus();
       }
     });
-    if (!model.reasons.length) otherRadio.checked = true;
+    if (!reasons.length) otherRadio.checked = true;
     sync();
-    (model.reasons.length ? radios[0] : other).focus({ preventScroll: true });
+    (reasons.length ? radios[0] : other).focus({ preventScroll: true });
   }
 
   /** Keep the dialog open, buttons disabled, with a progress line (for example while the location is removed). */
@@ -1125,6 +1288,7 @@ const __pg_src_content_main = (() => {
 
 const { runtime } = __pg_src_platform;
 const { NOT_SET_UP_NOTICE, UNREACHABLE_NOTICE, describe, describeHeld, needsPanel, removedNotice } = __pg_src_lib_findings;
+const { CARD, CARD_NAME, contactAction, describeContact, nameSelectors, pickName } = __pg_src_lib_contact;
 const { fieldsToSend, fileKey, isPostLabel, splitBySize } = __pg_src_lib_page_facts;
 const { Choice } = __pg_src_lib_vocabulary;
 const { readFile, setInputFiles, toFile, transferOf } = __pg_src_content_files;
@@ -1138,6 +1302,11 @@ const bypass = new WeakSet(); // a form whose next submit this script started
 const settled = new WeakMap(); // <input type=file> -> keys of the files already checked and answered
 const jobs = new WeakMap(); // <input type=file> -> the check under way for its current files
 let lastFailNotice = 0;
+// Whether the worker watches this page: unknown (null) until it answers the hello. The listeners are on from the
+// script's first moment, so a post sent before that answer is held and checked, never missed (issue 14: a post
+// sent a second after the browser started went unchecked while the hello was still on its way).
+let watched = null;
+let helloDone = null; // resolves with `watched` once known
 let reviewing = 0; // checks under way (a file picked a moment ago may still be checking when Post is pressed)
 let idleWaiters = [];
 
@@ -1196,6 +1365,7 @@ function failNotice(error) {
 async function review({ files = [], fields = [], url = location.href, kind = "file" }) {
   const { small } = splitBySize(files);
   if (!small.length && !fields.length) return { go: true, files };
+  if (!(await helloDone)) return { go: true, files }; // a page the worker does not watch: released as it was
   let payload;
   try {
     payload = await Promise.all(small.map(readFile));
@@ -1229,10 +1399,20 @@ async function decide(result, ctx) {
       return { go: false };
     }
     if (answer.choice === Choice.POST_ANYWAY) {
+      let files = ctx.files;
+      if (model.removeAnyway?.length) { // the pack removes the location whatever is decided about the rest
+        ui.busy("Removing the location…");
+        try {
+          files = await stripFiles(ctx, model.removeAnyway);
+        } catch (e) {
+          answer = await ui.retry({ ...model, canOverride: false }, e.message);
+          continue;
+        }
+      }
       ui.busy("Posting…");
       await report(result, Choice.POST_ANYWAY, ctx, model, answer.reason);
       ui.close();
-      return { go: true, files: ctx.files };
+      return { go: true, files };
     }
     if (answer.choice === Choice.FIX) {
       ui.busy("Removing the location…");
@@ -1447,10 +1627,89 @@ function composerOf(button) {
   return button.parentElement ?? document.body;
 }
 
+// -- contact with pupils: friend, follow and message buttons ----------------------------------------------------
+
+function textOf(el) {
+  return el ? (el.innerText || el.textContent || "").trim() : "";
+}
+
+/** The name in the person's card around the button (a suggestion, a search result), when it sits in one. */
+function cardName(button) {
+  const card = button.closest(CARD);
+  if (!card || card === document.body) return "";
+  for (const el of card.querySelectorAll(CARD_NAME)) {
+    if (el.contains(button) || button.contains(el)) continue;
+    const text = textOf(el);
+    if (/\p{L}/u.test(text) && !contactAction(text)) return text;
+  }
+  return "";
+}
+
+/** The name the profile page shows (the platform's own place for it; see lib/contact.js). */
+function profileName() {
+  for (const selector of nameSelectors(location.hostname)) {
+    const el = document.querySelector(selector);
+    if (el && !ui.isOurs(el) && textOf(el)) return textOf(el);
+  }
+  return "";
+}
+
+/** Ask about a contact action; true when it may go ahead (nothing found, "Not a pupil", or PostGuard cannot ask). */
+async function contactReview(action, name) {
+  if (!(await helloDone)) return true;
+  const reply = await ask({ type: "contact-check", url: location.href, action, name }, 8000);
+  if (!reply?.ok) {
+    failNotice(reply?.error);
+    return true;
+  }
+  const result = reply.result;
+  if (!needsPanel(result)) return true;
+  const model = describeContact(result, action);
+  const answer = await ui.ask(model);
+  ui.busy(answer.choice === "report" ? "Recording your report…" : "One moment…");
+  const sent = await ask({ type: "contact-decision", check_id: result.check_id, choice: answer.choice,
+    reason: answer.reason ?? "", url: location.href, title: model.title }, REPORT_TIMEOUT_MS);
+  ui.close();
+  if (answer.choice === "not_pupil") return true;
+  if (answer.choice === "report") {
+    ui.toast(sent?.ok ? "Reported to your school's DSL. Nothing was sent to this person." :
+      "PostGuard could not record your report. Nothing was sent to this person; please tell your DSL in person.",
+    { tone: sent?.ok ? "ok" : "warn", ms: 10000 });
+  } else {
+    ui.toast("Cancelled. Nothing was sent to this person.", { tone: "info", ms: 5000 });
+  }
+  return false;
+}
+
+function onContact(e, button, hit) {
+  if (ui.isOpen()) {
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    ui.focus();
+    return;
+  }
+  const name = pickName({ label: hit.who, card: cardName(button), profile: profileName() });
+  if (!name) return; // nobody named on the page: nothing to check
+  e.preventDefault();
+  e.stopImmediatePropagation();
+  const init = { bubbles: true, cancelable: true, composed: true, clientX: e.clientX, clientY: e.clientY,
+    screenX: e.screenX, screenY: e.screenY, detail: e.detail, button: e.button };
+  track(contactReview(hit.action, name)).then((go) => {
+    if (go && button.isConnected) release(button, new MouseEvent("click", init));
+  });
+}
+
 function onClick(e) {
   if (ours.has(e) || ui.isOurs(e.target) || !(e.target instanceof Element)) return;
+  if (watched === false) return;
   const button = e.target.closest("button, [role='button'], input[type='submit'], input[type='button']");
   if (!button) return;
+  const hit = contactAction(button.getAttribute("aria-label")) ?? contactAction(button.innerText) ??
+    contactAction(button.value);
+  if (hit) {
+    onContact(e, button, hit);
+    return;
+  }
   const label = button.innerText || button.value || button.getAttribute("aria-label") || button.title || "";
   if (!isPostLabel(label)) return;
   if (button.form && (button.type === "submit" || button.type === "image")) return; // its submit event follows
@@ -1537,16 +1796,21 @@ function onWorkerMessage(message, sender) {
 
 // -- start ----------------------------------------------------------------------------------------------------
 
-async function start() {
+function start() {
   runtime.onMessage(onWorkerMessage);
-  const reply = await ask({ type: "page-hello", url: location.href }, 5000);
-  if (!reply?.watch) return;
-  window.addEventListener("input", onFileEvent, true);
-  window.addEventListener("change", onFileEvent, true);
-  window.addEventListener("drop", onDrop, true);
-  window.addEventListener("paste", onPaste, true);
-  window.addEventListener("submit", onSubmit, true);
-  window.addEventListener("click", onClick, true);
+  // Listening first, asking second: whatever is sent before the worker answers waits for its answer.
+  for (const [type, fn] of [["input", onFileEvent], ["change", onFileEvent], ["drop", onDrop], ["paste", onPaste],
+    ["submit", onSubmit], ["click", onClick]]) {
+    window.addEventListener(type, (e) => {
+      if (watched !== false) fn(e);
+    }, true);
+  }
+  helloDone = ask({ type: "page-hello", url: location.href }, 8000).then((reply) => {
+    // A worker still starting (the browser just opened) may not answer in time: then each check asks it again,
+    // and the worker, which checks the page's scope itself, answers or refuses it.
+    watched = reply?.ok === false ? null : Boolean(reply?.watch);
+    return watched !== false;
+  });
 }
 
 if (!globalThis.__postguardContent) {

@@ -153,3 +153,39 @@ test("a school photo says why, one reason a line, and offers no Remove", () => {
   assert.deepEqual(evidenceFacts({ signals: [{ signal: "camera", match: "model", model: "iPad (9th generation)" },
     { signal: "unknown" }, null] }), [{ label: "Why", value: "Taken on the kind of device the school uses (iPad (9th generation))" }]);
 });
+
+// issue 14: a school photo that also carries GPS: the stronger rule leads, and "Remove location" is not the answer
+const PUPIL = {
+  rule: "pupil.image", severity: "medium", action: "warn", target: "file:IMG_0042.jpg",
+  message: "This picture looks like a school photo: it matches a photo in the school's photo library.",
+  policy: [{ ref: "6.9", text: "Photographs ... of pupils ... must not be published on personal web space." }],
+  evidence: { signals: [{ signal: "library", match: "yes" }] },
+};
+
+test("a pupil photo with a location: the pupil photo leads and Cancel, not Remove location, is the main answer", () => {
+  for (const findings of [[GPS, PUPIL], [PUPIL, GPS]]) {
+    const m = describe({ ...RESULT, decision: "warn", findings });
+    assert.equal(m.title, "This photo looks like a school photo");
+    assert.equal(m.items[0].rule, "pupil.image");
+    assert.equal(m.items[0].message, PUPIL.message);
+    assert.equal(m.canRemove, false, "Remove location would send the pupil photo as if it were fixed");
+    assert.deepEqual(m.removable, []);
+    assert.deepEqual(m.removeAnyway, ["IMG_0042.jpg"], "the pack still removes the location if it goes");
+    assert.equal(m.clauses[0].ref, "6.9");
+    assert.equal(m.canOverride, true);
+  }
+});
+
+test("the pack's action ranks before severity: a high GPS finding that is only sanitised does not lead a warning", () => {
+  const m = describe({ ...RESULT, decision: "warn", findings: [GPS, { ...PUPIL, severity: "low" }] });
+  assert.equal(m.items[0].rule, "pupil.image");
+  const place = { ...GPS, rule: "location.place", action: "warn", severity: "medium" };
+  const m2 = describe({ ...RESULT, decision: "warn", findings: [place, { ...PUPIL, severity: "medium" }] });
+  assert.equal(m2.items[0].rule, "pupil.image", "equal action and severity: what Remove location cannot fix leads");
+});
+
+test("location alone still offers Remove location", () => {
+  const m = describe({ ...RESULT, findings: [GPS, { ...GPS, rule: "location.place", action: "warn" }] });
+  assert.equal(m.canRemove, true);
+  assert.deepEqual(m.removeAnyway, []);
+});

@@ -150,11 +150,11 @@ async function syncScripts(cfg) {
     }
   }
   const current = (await scripting.registered()).find((s) => s.id === DYNAMIC_SCRIPT);
-  const same = current && JSON.stringify([...current.matches].sort()) === JSON.stringify([...matches].sort());
+  const same = current && current.runAt === "document_start" && JSON.stringify([...current.matches].sort()) === JSON.stringify([...matches].sort());
   if (same || (!current && !matches.length)) return;
   if (current) await scripting.unregister([DYNAMIC_SCRIPT]);
   if (matches.length) {
-    await scripting.register([{ id: DYNAMIC_SCRIPT, matches, js: ["bundle/content.js"], runAt: "document_idle",
+    await scripting.register([{ id: DYNAMIC_SCRIPT, matches, js: ["bundle/content.js"], runAt: "document_start",
       persistAcrossSessions: true }]);
   }
 }
@@ -362,6 +362,52 @@ async function onCheck(msg) {
   }
 }
 
+const CONTACT_ACTIONS = new Set(["friend", "follow", "message"]);
+const CONTACT_CHOICES = new Set(["cancel", "report", "not_pupil"]);
+
+/** A friend/follow/message action: the service answers from the roster's keyed hashes (the roster stays there). */
+async function onContactCheck(msg, pageUrl) {
+  const cfg = await settings();
+  if (!cfg.configured) return { ok: false, error: { kind: "setup", message: "PostGuard is not set up." } };
+  if (!CONTACT_ACTIONS.has(msg.action) || typeof msg.name !== "string" || !msg.name.trim()) {
+    return { ok: false, error: { kind: "invalid", message: "a contact check needs an action and a name" } };
+  }
+  try {
+    const result = await clientFor(cfg, 5000).contactCheck({ url: pageUrl, action: msg.action,
+      name: msg.name.slice(0, 255) });
+    return { ok: true, result };
+  } catch (e) {
+    if (!(e instanceof ServiceError)) throw e;
+    await noteError(e);
+    return { ok: false, error: e.toJSON() };
+  }
+}
+
+async function onContactDecision(msg, pageUrl) {
+  if (!CONTACT_CHOICES.has(msg.choice)) return { ok: false, error: { kind: "invalid", message: "unknown choice" } };
+  const cfg = await settings();
+  const body = { check_id: String(msg.check_id ?? ""), choice: msg.choice, url: pageUrl, idempotency_key: newKey() };
+  if (msg.reason) body.reason = String(msg.reason);
+  let host = "";
+  try {
+    host = new URL(pageUrl).host;
+  } catch {
+    // no page address
+  }
+  const shown = { cancel: Choice.CANCEL, report: Choice.CANCEL, not_pupil: Choice.POST_ANYWAY }[msg.choice];
+  await storage.local.set({ recent: pushRecent(await getLocal("recent", []), recentEntry({
+    title: msg.choice === "report" ? "Reported to the DSL: contact from a pupil" : String(msg.title ?? "Contact"),
+    host, choice: shown, reason: msg.choice === "not_pupil" ? body.reason : "" })) });
+  try {
+    const answer = await clientFor(cfg, 5000).contactDecision(body);
+    return { ok: true, decision: answer.decision };
+  } catch (e) {
+    if (!(e instanceof ServiceError)) throw e;
+    await noteError(e);
+    return { ok: false, error: e.toJSON() };
+  }
+}
+
 async function onStrip(msg) {
   const cfg = await settings();
   if (!cfg.configured) return { ok: false, error: { kind: "setup", message: "PostGuard is not set up." } };
@@ -446,6 +492,10 @@ runtime.onMessage((msg, sender) => {
           msg.type === "check" ? onCheck(msg) : msg.type === "strip" ? onStrip(msg) : onDecision(msg, kind)));
       }
       return onDecision(msg, kind);
+    case "contact-check":
+    case "contact-decision":
+      return watches(pageUrl).then((ok) => (!ok ? { ok: false, error: { kind: "scope", message: "not in scope" } } :
+        msg.type === "contact-check" ? onContactCheck(msg, pageUrl) : onContactDecision(msg, pageUrl)));
     case "status":
       return onStatus();
     case "me-link":

@@ -7,6 +7,7 @@ import { runtime } from "../platform.js";
 import {
   NOT_SET_UP_NOTICE, UNREACHABLE_NOTICE, describe, describeHeld, needsPanel, removedNotice,
 } from "../lib/findings.js";
+import { CARD, CARD_NAME, contactAction, describeContact, nameSelectors, pickName } from "../lib/contact.js";
 import { fieldsToSend, fileKey, isPostLabel, splitBySize } from "../lib/page-facts.js";
 import { Choice } from "../lib/vocabulary.js";
 import { readFile, setInputFiles, toFile, transferOf } from "./files.js";
@@ -21,6 +22,11 @@ const bypass = new WeakSet(); // a form whose next submit this script started
 const settled = new WeakMap(); // <input type=file> -> keys of the files already checked and answered
 const jobs = new WeakMap(); // <input type=file> -> the check under way for its current files
 let lastFailNotice = 0;
+// Whether the worker watches this page: unknown (null) until it answers the hello. The listeners are on from the
+// script's first moment, so a post sent before that answer is held and checked, never missed (issue 14: a post
+// sent a second after the browser started went unchecked while the hello was still on its way).
+let watched = null;
+let helloDone = null; // resolves with `watched` once known
 let reviewing = 0; // checks under way (a file picked a moment ago may still be checking when Post is pressed)
 let idleWaiters = [];
 
@@ -79,6 +85,7 @@ function failNotice(error) {
 async function review({ files = [], fields = [], url = location.href, kind = "file" }) {
   const { small } = splitBySize(files);
   if (!small.length && !fields.length) return { go: true, files };
+  if (!(await helloDone)) return { go: true, files }; // a page the worker does not watch: released as it was
   let payload;
   try {
     payload = await Promise.all(small.map(readFile));
@@ -112,10 +119,20 @@ async function decide(result, ctx) {
       return { go: false };
     }
     if (answer.choice === Choice.POST_ANYWAY) {
+      let files = ctx.files;
+      if (model.removeAnyway?.length) { // the pack removes the location whatever is decided about the rest
+        ui.busy("Removing the location…");
+        try {
+          files = await stripFiles(ctx, model.removeAnyway);
+        } catch (e) {
+          answer = await ui.retry({ ...model, canOverride: false }, e.message);
+          continue;
+        }
+      }
       ui.busy("Posting…");
       await report(result, Choice.POST_ANYWAY, ctx, model, answer.reason);
       ui.close();
-      return { go: true, files: ctx.files };
+      return { go: true, files };
     }
     if (answer.choice === Choice.FIX) {
       ui.busy("Removing the location…");
@@ -330,10 +347,89 @@ function composerOf(button) {
   return button.parentElement ?? document.body;
 }
 
+// -- contact with pupils: friend, follow and message buttons ----------------------------------------------------
+
+function textOf(el) {
+  return el ? (el.innerText || el.textContent || "").trim() : "";
+}
+
+/** The name in the person's card around the button (a suggestion, a search result), when it sits in one. */
+function cardName(button) {
+  const card = button.closest(CARD);
+  if (!card || card === document.body) return "";
+  for (const el of card.querySelectorAll(CARD_NAME)) {
+    if (el.contains(button) || button.contains(el)) continue;
+    const text = textOf(el);
+    if (/\p{L}/u.test(text) && !contactAction(text)) return text;
+  }
+  return "";
+}
+
+/** The name the profile page shows (the platform's own place for it; see lib/contact.js). */
+function profileName() {
+  for (const selector of nameSelectors(location.hostname)) {
+    const el = document.querySelector(selector);
+    if (el && !ui.isOurs(el) && textOf(el)) return textOf(el);
+  }
+  return "";
+}
+
+/** Ask about a contact action; true when it may go ahead (nothing found, "Not a pupil", or PostGuard cannot ask). */
+async function contactReview(action, name) {
+  if (!(await helloDone)) return true;
+  const reply = await ask({ type: "contact-check", url: location.href, action, name }, 8000);
+  if (!reply?.ok) {
+    failNotice(reply?.error);
+    return true;
+  }
+  const result = reply.result;
+  if (!needsPanel(result)) return true;
+  const model = describeContact(result, action);
+  const answer = await ui.ask(model);
+  ui.busy(answer.choice === "report" ? "Recording your report…" : "One moment…");
+  const sent = await ask({ type: "contact-decision", check_id: result.check_id, choice: answer.choice,
+    reason: answer.reason ?? "", url: location.href, title: model.title }, REPORT_TIMEOUT_MS);
+  ui.close();
+  if (answer.choice === "not_pupil") return true;
+  if (answer.choice === "report") {
+    ui.toast(sent?.ok ? "Reported to your school's DSL. Nothing was sent to this person." :
+      "PostGuard could not record your report. Nothing was sent to this person; please tell your DSL in person.",
+    { tone: sent?.ok ? "ok" : "warn", ms: 10000 });
+  } else {
+    ui.toast("Cancelled. Nothing was sent to this person.", { tone: "info", ms: 5000 });
+  }
+  return false;
+}
+
+function onContact(e, button, hit) {
+  if (ui.isOpen()) {
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    ui.focus();
+    return;
+  }
+  const name = pickName({ label: hit.who, card: cardName(button), profile: profileName() });
+  if (!name) return; // nobody named on the page: nothing to check
+  e.preventDefault();
+  e.stopImmediatePropagation();
+  const init = { bubbles: true, cancelable: true, composed: true, clientX: e.clientX, clientY: e.clientY,
+    screenX: e.screenX, screenY: e.screenY, detail: e.detail, button: e.button };
+  track(contactReview(hit.action, name)).then((go) => {
+    if (go && button.isConnected) release(button, new MouseEvent("click", init));
+  });
+}
+
 function onClick(e) {
   if (ours.has(e) || ui.isOurs(e.target) || !(e.target instanceof Element)) return;
+  if (watched === false) return;
   const button = e.target.closest("button, [role='button'], input[type='submit'], input[type='button']");
   if (!button) return;
+  const hit = contactAction(button.getAttribute("aria-label")) ?? contactAction(button.innerText) ??
+    contactAction(button.value);
+  if (hit) {
+    onContact(e, button, hit);
+    return;
+  }
   const label = button.innerText || button.value || button.getAttribute("aria-label") || button.title || "";
   if (!isPostLabel(label)) return;
   if (button.form && (button.type === "submit" || button.type === "image")) return; // its submit event follows
@@ -420,16 +516,21 @@ function onWorkerMessage(message, sender) {
 
 // -- start ----------------------------------------------------------------------------------------------------
 
-async function start() {
+function start() {
   runtime.onMessage(onWorkerMessage);
-  const reply = await ask({ type: "page-hello", url: location.href }, 5000);
-  if (!reply?.watch) return;
-  window.addEventListener("input", onFileEvent, true);
-  window.addEventListener("change", onFileEvent, true);
-  window.addEventListener("drop", onDrop, true);
-  window.addEventListener("paste", onPaste, true);
-  window.addEventListener("submit", onSubmit, true);
-  window.addEventListener("click", onClick, true);
+  // Listening first, asking second: whatever is sent before the worker answers waits for its answer.
+  for (const [type, fn] of [["input", onFileEvent], ["change", onFileEvent], ["drop", onDrop], ["paste", onPaste],
+    ["submit", onSubmit], ["click", onClick]]) {
+    window.addEventListener(type, (e) => {
+      if (watched !== false) fn(e);
+    }, true);
+  }
+  helloDone = ask({ type: "page-hello", url: location.href }, 8000).then((reply) => {
+    // A worker still starting (the browser just opened) may not answer in time: then each check asks it again,
+    // and the worker, which checks the page's scope itself, answers or refuses it.
+    watched = reply?.ok === false ? null : Boolean(reply?.watch);
+    return watched !== false;
+  });
 }
 
 if (!globalThis.__postguardContent) {

@@ -283,7 +283,8 @@ export function createUi(doc = document, { inline = false, mount = null } = {}) 
     el.replaceChildren();
     const held = model.kind === "held";
     el.append(h(doc, "div", { class: "brand" }, icon(doc, "shield"), "PostGuard",
-      h(doc, "span", { class: "tag", text: held ? "Waiting for you" : "Check before posting" })));
+      h(doc, "span", { class: "tag", text: held ? "Waiting for you" :
+        model.kind === "contact" ? "Check before contacting" : "Check before posting" })));
     el.append(h(doc, "h2", { id: `pg-title-${uid}`, text: model.title }));
     const first = model.items[0];
     el.append(h(doc, "div", { id: `pg-desc-${uid}` },
@@ -317,6 +318,15 @@ export function createUi(doc = document, { inline = false, mount = null } = {}) 
     dialog.note = h(doc, "p", { class: error ? "note error" : "note", role: error ? "alert" : null, text: error });
     el.append(dialog.note);
     const actions = h(doc, "div", { class: "actions" });
+    if (model.buttons) { // a dialog with its own answers (contact.pupil): each one ends it, or asks a reason first
+      for (const b of model.buttons) {
+        actions.append(h(doc, "button", { type: "button", class: b.primary ? "primary" : "", "data-choice": b.choice,
+          text: b.text, onclick: () => (b.step ? renderReason(model, b) : finish({ choice: b.choice })) }));
+      }
+      el.append(actions);
+      actions.querySelector("button").focus({ preventScroll: true });
+      return;
+    }
     if (model.canRemove) {
       actions.append(h(doc, "button", { type: "button", class: "primary", "data-choice": Choice.FIX,
         text: held ? "Remove location and post" : "Remove location", onclick: () => finish({ choice: Choice.FIX }) }));
@@ -331,20 +341,24 @@ export function createUi(doc = document, { inline = false, mount = null } = {}) 
     actions.querySelector("button").focus({ preventScroll: true });
   }
 
-  function renderReason(model) {
+  /** The reason step: Post anyway's, or a model button's own (`button.step`: title, lead, confirm, reasons). */
+  function renderReason(model, button = null) {
+    const step = button?.step ?? { title: "Why does this need to go out as it is?", confirm: "Post anyway",
+      lead: "Your reason is kept with this decision in your school's PostGuard log. Choose one or write your own." };
+    const reasons = button ? step.reasons ?? [] : model.reasons;
+    const choice = button ? button.choice : Choice.POST_ANYWAY;
     const el = dialog.el;
     el.replaceChildren();
     el.append(h(doc, "div", { class: "brand" }, icon(doc, "shield"), "PostGuard",
-      h(doc, "span", { class: "tag", text: "Post anyway" })));
-    el.append(h(doc, "h2", { id: `pg-title-${uid}`, text: "Why does this need to go out as it is?" }));
-    el.append(h(doc, "div", { id: `pg-desc-${uid}` }, h(doc, "p", { class: "lead",
-      text: "Your reason is kept with this decision in your school's PostGuard log. Choose one or write your own." })));
+      h(doc, "span", { class: "tag", text: button ? button.text : "Post anyway" })));
+    el.append(h(doc, "h2", { id: `pg-title-${uid}`, text: step.title }));
+    el.append(h(doc, "div", { id: `pg-desc-${uid}` }, h(doc, "p", { class: "lead", text: step.lead })));
     const name = `pg-reason-${uid}`;
     const other = h(doc, "input", { type: "text", maxlength: "300", "aria-label": "Your reason",
-      placeholder: "A few words, for example: shared with the parent's consent" });
+      placeholder: step.placeholder ?? "A few words, for example: shared with the parent's consent" });
     const fieldset = h(doc, "fieldset", {}, h(doc, "legend", { text: "Reason" }));
     const radios = [];
-    for (const reason of model.reasons) {
+    for (const reason of reasons) {
       const r = h(doc, "input", { type: "radio", name, value: reason });
       radios.push(r);
       fieldset.append(h(doc, "label", { class: "choice" }, r, h(doc, "span", { text: reason })));
@@ -352,7 +366,7 @@ export function createUi(doc = document, { inline = false, mount = null } = {}) 
     const otherRadio = h(doc, "input", { type: "radio", name, value: "" });
     radios.push(otherRadio);
     fieldset.append(h(doc, "label", { class: "choice" }, otherRadio,
-      h(doc, "span", { text: model.reasons.length ? "Another reason" : "My reason" })));
+      h(doc, "span", { text: reasons.length ? "Another reason" : "My reason" })));
     const otherWrap = h(doc, "div", {}, other);
     fieldset.append(otherWrap);
     el.append(fieldset);
@@ -360,13 +374,13 @@ export function createUi(doc = document, { inline = false, mount = null } = {}) 
     dialog.note = note;
     el.append(note);
     const confirm = h(doc, "button", { type: "button", class: "primary", "data-choice": "confirm",
-      text: "Post anyway" });
+      text: step.confirm });
     const back = h(doc, "button", { type: "button", text: "Back", onclick: () => render(model, "") });
     el.append(h(doc, "div", { class: "actions" }, confirm, back));
 
     const chosen = () => radios.find((r) => r.checked);
     const sync = () => {
-      otherWrap.hidden = chosen() !== otherRadio && model.reasons.length > 0;
+      otherWrap.hidden = chosen() !== otherRadio && reasons.length > 0;
     };
     for (const r of radios) r.addEventListener("change", () => {
       sync();
@@ -387,15 +401,15 @@ export function createUi(doc = document, { inline = false, mount = null } = {}) 
       const pick = chosen();
       const text = !pick ? "" : pick === otherRadio ? other.value : pick.value;
       try {
-        finish({ choice: Choice.POST_ANYWAY, reason: checkReason(text) });
+        finish({ choice, reason: checkReason(text) });
       } catch (e) {
         note.textContent = e.message;
-        (pick === otherRadio || !model.reasons.length ? other : radios[0]).focus();
+        (pick === otherRadio || !reasons.length ? other : radios[0]).focus();
       }
     });
-    if (!model.reasons.length) otherRadio.checked = true;
+    if (!reasons.length) otherRadio.checked = true;
     sync();
-    (model.reasons.length ? radios[0] : other).focus({ preventScroll: true });
+    (reasons.length ? radios[0] : other).focus({ preventScroll: true });
   }
 
   /** Keep the dialog open, buttons disabled, with a progress line (for example while the location is removed). */

@@ -69,12 +69,36 @@ export function titleFor(findings, kind = "file") {
   return kind === "held" ? "PostGuard is holding this post" : "This post may go against your school's policy";
 }
 
+const ACTION_ORDER = [Action.OFF, Action.LOG, Action.SANITISE, Action.WARN, Action.BLOCK];
+
+/** How strongly a finding asks for the person's attention: the pack's action (block, warn, then sanitise), then its
+ * severity, then a finding "Remove location" cannot fix before one it can (issue 14: a school photo that also
+ * carries GPS leads with the school photo, not with "Remove location"). */
+export function weight(f) {
+  return [ACTION_ORDER.indexOf(f?.action ?? Action.WARN), SEVERITY_ORDER.indexOf(f?.severity),
+    REMOVABLE_RULES.has(f?.rule) ? 0 : 1];
+}
+
+function heavier(a, b) {
+  const wa = weight(a);
+  const wb = weight(b);
+  for (let i = 0; i < wa.length; i++) if (wa[i] !== wb[i]) return wa[i] > wb[i];
+  return false;
+}
+
+/** The finding that leads the dialog (the first of equals). */
 export function strongest(findings) {
   let best = null;
   for (const f of findings) {
-    if (!best || SEVERITY_ORDER.indexOf(f.severity) > SEVERITY_ORDER.indexOf(best.severity)) best = f;
+    if (!best || heavier(f, best)) best = f;
   }
   return best;
+}
+
+/** The findings, the one that leads first and the rest by weight (stable for equals). */
+export function byWeight(findings) {
+  return [...findings].map((f, i) => [f, i]).sort(([a, i], [b, j]) => (heavier(a, b) ? -1 : heavier(b, a) ? 1 :
+    i - j)).map(([f]) => f);
 }
 
 /** Facts from a finding's evidence as label/value pairs ({label: "Where", value: "Sheffield, United Kingdom"}). */
@@ -164,8 +188,14 @@ export function describeHeld(pending, reasons) {
 /** Everything the dialog shows for a check (kind "file" or "post") or a post the proxy holds (kind "held").
  * `reasons` are the pack's override reasons; `decision` "block" means Post anyway is not offered. */
 export function describe(result, { kind = "file", host = "", reasons = null, secondsLeft = null } = {}) {
-  const findings = shownFindings(result);
+  const findings = byWeight(shownFindings(result));
   const files = removableFiles(findings);
+  // "Remove location" is offered only when it settles everything found: beside a school photo (or anything else it
+  // cannot remove) it would send the rest as if it were fixed. The location then still goes when the pack says it
+  // must (action "sanitise"), whatever the person answers to the rest.
+  const onlyRemovable = findings.every((f) => REMOVABLE_RULES.has(f.rule));
+  const removeAnyway = onlyRemovable ? [] :
+    removableFiles(findings.filter((f) => f.action === Action.SANITISE));
   const items = findings.map((f) => ({
     file: targetFile(f),
     message: String(f.message || "PostGuard found something your school's policy covers."),
@@ -177,8 +207,10 @@ export function describe(result, { kind = "file", host = "", reasons = null, sec
   if (kind === "held") {
     const wait = Number(secondsLeft) > 0 ? ` It waits about ${formatWait(secondsLeft)} for your answer.` : "";
     lead = `PostGuard is holding your post${host ? ` to ${host}` : ""} until you decide.${wait}`;
-  } else if (files.length) {
+  } else if (files.length && onlyRemovable) {
     lead = "PostGuard can remove the location and keep the picture exactly as it is.";
+  } else if (removeAnyway.length) {
+    lead = "Please check this before it goes out. If you post it, PostGuard removes the location first.";
   } else {
     lead = "Please check the post before it goes out.";
   }
@@ -188,8 +220,9 @@ export function describe(result, { kind = "file", host = "", reasons = null, sec
     lead,
     items,
     clauses: clausesOf(findings),
-    removable: files,
-    canRemove: files.length > 0,
+    removable: onlyRemovable ? files : [],
+    canRemove: onlyRemovable && files.length > 0,
+    removeAnyway,
     canOverride: !blocked,
     reasons: Array.isArray(reasons ?? result?.override_reasons) ? [...(reasons ?? result.override_reasons)] : [],
     blockedNote: blocked ? "Your school's policy does not allow this to be posted as it is." : "",

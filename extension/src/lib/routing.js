@@ -8,6 +8,8 @@ export const MESSAGES = Object.freeze({
   check: "content", // {url, method, fields, files} -> {ok, result} | {ok: false, error}
   strip: "content", // {file} -> {ok, file} | {ok: false, error}
   decision: "content+page", // {check_id | pending_id, choice, reason, url, title} -> {ok, queued}
+  "contact-check": "content", // {url, action, name} -> {ok, result} | {ok: false, error}
+  "contact-decision": "content", // {check_id, choice, reason, url, title} -> {ok, decision}
   status: "page", // {} -> what the popup shows
   "me-link": "page", // {} -> {ok, url}
   "settings-changed": "page", // {} -> {ok, status}

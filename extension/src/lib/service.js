@@ -109,6 +109,10 @@ export function createClient({ baseUrl, token, fetch: fetchImpl, timeoutMs = 800
       };
     },
     decision: (body, opts) => call("POST", `${API}/decision`, { json: body, ...opts }),
+    /** {url, action: "friend"|"follow"|"message", name} -> the contact.pupil verdict with check_id and reasons. */
+    contactCheck: (body, opts) => call("POST", `${API}/contact/check`, { json: body, ...opts }),
+    /** {check_id, choice: "cancel"|"report"|"not_pupil", reason, url, idempotency_key} -> {ok, decision}. */
+    contactDecision: (body, opts) => call("POST", `${API}/contact/decision`, { json: body, ...opts }),
     pending: (opts) => call("GET", `${API}/pending`, opts),
     meLink: async (opts) => {
       const body = await call("POST", `${API}/me-link`, { json: {}, ...opts });
