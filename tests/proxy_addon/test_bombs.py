@@ -82,3 +82,20 @@ def test_the_proxy_logs_a_bomb_as_an_inspection_error_and_sends_it_on_untouched(
     assert flow.request.raw_content == body and flow.response is None
     (event,) = store.list(Filter(decision="inspection_error")).rows
     assert "decompression bomb" in event["reason"]
+
+
+@pytest.mark.parametrize("encoding,encode", [
+    ("gzip", gzip.compress),
+    ("deflate", zlib.compress),
+    ("br", brotli.compress),
+    ("zstd", lambda b: zstandard.ZstdCompressor().compress(b)),
+    ("br, gzip", lambda b: gzip.compress(brotli.compress(b))),
+])
+def test_an_honest_body_of_many_megabytes_decodes_whole_a_step_at_a_time(encoding, encode):
+    """Bodies are decoded a megabyte at a time (extract.STEP): what spans many steps, long runs of one byte
+    included (zlib holds their output back until there is room), comes out whole."""
+    import random
+
+    from proxy_addon.extract import STEP
+    body = random.Random(1).randbytes(3 * STEP + 7) + bytes(5 * STEP) + TEXT * 1000
+    assert decode_body(encode(body), encoding) == body
