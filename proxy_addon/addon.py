@@ -20,7 +20,7 @@ if __package__ in (None, ""):  # loaded as a script by `mitmdump -s`: make the p
 
 from mitmproxy import ctx, exceptions, http
 
-from proxy_addon import responses, tuning
+from proxy_addon import responses, sign_in, tuning
 from proxy_addon.budget import Inspectors, OverBudget
 from proxy_addon.extract import Extracted, ExtractError, extract, rebuild
 from proxy_addon.service_client import ServiceClient
@@ -72,6 +72,7 @@ class PostGuard:
         self._heartbeat: asyncio.Task | None = None
         self._writes: dict[str, asyncio.Future] = {}  # flow id -> its events being written while it goes on
         self.inspectors = Inspectors()  # every post is inspected there, within the config's proxy budget
+        self.sign_ins = sign_in.SignIns()  # sign-ins held with a page that lets the person continue (warn)
 
     def load(self, loader):
         loader.add_option("postguard_config", str, "", "PostGuard config file (default: the user's config).")
@@ -180,6 +181,8 @@ class PostGuard:
         req = flow.request
         if flow.response is not None:
             return None
+        if req.method == "POST" and req.path == sign_in.CONTINUE_PATH:
+            return self._continue_sign_in(flow)
         if req.method not in BODY_METHODS or not req.raw_content:
             if req.method == "GET" and "?" in req.path and in_scope(req.pretty_host, GET_HOSTS):
                 self._check_get(flow)
@@ -242,11 +245,35 @@ class PostGuard:
         except Exception as exc:
             log.exception("inspection failed for %s", url)
             return self._record_error(flow, url, f"{type(exc).__name__}: {exc}")
-        if verdict.decision in (Decision.WARN, Decision.BLOCK):
+        if verdict.decision == Decision.WARN:  # a warning has a way on: a page that asks, then lets it continue
+            if self.sign_ins.passes(url):
+                return None  # continued from that page a moment ago, and recorded with the reason then
+            self._hold_sign_in(flow, verdict, self.sign_ins.hold(url, verdict))
+            self._record(flow, self._events(verdict, url=url, decision=Outcome.WARNED))
+        elif verdict.decision == Decision.BLOCK:
             self._refuse(flow, verdict, responses.SIGN_IN)
             self._record(flow, self._events(verdict, url=url, decision=Outcome.BLOCKED))
         elif verdict.findings:
             self._record(flow, self._events(verdict, url=url, decision=Outcome.ALLOWED))
+
+    def _hold_sign_in(self, flow, verdict, token: str, error: str = "") -> None:
+        reasons = list(self.engine.pack.settings.get("override_reasons", []))
+        status, body, headers = responses.sign_in_hold(flow.request.headers, [f.to_dict() for f in verdict.findings],
+                                                       token, reasons, sign_in.CONTINUE_PATH, error)
+        flow.response = http.Response.make(status, body, headers)
+
+    def _continue_sign_in(self, flow) -> None:
+        """The hold page's answer (never sent on to the site): back to the sign-in, which then goes through once."""
+        form = dict(flow.request.urlencoded_form.items())
+        held = self.sign_ins.held(form.get("token", ""))
+        if held is None:
+            return self._refuse(flow, Verdict(), responses.SIGN_IN_EXPIRED)
+        reason = sign_in.reason_of(form)
+        if not reason:
+            return self._hold_sign_in(flow, held.verdict, form["token"], "Please choose or write a short reason.")
+        self.sign_ins.answer(form["token"])
+        flow.response = http.Response.make(303, b"", {"Location": held.url, "Cache-Control": "no-store"})
+        self._record(flow, self._events(held.verdict, url=held.url, decision=Outcome.OVERRIDDEN, reason=reason))
 
     def _inspect(self, method, url, headers, body) -> Inspection:
         """The extraction, the verdict and, when the verdict is to sanitise, the clean-up: one trip to a worker
