@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import sys
+from pathlib import Path
 
 from rules import Engine, load_config, load_pack
 from rules.network import on_school_network, status_lines
-from rules.record.store import Retention, Store, database_url
+from rules.record.seal import VerifyKeyError, read_verify_key
+from rules.record.store import Retention, Store, open_store as open_config_store, verify_key_path
 from rules.roster import import_csv
 
 from .auth import set_password
@@ -39,29 +42,56 @@ def with_proxy(name: str):
 
 
 def open_store(args) -> Store:
-    config = load_config(args.config)
-    return Store(database_url(config, getattr(args, "database", None)))
+    return open_config_store(load_config(args.config), getattr(args, "database", None))
 
 
 def cmd_log_verify(args) -> int:
-    store = open_store(args)
+    config = load_config(args.config)
+    key_file = Path(args.verify_key) if args.verify_key else verify_key_path(config)
+    notes = []
     try:
-        result = store.verify()
+        keys = read_verify_key(key_file)
+    except VerifyKeyError as e:
+        keys = {}
+        notes.append(f"seals not checked: {e}")
+    store = open_config_store(config, args.database)
+    try:
+        retention = Retention.current(store, load_pack(config.school.pack or "default"), config)
+        result = store.verify(keys, anchors=Path(args.anchors) if args.anchors else None, retention=retention)
+        owner_note = _same_owner(key_file, store) if keys else ""
     finally:
         store.close()
+    notes += [n for n in result.notes if not (keys and n.startswith("seals not checked"))]
+    notes += [owner_note] if owner_note else []
     if result.ok and result.audit_ok:
-        print(f"ok: {result.checked} events, chain intact")
-        return 0
+        proof = f"sealed rows checked against {key_file}" if result.sealed else "hash chain only"
+        print(f"ok: {result.checked} events, chain intact ({proof})")
     if not result.ok:
         print(f"BROKEN at event {result.first_break}: {result.reason} ({result.checked} checked)")
     if not result.audit_ok:
         print(f"BROKEN audit log: {result.audit_reason}")
-    return 1
+    for note in notes:
+        print(f"  note: {note}")
+    return 0 if result.ok and result.audit_ok else 1
+
+
+def _same_owner(key_file: Path, store: Store) -> str:
+    """A warning when the verification key belongs to the account that writes the record: against that account it
+    proves nothing, since it can re-seal every row."""
+    db = store.url.split("///", 1)[1] if store.sqlite and "///" in store.url else ""
+    try:
+        if db and os.name == "posix" and key_file.stat().st_uid == Path(db).stat().st_uid:
+            return (f"{key_file} belongs to the account that writes the record: it proves the record against "
+                    "everyone else, not against that account. Keep it where that account cannot read it "
+                    "([service] verify_key), or enrol the laptop with the trust server.")
+    except OSError:
+        pass
+    return ""
 
 
 def cmd_log_purge(args) -> int:
     config = load_config(args.config)
-    store = Store(database_url(config, args.database))
+    store = open_config_store(config, args.database)
     try:
         retention = Retention.current(store, load_pack(config.school.pack or "default"), config)
         n = store.purge(retention)
@@ -157,6 +187,8 @@ def add_parsers(sub, common) -> None:
     lsub = p.add_subparsers(metavar="ACTION")
     v = lsub.add_parser("verify", parents=[common], help="report the first event changed or deleted")
     v.add_argument("--database", metavar="URL")
+    v.add_argument("--verify-key", metavar="FILE", help="the verification key (default: [service] verify_key)")
+    v.add_argument("--anchors", metavar="FILE", help="the anchor file (default: [service] anchors)")
     v.set_defaults(func=cmd_log_verify)
     g = lsub.add_parser("purge", parents=[common], help="purge events past their retention period now")
     g.add_argument("--database", metavar="URL")

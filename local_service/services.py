@@ -9,7 +9,7 @@ from flask import current_app
 
 from rules import Config, Engine, load_config
 from rules.record.keys import TOKEN_FILE, read_secret
-from rules.record.store import Retention, Store, database_url
+from rules.record.store import Retention, Store, open_store
 
 from .broker import Broker
 
@@ -30,7 +30,7 @@ class Services:
         """From the user's config file (or `config`): its store (or `database`, or an open `store`), engine and
         token."""
         config = config if config is not None else load_config()
-        return cls(config=config, store=store or Store(database_url(config, database)), engine=Engine(config),
+        return cls(config=config, store=store or open_store(config, database), engine=Engine(config),
                    token=token or read_secret(config, TOKEN_FILE), user=user or getpass.getuser(),
                    device=socket.gethostname(), broker=Broker())
 

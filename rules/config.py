@@ -122,6 +122,16 @@ class Service(Table):
                                           "empty: the SQLite file events.sqlite3 in data_dir. A command's --database "
                                           "overrides it.",
                           json_schema_extra={"examples": ["postgresql://postguard@localhost/postguard"]})
+    verify_key: Str = Field("", description="Where the record's verification key is written when the record begins "
+                                            "(its first sealing key; `postguard log verify` checks every row "
+                                            "against it). Empty: verify_key in data_dir. Put it where the staff "
+                                            "account cannot read it (the record's service account's or IT's "
+                                            "folder): whoever holds it can re-seal the whole record.",
+                            json_schema_extra={"examples": ["/var/lib/postguard-keys/verify_key"]})
+    anchors: Str = Field("", description="The file the record's chain head is anchored in, outside the database, so "
+                                         "that a database restored from an older copy shows. Empty: anchors in "
+                                         "data_dir. Best in a folder the staff account cannot write.",
+                         json_schema_extra={"examples": ["/var/log/postguard/anchors"]})
     retention_days: Int = Field(90, ge=1, le=3650, description="How many days events are kept, unless a pack's rule "
                                                                "says otherwise (the dashboard's setting overrides it).")
     extension_origins: list[Str] = Field(default_factory=list,

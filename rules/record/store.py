@@ -1,15 +1,20 @@
 """The monitoring log: the only module that writes SQL. SQLite (WAL) by default, PostgreSQL by URL.
 
-Tamper evidence: every event row carries `digest` = SHA-256 of its canonical content and `hash` = SHA-256 of the
-previous row's hash and its own digest. `verify()` recomputes both and reports the first break; the chain head
-(last sequence number and hash) is kept in its own row, so deleting the newest events shows too. Retention purges
-an event's content (every personal field) but keeps its digest and hash, so the chain still verifies afterwards and
-the purge itself is logged as an event.
+Tamper evidence: every event row carries `digest` = SHA-256 of its canonical content, `hash` = SHA-256 of the
+previous row's hash and its own digest, and `seal`, an HMAC of its sequence number, hash and header under a key that
+moves forward after every row (rules/record/seal.py), so a later holder of the laptop cannot re-seal earlier rows.
+Sequence numbers are contiguous (1, 2, 3, ...), given here, not by the database. `verify()` recomputes all of it and
+reports the first break; the chain head is kept in its own row and anchored outside the database. Retention purges
+an event's content (every personal field) but keeps its header (id, time, rule, source), digest, hash and seal, and
+logs the purge as an event in the same transaction; verify checks that each purged row was past the retention the
+purge stated. The schema is migrated with Alembic (rules/record/migrations/).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time as _time
 import os
 import threading
 from dataclasses import dataclass, field
@@ -21,7 +26,12 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from . import seal as sealing
 from .events import Event, utcnow
+
+log = logging.getLogger("postguard.store")
+SCHEMA_REVISION = "0002"  # the newest migration in rules/record/migrations/versions (a test keeps them equal)
+ANCHOR_EVERY_S = 1.0  # at most one anchor line a second per process; and one when the store closes
 
 GENESIS = "0" * 64
 metadata = sa.MetaData()
@@ -47,6 +57,7 @@ events = sa.Table(
     sa.Column("digest", sa.String(64), nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("seal", sa.String(64)),  # rows stored before sealing began (revision 0002) have none
 )
 for col in ("time", "user", "device", "rule", "severity", "decision", "host"):
     sa.Index(f"ix_events_{col}_time" if col != "time" else "ix_events_time",
@@ -72,6 +83,16 @@ audit = sa.Table(
     sa.Column("detail", sa.Text),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("seal", sa.String(64)),
+)
+
+# Each chain's sealing key: the key for row `next_seq`, hex. Only this one is kept (rules/record/seal.py).
+seal_state = sa.Table(
+    "seal_state", metadata,
+    sa.Column("name", sa.String(20), primary_key=True),
+    sa.Column("start_seq", sa.BigInteger, nullable=False),
+    sa.Column("next_seq", sa.BigInteger, nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
 )
 
 settings = sa.Table(
@@ -132,6 +153,8 @@ class VerifyResult:
     reason: str = ""
     audit_ok: bool = True
     audit_reason: str = ""
+    sealed: bool = False  # the seals were checked against a verification key
+    notes: list[str] = field(default_factory=list)  # what was and was not proven, in words
 
 
 @dataclass
@@ -179,9 +202,25 @@ def database_url(config, override: str | None = None) -> str:
     return url
 
 
+def open_store(config, database: str | None = None) -> "Store":
+    """The record as the config places it: its database, its verification key file and its anchor file."""
+    return Store(database_url(config, database), verify_key=verify_key_path(config),
+                 anchors=Path(config.service.anchors).expanduser() if config.service.anchors
+                 else config.data_dir / "anchors")
+
+
+def verify_key_path(config) -> Path:
+    return Path(config.service.verify_key).expanduser() if config.service.verify_key else config.data_dir / "verify_key"
+
+
 class Store:
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, verify_key: Path | None = None, anchors: Path | None = None):
+        """`verify_key`: where the first sealing key of a chain this store begins is written (once; see
+        rules/record/seal.py); `anchors`: the file the chain head is anchored in. Both outside the database."""
         self.url = url
+        self.verify_key_path = Path(verify_key) if verify_key else None
+        self.anchor_path = Path(anchors) if anchors else None
+        self._anchored = (0, 0.0)  # (seq, monotonic time) of this process's last anchor line
         is_sqlite = url.startswith("sqlite")
         if is_sqlite:
             path = url.split("///", 1)[1] if "///" in url else ""
@@ -200,18 +239,42 @@ class Store:
         self.sqlite = is_sqlite
         self._lock = threading.Lock()
         self.listeners: list = []  # called with the newly stored events after each commit (alerts)
-        metadata.create_all(self.engine)
-        for index in events.indexes:  # create_all adds no index to a table an older version made
-            index.create(self.engine, checkfirst=True)
-        if not is_sqlite:  # a table an older version made kept messages to 400 characters (SQLite never enforced it)
-            with self.engine.begin() as conn:
-                if any(c["name"] == "message" and isinstance(c["type"], sa.String) and c["type"].length
-                       for c in sa.inspect(conn).get_columns("events")):
-                    conn.execute(sa.text("ALTER TABLE events ALTER COLUMN message TYPE text"))
+        self._migrate()
         if is_sqlite and path and path != ":memory:":
             _private_files(Path(path))
 
+    def _migrate(self) -> None:
+        """Create the schema, or bring an older one up to SCHEMA_REVISION, under the database's write lock so that
+        two processes opening a new store at once do not both create it."""
+        with self.engine.begin() as conn:  # BEGIN IMMEDIATE on SQLite
+            if not self.sqlite:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7210514)"))  # any fixed number, PostGuard's own
+            tables = set(sa.inspect(conn).get_table_names())
+            if "alembic_version" in tables and conn.scalar(sa.text("SELECT version_num FROM alembic_version")) \
+                    == SCHEMA_REVISION:
+                return
+            from alembic import command  # imported only when there is something to migrate (about 0.1 s)
+            from alembic.config import Config as AlembicConfig
+
+            cfg = AlembicConfig()
+            cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+            cfg.attributes["connection"] = conn
+            if "events" not in tables:  # a new store: today's schema at once (Alembic's cookbook: create, stamp)
+                metadata.create_all(conn)
+                command.stamp(cfg, "head")
+            else:
+                if "alembic_version" not in tables:  # made before migrations existed
+                    command.stamp(cfg, "0001")
+                command.upgrade(cfg, "head")
+            for name in sealing.CHAINS:  # sealing begins now, so the verification key is written by whoever
+                self._sealing_key(conn, name, self._head(conn, name)[0] + 1)  # sets the record up (IT, as root)
+
     def close(self) -> None:
+        if self.anchor_path is not None and self._pending_anchor is not None:
+            try:
+                self.anchor()
+            except Exception as e:  # closing must not fail because the anchor's folder went away
+                log.warning("could not anchor the record on closing: %s", e)
         self.engine.dispose()
         if self.reader is not self.engine:
             self.reader.dispose()
@@ -224,34 +287,47 @@ class Store:
         if not batch:
             return []
         with self._lock, self.engine.begin() as conn:
-            head_seq, head = self._head(conn, "events")
-            ids = [e.id for e in batch]
-            existing = set(conn.scalars(sa.select(events.c.id).where(events.c.id.in_(ids))))
-            rows, seen = [], set()
-            for e in batch:
-                if e.id in existing or e.id in seen:
-                    continue
-                seen.add(e.id)
-                digest = _digest(e.content())
-                h = _link(head, digest)
-                rows.append(self._row(e, digest, head, h))
-                head = h
-            if rows:
-                conn.execute(events.insert(), rows)
-                last = conn.scalar(sa.select(sa.func.max(events.c.seq)))
-                self._set_head(conn, "events", last, head)
-        stored = [e for e in batch if e.id in seen]
+            stored = self._append(conn, batch)
+        self._after_append(stored)
+        return [e.id for e in batch]
+
+    def _append(self, conn, batch: list[Event]) -> list[Event]:
+        head_seq, head = self._head(conn, "events")
+        ids = [e.id for e in batch]
+        existing = set(conn.scalars(sa.select(events.c.id).where(events.c.id.in_(ids))))
+        rows, stored, seen = [], [], set()
+        key = self._sealing_key(conn, "events", head_seq + 1)
+        for e in batch:
+            if e.id in existing or e.id in seen:
+                continue
+            seen.add(e.id)
+            stored.append(e)
+            head_seq += 1
+            digest = _digest(e.content())
+            h = _link(head, digest)
+            rows.append(self._row(e, head_seq, digest, head, h, sealing.seal(key, head_seq, h, _header(e))))
+            key, head = sealing.evolve(key), h
+        if rows:
+            conn.execute(events.insert(), rows)
+            self._set_head(conn, "events", head_seq, head)
+            self._set_key(conn, "events", head_seq + 1, key)
+            self._pending_anchor = (head_seq, head, key)
+        return stored
+
+    def _after_append(self, stored: list[Event]) -> None:
+        if stored:
+            self._maybe_anchor()
         for listener in self.listeners if stored else ():
             listener(stored)
-        return ids
 
     @staticmethod
-    def _row(e: Event, digest: str, prev: str, h: str) -> dict:
-        return {"id": e.id, "time": e.time, "rule": e.rule, "severity": e.severity, "decision": e.decision,
-                "user": e.user, "device": e.device, "host": e.host, "path": e.path, "source": e.source,
-                "reason": e.reason, "message": e.message, "clauses": json.dumps(e.clauses, ensure_ascii=False),
+    def _row(e: Event, seq: int, digest: str, prev: str, h: str, seal: str) -> dict:
+        return {"seq": seq, "id": e.id, "time": e.time, "rule": e.rule, "severity": e.severity,
+                "decision": e.decision, "user": e.user, "device": e.device, "host": e.host, "path": e.path,
+                "source": e.source, "reason": e.reason, "message": e.message,
+                "clauses": json.dumps(e.clauses, ensure_ascii=False),
                 "evidence": json.dumps(e.evidence, ensure_ascii=False), "purged": False, "digest": digest,
-                "prev_hash": prev, "hash": h}
+                "prev_hash": prev, "hash": h, "seal": seal}
 
     def _head(self, conn, name: str) -> tuple[int, str]:
         q = sa.select(chain.c.seq, chain.c.hash).where(chain.c.name == name)
@@ -269,17 +345,65 @@ class Store:
     def _set_head(conn, name: str, seq: int, h: str) -> None:
         conn.execute(chain.update().where(chain.c.name == name).values(seq=seq, hash=h))
 
+    def _sealing_key(self, conn, name: str, next_seq: int) -> bytes:
+        """The key that seals row `next_seq` of chain `name`; sealing begins here if it has not yet (a new store, or
+        one from before seals), and its first key goes to the verification key file, never into the database."""
+        row = conn.execute(sa.select(seal_state).where(seal_state.c.name == name)).first()
+        if row is not None and row.next_seq == next_seq:
+            return bytes.fromhex(row.key)
+        if row is not None:  # someone moved the head or the state by hand: keep sealing, verify will say where
+            log.error("the %s chain's sealing state is at %s but its head at %s: the record was edited",
+                      name, row.next_seq, next_seq - 1)
+            return sealing.evolve(bytes.fromhex(row.key), max(0, next_seq - row.next_seq))
+        key = sealing.new_key()
+        conn.execute(seal_state.insert().values(name=name, start_seq=next_seq, next_seq=next_seq, key=key.hex()))
+        log.info("sealing the %s chain from row %s: %s", name, next_seq,
+                 sealing.record_start(self.verify_key_path, name, sealing.Start(next_seq, key)))
+        return key
+
+    @staticmethod
+    def _set_key(conn, name: str, next_seq: int, key: bytes) -> None:
+        conn.execute(seal_state.update().where(seal_state.c.name == name).values(next_seq=next_seq, key=key.hex()))
+
+    _pending_anchor: tuple[int, str, bytes] | None = None
+
+    def _maybe_anchor(self) -> None:
+        if self.anchor_path is None or self._pending_anchor is None:
+            return
+        if _time.monotonic() - self._anchored[1] >= ANCHOR_EVERY_S:
+            try:
+                self.anchor()
+            except OSError as e:
+                log.error("could not anchor the record in %s: %s", self.anchor_path, e)
+
+    def anchor(self) -> int | None:
+        """Write the events chain's head to the anchor file (if it moved since this process last did); its seq."""
+        if self.anchor_path is None:
+            return None
+        with self.reader.connect() as conn:
+            head = conn.execute(sa.select(chain.c.seq, chain.c.hash).where(chain.c.name == "events")).first()
+            state = conn.execute(sa.select(seal_state).where(seal_state.c.name == "events")).first()
+        if head is None or state is None or head.seq == 0 or state.next_seq != head.seq + 1:
+            return None
+        if head.seq != self._anchored[0]:
+            sealing.append_anchor(self.anchor_path, head.seq, head.hash, bytes.fromhex(state.key))
+        self._anchored = (head.seq, _time.monotonic())
+        self._pending_anchor = None
+        return head.seq
+
     def audit(self, actor: str, action: str, detail: dict | None = None) -> None:
         """Record an admin's view or export. Append-only: nothing in the service edits or deletes it."""
         with self._lock, self.engine.begin() as conn:
-            _, head = self._head(conn, "audit")
+            seq, head = self._head(conn, "audit")
+            seq += 1
+            key = self._sealing_key(conn, "audit", seq)
             now = utcnow()
             text = json.dumps(detail or {}, sort_keys=True, ensure_ascii=False)
-            h = _link(head, _digest(f"{now.isoformat()}|{actor}|{action}|{text}".encode()))
-            conn.execute(audit.insert().values(time=now, actor=actor, action=action, detail=text, prev_hash=head,
-                                               hash=h))
-            last = conn.scalar(sa.select(sa.func.max(audit.c.seq)))
-            self._set_head(conn, "audit", last, h)
+            h = _link(head, _digest(_audit_text(now, actor, action, text).encode()))
+            conn.execute(audit.insert().values(seq=seq, time=now, actor=actor, action=action, detail=text,
+                                               prev_hash=head, hash=h, seal=sealing.seal(key, seq, h, "")))
+            self._set_head(conn, "audit", seq, h)
+            self._set_key(conn, "audit", seq + 1, sealing.evolve(key))
 
     # -- reading -------------------------------------------------------------------------------------------------
 
@@ -417,59 +541,211 @@ class Store:
     # -- retention and verification ------------------------------------------------------------------------------
 
     def purge(self, retention: Retention, now: datetime | None = None) -> int:
-        """Empty the content of events past their retention period, keeping digest and hash; log the purge."""
+        """Empty the content of events past their retention period, keeping their header, digest, hash and seal,
+        and log the purge, with the retention it applied, in the same transaction. Purge events themselves are kept
+        whole: they hold no personal data, and verify reads them to check each emptied row."""
         now = now or utcnow()
-        total = 0
         with self._lock, self.engine.begin() as conn:
             rules = retention.per_rule
             conds = [sa.and_(events.c.rule == rule, events.c.time < now - timedelta(days=days))
                      for rule, days in rules.items()]
             default = sa.and_(events.c.rule.notin_(list(rules)) if rules else sa.true(),
                               events.c.time < now - timedelta(days=retention.default_days))
-            result = conn.execute(events.update().where(events.c.purged.is_(False), sa.or_(default, *conds))
+            result = conn.execute(events.update().where(events.c.purged.is_(False), events.c.rule != PURGE_RULE,
+                                                        sa.or_(default, *conds))
                                   .values(purged=True, user=None, device=None, host=None, path=None, reason=None,
                                           message=None, evidence=None, clauses=None))
             total = result.rowcount or 0
-        if total:
-            self.append(Event(rule="retention.purge", decision="purged", severity="info", source="service",
-                              evidence={"events": total, "default_days": retention.default_days,
-                                        "per_rule_days": retention.per_rule}))
+            stored = self._append(conn, [Event(
+                rule=PURGE_RULE, decision="purged", severity="info", source="service",
+                evidence={"events": total, "default_days": retention.default_days,
+                          "per_rule_days": retention.per_rule, "as_of": now.isoformat()})]) if total else []
+        self._after_append(stored)
         return total
 
-    def verify(self) -> VerifyResult:
-        """Walk the chain in order; the first row whose digest or link does not hold is reported."""
-        checked, prev, prev_seq = 0, GENESIS, 0
+    def verify(self, keys: dict[str, sealing.Start] | None = None, anchors: Path | None = None,
+               retention: Retention | None = None) -> VerifyResult:
+        """Walk both chains in order and report the first row that does not hold: its digest, its link to the row
+        before, its seal under the key of its own sequence number (with `keys`, the verification key), a missing
+        sequence number, a row emptied before its retention had passed; then the chain heads, the sealing state and
+        the anchors (default: this store's anchor file). `retention`, the one in force, adds a note for any purge
+        that used a shorter one."""
+        keys = keys or {}
+        anchor_path = anchors if anchors is not None else self.anchor_path
+        found, bad_lines = sealing.read_anchors(anchor_path) if anchor_path else ([], [])
         with self.reader.connect() as conn:
-            head = conn.execute(sa.select(chain.c.seq, chain.c.hash).where(chain.c.name == "events")).first()
-            result = conn.execution_options(yield_per=2000).execute(sa.select(events).order_by(events.c.seq))
-            for row in result.mappings():
-                checked += 1
-                if row["prev_hash"] != prev:
-                    return VerifyResult(False, checked, row["seq"], f"event {row['seq']} does not follow event "
-                                        f"{prev_seq}: a row before it was deleted or changed")
-                if not row["purged"] and _digest(_event(row).content()) != row["digest"]:
-                    return VerifyResult(False, checked, row["seq"], f"event {row['seq']} was changed after it "
-                                        "was written")
-                if _link(prev, row["digest"]) != row["hash"]:
-                    return VerifyResult(False, checked, row["seq"], f"event {row['seq']}'s hash is wrong")
-                prev, prev_seq = row["hash"], row["seq"]
-            if head and (head.seq, head.hash) != (prev_seq, prev):
-                return VerifyResult(False, checked, prev_seq + 1, f"the newest events after {prev_seq} were "
-                                    "deleted (the chain head says there were more)")
-            audit_ok, audit_reason = self._verify_audit(conn)
-        return VerifyResult(True, checked, audit_ok=audit_ok, audit_reason=audit_reason)
+            walk = _Walk("events", keys.get("events"), conn, {a.seq for a in found})
+            purges = [(r.seq, _aware(r.time), json.loads(r.evidence or "{}")) for r in conn.execute(
+                sa.select(events.c.seq, events.c.time, events.c.evidence)
+                .where(events.c.rule == PURGE_RULE, events.c.purged.is_(False)).order_by(events.c.seq))]
+            rows = conn.execution_options(yield_per=2000).execute(sa.select(events).order_by(events.c.seq))
+            for row in rows.mappings():
+                problem = walk.step(row, _row_header(row), None if row["purged"] else _digest(_event(row).content()))
+                if not problem and row["purged"] and not _purge_allowed(row, purges):
+                    problem = (f"event {row['seq']} was emptied, but no purge after it allowed that: its retention "
+                               "period had not passed")
+                if problem:
+                    return VerifyResult(False, walk.checked, row["seq"], problem, sealed=walk.sealed)
+            problem = walk.finish() or _anchor_problem(found, bad_lines, walk, anchor_path)
+            if problem:
+                return VerifyResult(False, walk.checked, walk.prev_seq + 1, problem, sealed=walk.sealed)
+            audit_walk = _Walk("audit", keys.get("audit"), conn, set())
+            audit_reason = ""
+            for row in conn.execute(sa.select(audit).order_by(audit.c.seq)).mappings():
+                text = _audit_text(_aware(row["time"]), row["actor"], row["action"], row["detail"])
+                audit_reason = audit_walk.step(row, "", _digest(text.encode()))
+                if audit_reason:
+                    break
+            audit_reason = audit_reason or audit_walk.finish()
+        notes = walk.notes() + [f"audit log: {n}" for n in audit_walk.notes() if "not checked" not in n]
+        if retention is not None:
+            notes += [f"the purge at event {seq} kept events {ev.get('default_days')} days, less than the "
+                      f"{retention.default_days} now set" for seq, _t, ev in purges
+                      if isinstance(ev.get("default_days"), int) and ev["default_days"] < retention.default_days]
+        notes += [f"the purge at event {seq} applied retention as of {_as_of(ev):%Y-%m-%d}, after its own date"
+                  for seq, when, ev in purges if (_as_of(ev) or when) > when + timedelta(days=1)]
+        if anchor_path:
+            notes.append(f"{len(found)} anchors checked in {anchor_path}" if found else
+                         f"no anchors in {anchor_path} yet")
+        return VerifyResult(True, walk.checked, audit_ok=not audit_reason, audit_reason=audit_reason,
+                            sealed=walk.sealed, notes=notes)
 
-    def _verify_audit(self, conn) -> tuple[bool, str]:
-        prev = GENESIS
-        for row in conn.execute(sa.select(audit).order_by(audit.c.seq)).mappings():
-            text = f"{_aware(row['time']).isoformat()}|{row['actor']}|{row['action']}|{row['detail']}"
-            if row["prev_hash"] != prev or _link(prev, _digest(text.encode())) != row["hash"]:
-                return False, f"audit entry {row['seq']} was changed or one before it deleted"
-            prev = row["hash"]
-        head = conn.execute(sa.select(chain.c.hash).where(chain.c.name == "audit")).scalar()
-        if head is not None and head != prev:
-            return False, "the newest audit entries were deleted"
-        return True, ""
+
+PURGE_RULE = "retention.purge"
+
+
+def _audit_text(t: datetime, actor: str, action: str, detail: str) -> str:
+    return f"{t.isoformat()}|{actor}|{action}|{detail}"
+
+
+def _header(e: Event) -> str:
+    """What purging keeps of an event, and its seal covers: so an emptied row's time and rule are still proven."""
+    return f"{e.id}|{_aware(e.time).astimezone(timezone.utc).isoformat()}|{e.rule}|{e.source}"
+
+
+def _row_header(row) -> str:
+    return f"{row['id']}|{_aware(row['time']).astimezone(timezone.utc).isoformat()}|{row['rule']}|{row['source']}"
+
+
+def _purge_allowed(row, purges: list[tuple[int, datetime, dict]]) -> bool:
+    """A purge event after the row, whose stated retention for the row's rule had passed at the time of the purge."""
+    t = _aware(row["time"])
+    for seq, when, ev in purges:
+        if seq <= row["seq"]:
+            continue
+        when = _as_of(ev) or when
+        per_rule = ev.get("per_rule_days") if isinstance(ev.get("per_rule_days"), dict) else {}
+        days = per_rule.get(row["rule"], ev.get("default_days"))
+        if isinstance(days, int) and not isinstance(days, bool) and when - timedelta(days=days) > t:
+            return True
+    return False
+
+
+def _as_of(ev: dict) -> datetime | None:
+    """The date a purge applied its retention as of (a purge event's own time, unless it says otherwise)."""
+    try:
+        return _aware(datetime.fromisoformat(ev["as_of"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class _Walk:
+    """One chain's rows in order: links, digests, contiguous sequence numbers and seals (rules/record/seal.py)."""
+
+    def __init__(self, name: str, start: sealing.Start | None, conn, want_hashes: set[int]):
+        self.name, self.start = name, start
+        self.head = conn.execute(sa.select(chain.c.seq, chain.c.hash).where(chain.c.name == name)).first()
+        self.state = conn.execute(sa.select(seal_state).where(seal_state.c.name == name)).first()
+        self.checked, self.prev, self.prev_seq = 0, GENESIS, 0
+        self.first_sealed: int | None = None
+        self.key: bytes | None = None
+        self.want, self.hashes = want_hashes, {}
+
+    @property
+    def sealed(self) -> bool:
+        return self.start is not None and self.first_sealed is not None
+
+    def step(self, row, header: str, digest: str | None) -> str:
+        """The problem with this row, in words, or ""."""
+        seq, what = row["seq"], ("event" if self.name == "events" else "audit entry")
+        self.checked += 1
+        if row["prev_hash"] != self.prev:
+            return f"{what} {seq} does not follow {what} {self.prev_seq}: a row before it was deleted or changed"
+        linked = digest
+        if self.name == "events":  # events keep their content digest (purging empties the content, not the digest)
+            if digest is not None and digest != row["digest"]:
+                return f"{what} {seq} was changed after it was written"
+            linked = row["digest"]
+        if _link(self.prev, linked) != row["hash"]:
+            return f"{what} {seq}'s hash is wrong: it was changed after it was written"
+        if row["seal"] is None:
+            if self.first_sealed is not None or (self.start and seq >= self.start.seq):
+                return f"{what} {seq} has no seal, though sealing began at {self.first_sealed or self.start.seq}"
+        else:
+            if self.first_sealed is None:
+                self.first_sealed = seq
+                if self.start is not None:
+                    if seq != self.start.seq:
+                        return (f"{what} {seq} is the first sealed row, but the verification key's chain begins at "
+                                f"{self.start.seq}: this is not the record the key was made for, or rows were "
+                                "removed")
+                    self.key = self.start.key
+            elif seq != self.prev_seq + 1:
+                return f"{what}s {self.prev_seq + 1} to {seq - 1} are missing"
+            if self.key is not None:
+                if not sealing.equal(sealing.seal(self.key, seq, row["hash"], header), row["seal"] or ""):
+                    return (f"{what} {seq}'s seal does not match the verification key: it was re-sealed after it was "
+                            "written, or the record was replaced")
+                self.key = sealing.evolve(self.key)
+        if seq in self.want:
+            self.hashes[seq] = row["hash"]
+        self.prev, self.prev_seq = row["hash"], seq
+        return ""
+
+    def finish(self) -> str:
+        what = "events" if self.name == "events" else "audit entries"
+        if self.head and (self.head.seq, self.head.hash) != (self.prev_seq, self.prev):
+            return f"the newest {what} after {self.prev_seq} were deleted (the chain head says there were more)"
+        if self.first_sealed is None:
+            if self.start is not None and self.state is not None and self.state.next_seq >= self.start.seq and \
+                    not sealing.equal(self.state.key, self.start.key_for(self.state.next_seq).hex()):
+                return f"the {self.name} chain's sealing key does not follow from the verification key"
+            return ""
+        if self.state is None:
+            return f"the {self.name} chain's sealing state is missing: it was deleted"
+        if self.state.next_seq != self.prev_seq + 1:
+            return (f"the {self.name} chain's sealing key is for row {self.state.next_seq}, but the newest row is "
+                    f"{self.prev_seq}: rows were deleted")
+        if self.key is not None and not sealing.equal(self.state.key, self.key.hex()):
+            return (f"the {self.name} chain's current sealing key does not follow from the verification key: the "
+                    "store was replaced, or its newest rows removed")
+        return ""
+
+    def notes(self) -> list[str]:
+        out = []
+        if self.first_sealed is None and self.checked:
+            out.append(f"{self.checked} rows were stored before sealing began: hash chain only")
+        elif self.first_sealed and self.first_sealed > 1:
+            out.append(f"rows 1 to {self.first_sealed - 1} were stored before sealing began: hash chain only")
+        if self.first_sealed is not None and self.key is None:
+            out.append("seals not checked: no verification key given (the chain of hashes alone can be recomputed "
+                       "by whoever can write the database)")
+        return out
+
+
+def _anchor_problem(found: list, bad_lines: list[int], walk: _Walk, path) -> str:
+    if bad_lines:
+        return f"{path}: line {bad_lines[0]} is not an anchor: the anchor file was edited"
+    for a in found:
+        if a.seq > walk.prev_seq:
+            return (f"{path} line {a.line}: the record once reached event {a.seq}, but the database ends at "
+                    f"{walk.prev_seq}: it was rewound (restored from an older copy) or its newest rows removed")
+        if walk.hashes.get(a.seq) != a.hash:
+            return f"{path} line {a.line}: event {a.seq} is not the one anchored there: it was changed"
+        if walk.start is not None and a.seq >= walk.start.seq - 1 and not sealing.equal(
+                a.seal, sealing.anchor_seal(walk.start.key_for(a.seq + 1), a.seq, a.hash)):
+            return f"{path} line {a.line}: the anchor's seal does not match the verification key: it was forged"
+    return ""
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
