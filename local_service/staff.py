@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, make_response, redirect, render_template, request, session, url_for
 
-from . import explain
+from . import explain, staff_notice
 from .services import services
 from .tickets import read_staff_ticket
 from rules.record.store import Filter
@@ -45,9 +45,7 @@ def me():
         page = services().store.list(Filter(user=user), limit=PAGE_SIZE, cursor=cursor)
     except ValueError:
         return redirect(url_for("staff.me"))
-    retention = services().retention()
-    pack = services().engine.pack
-    per_rule = {rule: days for rule, days in retention.per_rule.items() if days != retention.default_days}
-    return render_template("staff/me.html", user=user, page=page, paged=bool(cursor), retention=retention,
-                           per_rule=per_rule, pack=pack, rule_meaning=explain.rule_meaning,
+    notice = staff_notice.for_services(services(), explain.rule_meaning)  # from the running config, never fixed
+    return render_template("staff/me.html", user=user, page=page, paged=bool(cursor), notice=notice,
+                           pack=services().engine.pack, rule_meaning=explain.rule_meaning,
                            decision_meaning=explain.decision_meaning)
