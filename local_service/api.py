@@ -23,6 +23,7 @@ from rules import Attachment, Submission, Verdict
 from rules.media import StripError
 from rules.record.events import EMAIL, Event, from_verdict, mask_email
 from rules.record.hold import PROXY_FRESH_S, fingerprint
+from rules.record.outcomes import removal_events
 from rules.vocabulary import CHOICE_OUTCOME, CHOICES
 
 from .payloads import CheckIn, DecisionIn, EventsIn, FileIn, HoldIn, NoticeIn, ValidationError, read_json, \
@@ -156,8 +157,11 @@ def decision():
         if choice == "post_anyway":
             broker.remember_answer(entry.get("fingerprints", []), choice, reason)
     s = services()
-    events = from_verdict(verdict, url=page or url, user=user, device=s.device, source="extension",
-                          decision=CHOICE_OUTCOME[choice], reason=reason if choice == "post_anyway" else "")
+    if choice == "fix":  # what "Remove location" removed is "sanitised"; a pupil photo beside it went out: "allowed"
+        events = removal_events(verdict, chosen=True, url=page or url, user=user, device=s.device, source="extension")
+    else:
+        events = from_verdict(verdict, url=page or url, user=user, device=s.device, source="extension",
+                              decision=CHOICE_OUTCOME[choice], reason=reason if choice == "post_anyway" else "")
     for i, event in enumerate(events):  # a retry makes the same ids, and the store keeps each id once
         event.id = str(uuid.uuid5(EVENT_IDS, f"{base}:{key}:{event.rule}:{i}"))
     return jsonify(ok=True, decision=CHOICE_OUTCOME[choice], event_ids=s.store.append(events))

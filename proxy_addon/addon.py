@@ -29,6 +29,7 @@ from rules.platforms import get_hosts, host_regexes, in_scope
 from rules.record.events import Event, from_verdict
 from rules.record.hold import HEARTBEAT_S, Holder, fingerprint
 from rules.record.keys import TOKEN_FILE, read_secret
+from rules.record.outcomes import removal_events
 from rules.record.store import Store, open_store
 from rules.vocabulary import Choice, Decision, Outcome
 
@@ -320,9 +321,9 @@ class PostGuard:
         removed = cleanup.removed
         if cleanup.body is not None:
             flow.request.content = cleanup.body  # mitmproxy re-encodes and fixes Content-Length
-        if record:
-            self._record(flow, self._events(verdict, url=url, decision=Outcome.SANITISED,
-                                            reason="; ".join(removed)))
+        if record:  # per finding: what the clean-up removed "sanitised", anything else that went out "allowed"
+            self._record(flow, removal_events(verdict, reason="; ".join(removed), url=url, user=self.user,
+                                              device=self.device, source="proxy"))
         self._notify({"kind": "sanitised", "url": url, "removed": removed, "message": responses.removed(removed)})
 
     async def _hold(self, flow, ex, verdict, url) -> None:

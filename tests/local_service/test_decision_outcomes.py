@@ -1,0 +1,67 @@
+"""The extension's answer for a pupil photo with a location: one event per finding, each saying what happened to
+it. "Remove location" removes the location only; the pupil photo went out, so it is "allowed", never "sanitised"."""
+import base64
+
+import pytest
+
+from local_service.app import create_app
+from local_service.services import Services
+from rules.config import parse_config
+from rules.record.outcomes import WENT_OUT
+from tests.local_service.conftest import EXTENSION_ORIGIN, TOKEN, Api
+from tests.proxy_addon.test_outcomes import CONFIG, school_photo
+
+V1 = "/api/v1"
+
+
+@pytest.fixture
+def api(tmp_path):
+    config = parse_config({"data_dir": str(tmp_path / "data"), **CONFIG})
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "EXTENSION_ORIGINS": [EXTENSION_ORIGIN]},
+                     Services.open(config, database=f"sqlite:///{tmp_path / 'e.sqlite3'}", token=TOKEN, user="t1"))
+    yield Api(app.test_client())
+    app.extensions["postguard"].store.close()
+
+
+def store_of(api):
+    return api.client.application.extensions["postguard"].store
+
+
+def checked(api) -> dict:
+    files = [{"name": "IMG_0007.jpg", "type": "image/jpeg", "data": base64.b64encode(school_photo()).decode()}]
+    response = api.post(f"{V1}/check", json={"url": "https://www.facebook.com/", "files": files})
+    assert response.status_code == 200
+    assert sorted(f["rule"] for f in response.json["findings"]) == ["location.gps", "pupil.image"]
+    return response.json
+
+
+def logged(api) -> dict[str, tuple[str, str]]:
+    return {r["rule"]: (r["decision"], r["reason"]) for r in store_of(api).list().rows}
+
+
+def test_fix_after_a_check_logs_the_location_sanitised_and_the_pupil_photo_allowed(api):
+    response = api.post(f"{V1}/decision", json={"check_id": checked(api)["check_id"], "choice": "fix"})
+    assert response.status_code == 200 and len(response.json["event_ids"]) == 2
+    got = logged(api)
+    assert got["location.gps"] == ("sanitised", "")
+    assert got["pupil.image"] == ("allowed", f"the person chose 'Remove location'; this {WENT_OUT}")
+
+
+def test_fix_for_a_held_post_logs_each_finding_and_a_retry_adds_nothing(api):
+    verdict = checked(api)
+    summary = {"url": "https://www.facebook.com/", "decision": verdict["decision"], "findings": verdict["findings"],
+               "errors": []}
+    pending_id = api.post(f"{V1}/pending", json={"summary": summary, "timeout_s": 10}).json["pending_id"]
+    body = {"pending_id": pending_id, "choice": "fix"}
+    first, again = api.post(f"{V1}/decision", json=body), api.post(f"{V1}/decision", json=body)
+    assert first.status_code == again.status_code == 200 and first.json["event_ids"] == again.json["event_ids"]
+    got = logged(api)
+    assert got["location.gps"][0] == "sanitised" and got["pupil.image"][0] == "allowed"
+    assert store_of(api).count() == 2
+
+
+@pytest.mark.parametrize("choice,both", [("cancel", "cancelled"), ("post_anyway", "overridden")])
+def test_one_choice_that_covers_every_finding_is_logged_for_each(api, choice, both):
+    body = {"check_id": checked(api)["check_id"], "choice": choice, "reason": "Parental consent on file"}
+    assert api.post(f"{V1}/decision", json=body).status_code == 200
+    assert {d for d, _ in logged(api).values()} == {both}

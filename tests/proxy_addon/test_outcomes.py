@@ -1,0 +1,100 @@
+"""A pupil photo with a location: the log says what happened to each finding. Removing the location removes the
+location and nothing else, so the pupil photo finding is never logged "sanitised": it went out."""
+import io
+import threading
+import time
+
+import pytest
+
+from proxy_addon.addon import PostGuard
+from rules import Engine, load_pack, media
+from rules.config import parse_config
+from rules.record.outcomes import WENT_OUT
+from rules.record.store import Filter
+from tests.proxy_addon.test_addon import BOUNDARY, make_flow, multipart, run
+from tests.proxy_addon.test_e2e import post
+from tests.rules.test_location import SHEFFIELD, gps_ifd
+
+Image = pytest.importorskip("PIL.Image")
+SERIAL = "093022004357"
+CONFIG = {"school": {"cameras": [{"serial": SERIAL}]}}
+
+
+def school_photo() -> bytes:
+    """Taken on the school's camera (its body serial is in the asset register: pupil.image), with GPS."""
+    im = Image.new("RGB", (64, 48), (120, 160, 200))
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Canon", "EOS R6"
+    exif.get_ifd(0x8769)[0xA431] = SERIAL
+    exif.get_ifd(0x8825).update(gps_ifd(*SHEFFIELD))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+
+def decisions(store) -> dict[str, tuple[str, str]]:
+    return {r["rule"]: (r["decision"], r["reason"]) for r in store.list().rows}
+
+
+def test_a_pack_sanitise_logs_the_location_sanitised_and_the_pupil_photo_allowed(store, tmp_path):
+    pack = tmp_path / "logphoto.toml"
+    pack.write_text('[pack]\nid="logphoto"\nname="L"\nextends="default"\n[rules."pupil.image"]\naction="log"\n')
+    addon = PostGuard(store=store, engine=Engine(parse_config(CONFIG), load_pack(str(pack))))
+    photo = school_photo()
+    flow = run(addon, make_flow(multipart([("photo", "IMG_0007.jpg", photo, "image/jpeg")]),
+                                f"multipart/form-data; boundary={BOUNDARY}"))
+    sent = flow.request.raw_content
+    cleaned = sent[sent.index(b"\xff\xd8\xff"):][:len(photo)]
+    assert media.inspect(cleaned).real_coordinates == [] and SERIAL.encode() in cleaned  # the photo went out
+    got = decisions(store)
+    assert got["location.gps"] == ("sanitised", "EXIF GPS from IMG_0007.jpg")
+    assert got["pupil.image"] == ("allowed", f"this {WENT_OUT}")
+
+
+def test_a_held_post_fixed_by_the_person_logs_each_finding_as_it_happened(tmp_path, upstream):
+    """Default pack: pupil.image warns, so the proxy holds the post; the person chooses "Remove location and post";
+    the photo goes out without its GPS, and the log says so per finding."""
+    from local_service.api import get_broker
+    from local_service.app import create_app
+    from local_service.services import Services
+    from tests.local_service.conftest import EXTENSION_ORIGIN, TOKEN
+    from tests.proxy_addon.conftest import Proxy
+
+    config = parse_config({"data_dir": str(tmp_path / "data"), **CONFIG})
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "EXTENSION_ORIGINS": [EXTENSION_ORIGIN]},
+                     Services.open(config, database=f"sqlite:///{tmp_path / 'svc.sqlite3'}", token=TOKEN))
+    svc = app.extensions["postguard"]
+    p = Proxy(tmp_path / "mitm", PostGuard(store=svc.store, broker=get_broker(app), engine=Engine(config)))
+    headers = {"Authorization": f"Bearer {TOKEN}", "Origin": EXTENSION_ORIGIN}
+    asked = {}
+
+    def the_person():
+        client = app.test_client()
+        for _ in range(500):
+            held = client.get("/api/v1/pending", headers=headers).get_json()["pending"]
+            if held:
+                asked["rules"] = sorted(f["rule"] for f in held[0]["summary"]["findings"])
+                asked["answer"] = client.post("/api/v1/decision", headers=headers, json={
+                    "pending_id": held[0]["pending_id"], "choice": "fix"}).status_code
+                return
+            time.sleep(0.02)
+
+    person = threading.Thread(target=the_person, daemon=True)
+    person.start()
+    photo = school_photo()
+    try:
+        status, _ = post(p, upstream.url + "/media", photo, "image/jpeg", method="PUT")
+    finally:
+        person.join(10)
+        p.stop()
+    try:
+        assert asked == {"rules": ["location.gps", "pupil.image"], "answer": 200}
+        assert status == 200
+        (sent,) = [body for _, path, _, body in upstream.received if path == "/media"]
+        assert len(sent) == len(photo) and media.inspect(sent).real_coordinates == [] and SERIAL.encode() in sent
+        got = decisions(svc.store)
+        assert got["location.gps"] == ("sanitised", "")
+        assert got["pupil.image"][0] == "allowed" and "chose 'Remove location'" in got["pupil.image"][1]
+        assert svc.store.count(Filter(decision="sanitised")) == 1
+    finally:
+        svc.store.close()
