@@ -148,7 +148,8 @@ def overview():
         }
     return render_template("admin/overview.html", days=days, stats=stats, total=total, decisions=decisions,
                            colours=colours, rule_totals=rule_totals, charts=charts_html, recent_high=recent_high,
-                           swatch=charts.swatch, decision_colour=charts.decision_colour)
+                           swatch=charts.swatch, decision_colour=charts.decision_colour,
+                           alert_failures=alerts.failing(store))
 
 
 # -- the event list, a person's history, an event ----------------------------------------------------------------
@@ -249,6 +250,7 @@ def _render_settings(values: dict, errors: dict | None = None, status: int = 200
     return make_response(render_template("admin/settings.html", values=values, errors=errors or {}, pack=pack,
                                          retention=services().retention(),
                                          mail_failing=alerts.failure_state(services().store),
+                                         webhook_failing=alerts.Failures(services().store, "webhook").state(),
                                          mail=services().config.service), status)
 
 

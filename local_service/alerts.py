@@ -2,9 +2,9 @@
 
 Sent from a background thread after the event is committed, so a slow mail server never delays a post; a failure is
 logged, never raised. Mail goes through the [service] table's mail server (smtp_host, smtp_port, smtp_tls, smtp_user,
-smtp_password_file, alert_from), retried with backoff a bounded number of times; each failed attempt is recorded in
-the store's settings (alert_mail_failures, alert_mail_failing_since, alert_mail_last_error, alert_mail_last_error_at)
-for the dashboard's settings page, and a delivered mail clears them.
+smtp_password_file, alert_from), retried with backoff a bounded number of times. Each failed attempt, of the mail or of the webhook, is recorded in
+the store's settings (alert_<mail|webhook>_failures, _failing_since, _last_error, _last_error_at) for the dashboard's
+overview and settings pages, and a delivery clears them (Failures).
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ ATTEMPTS = 4  # a mail is tried at most this many times
 WAIT_S = 2.0  # then 2, 4, 8 s between attempts (at most MAX_WAIT_S)
 MAX_WAIT_S = 60.0
 TIMEOUT_S = 10
+CHANNELS = {"mail": "Alert e-mail", "webhook": "Alert webhook"}  # how each is named on the dashboard
 FAILURE_KEYS = ("alert_mail_failures", "alert_mail_failing_since", "alert_mail_last_error", "alert_mail_last_error_at")
 
 
@@ -137,29 +138,54 @@ class Mailer:
             smtp.send_message(msg)
 
     def record_failure(self, exc: BaseException) -> None:
-        now = utcnow().isoformat(timespec="seconds")
-        # atomic: the alert thread and the dashboard's "Send test" may fail at the same moment
-        self.store.update_setting("alert_mail_failures", lambda n: (int(n or 0) + 1, None), 0)
-        if not self.store.get_setting("alert_mail_failing_since"):
-            self.store.set_setting("alert_mail_failing_since", now)
-        self.store.set_setting("alert_mail_last_error", describe(exc)[:500])
-        self.store.set_setting("alert_mail_last_error_at", now)
+        Failures(self.store, "mail").record(exc)
 
     def record_success(self) -> None:
-        if self.store.get_setting("alert_mail_failing_since"):
-            for key in FAILURE_KEYS:
-                self.store.set_setting(key, None)
-        self.store.set_setting("alert_mail_last_ok_at", utcnow().isoformat(timespec="seconds"))
+        Failures(self.store, "mail").clear()
+
+
+class Failures:
+    """One alert channel's failures (mail, webhook), kept in the store's settings until a delivery clears them."""
+
+    def __init__(self, store, channel: str):
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown alert channel {channel!r}")
+        self.store, self.channel, self.prefix = store, channel, f"alert_{channel}_"
+
+    def record(self, exc: BaseException) -> None:
+        now = utcnow().isoformat(timespec="seconds")
+        # atomic: the alert thread and the dashboard's "Send test" may fail at the same moment
+        self.store.update_setting(self.prefix + "failures", lambda n: (int(n or 0) + 1, None), 0)
+        if not self.store.get_setting(self.prefix + "failing_since"):
+            self.store.set_setting(self.prefix + "failing_since", now)
+        self.store.set_setting(self.prefix + "last_error", describe(exc)[:500])
+        self.store.set_setting(self.prefix + "last_error_at", now)
+
+    def clear(self) -> None:
+        if self.store.get_setting(self.prefix + "failing_since"):
+            for key in ("failures", "failing_since", "last_error", "last_error_at"):
+                self.store.set_setting(self.prefix + key, None)
+        self.store.set_setting(self.prefix + "last_ok_at", utcnow().isoformat(timespec="seconds"))
+
+    def state(self) -> dict | None:
+        """While the channel fails: since when, how many failed attempts, the last error and when; else None."""
+        since = self.store.get_setting(self.prefix + "failing_since")
+        if not since:
+            return None
+        return {"channel": self.channel, "label": CHANNELS[self.channel], "since": since,
+                "count": self.store.get_setting(self.prefix + "failures", 0),
+                "error": self.store.get_setting(self.prefix + "last_error", ""),
+                "at": self.store.get_setting(self.prefix + "last_error_at")}
 
 
 def failure_state(store) -> dict | None:
     """What the dashboard shows while alert mail fails: since when, how many failed attempts, the last error."""
-    since = store.get_setting("alert_mail_failing_since")
-    if not since:
-        return None
-    return {"since": since, "count": store.get_setting("alert_mail_failures", 0),
-            "error": store.get_setting("alert_mail_last_error", ""),
-            "at": store.get_setting("alert_mail_last_error_at")}
+    return Failures(store, "mail").state()
+
+
+def failing(store) -> list[dict]:
+    """Every alert channel failing now (mail, webhook), for the dashboard's overview."""
+    return [state for channel in CHANNELS if (state := Failures(store, channel).state())]
 
 
 class Alerter:
@@ -210,13 +236,17 @@ class Alerter:
         email = self.store.get_setting("alert_email")
         body = self.payload(events)
         if webhook:
+            failures = Failures(self.store, "webhook")
             try:
                 req = urllib.request.Request(webhook, data=json.dumps(body).encode(), method="POST",
                                              headers={"Content-Type": "application/json"})
                 with urllib.request.urlopen(req, timeout=10) as resp:
                     resp.read()
-            except Exception:
-                log.exception("alert webhook failed")  # the e-mail is still sent
+            except Exception as exc:
+                log.exception("alert webhook failed")  # recorded for the dashboard; the e-mail is still sent
+                failures.record(exc)
+            else:
+                failures.clear()
         if email:
             lines = [f"{e['time']}  {e['user'] or '?'} on {e['device'] or '?'}: {e['rule']} ({e['decision']}) "
                      f"at {e['host'] or '-'}\n  {e['message']}\n  {e['link']}" for e in body["events"]]

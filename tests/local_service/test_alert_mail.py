@@ -216,3 +216,99 @@ def test_starttls_then_login_with_the_certificate_checked(tmp_path, store, pg_co
         assert rcpt == [TO] and authenticated and store.get_setting("alert_mail_failing_since") is None
     finally:
         controller.stop()
+
+
+class Refusing(Inbox):
+    """A mail server that is up but refuses every message (a full mailbox, a policy refusal)."""
+
+    async def handle_DATA(self, server, session, envelope):
+        return "554 5.7.1 Message refused by policy"
+
+
+def overview_failures(client) -> str:
+    page = unescape(client.get("/admin/").text)
+    return page[page.index("<h1>Overview</h1>"):page.index('aria-labelledby="totals-h"')]
+
+
+def test_alert_mail_failing_is_on_the_overview_until_a_mail_is_delivered(client, store, auth, pg_config, inbox):
+    inbox.controller.stop()
+    refusing = Refusing()
+    refusing.controller = start(refusing)
+    store.set_setting("alert_email", TO)
+    service = pg_config.service.model_copy(update={"smtp_port": refusing.controller.port})
+    alerter = Alerter(store, service=service, attempts=3, wait_s=0.01)
+    try:
+        auth.login()
+        assert "failing since" not in overview_failures(client)
+        store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+        alerter.flush()
+    finally:
+        refusing.controller.stop()
+    since = store.get_setting("alert_mail_failing_since")
+    shown = overview_failures(client)
+    assert f"Alert e-mail failing since {since}" in shown and "(1 failed attempt)" in shown  # a refusal: not retried
+    assert "554 5.7.1 Message refused by policy" in shown and "Check the alert settings" in shown
+    # the server is down now: each retry is counted on the overview too
+    store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+    alerter.flush()
+    shown = overview_failures(client)
+    assert f"Alert e-mail failing since {since}" in shown and "(4 failed attempts)" in shown
+    assert "ConnectionRefusedError" in shown
+    # back, and accepting: the next alert is delivered and the overview says nothing more
+    inbox.controller = start(inbox)
+    alerter.mailer.port = inbox.controller.port
+    store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+    alerter.flush()
+    assert len(inbox.messages) == 1 and "failing since" not in overview_failures(client)
+
+
+class Webhook:
+    """A local webhook receiver that answers with `status`."""
+
+    def __init__(self, status: int):
+        import http.server
+        import threading
+
+        self.status, self.received = status, []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                outer.received.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                self.send_response(outer.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_alert_webhook_failing_is_on_the_overview_and_settings_until_it_answers(client, store, auth, pg_config):
+    hook = Webhook(500)
+    store.set_setting("alert_webhook", hook.url)
+    alerter = Alerter(store, service=pg_config.service, wait_s=0.01)
+    try:
+        store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+        alerter.flush()
+        assert len(hook.received) == 1
+        auth.login()
+        shown = overview_failures(client)
+        assert "Alert webhook failing since" in shown and "(1 failed attempt)" in shown
+        assert "HTTP Error 500" in shown and "Alert e-mail failing" not in shown
+        assert "Alert webhook failing since" in unescape(client.get("/admin/settings").text)
+        hook.status = 204
+        store.append(Event(rule="location.gps", decision="blocked", severity="high"))
+        alerter.flush()
+    finally:
+        hook.stop()
+    assert len(hook.received) == 2 and store.get_setting("alert_webhook_failing_since") is None
+    assert "failing since" not in overview_failures(client)
+    assert "failing since" not in client.get("/admin/settings").text
