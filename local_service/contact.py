@@ -6,12 +6,14 @@ message); the engine answers from the keyed hashes. The person's answer is logge
   report     -> "cancelled", with "Reported to the DSL: ..." as the reason and `reported_to_dsl` in the evidence
                 (severity high, so the school's alert e-mail or webhook carries it to the DSL)
   not_pupil  -> "overridden", with "Not a pupil: <reason>" (a reason of 3 to 300 characters is required)
+The record keeps the site (host) of the page, not its path: a profile's path names the person.
 The app's gate has already checked the Host, the Origin and the token (the path is under /api/).
 """
 from __future__ import annotations
 
 import dataclasses
 import uuid
+from urllib.parse import urlsplit
 
 from flask import Blueprint, jsonify, request
 
@@ -72,6 +74,15 @@ def _reason(value: str | None, required: bool) -> str:
     return text
 
 
+def _site(url: str) -> str:
+    """The page's site only: a profile's path names the person (often a pupil), which the record must not keep."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}/" if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
 @bp.post("/decision")
 def decision():
     given = ContactDecisionIn.model_validate(_body())
@@ -91,7 +102,7 @@ def decision():
     elif given.choice == "not_pupil":
         reason = f"Not a pupil: {reason}"
     key = given.idempotency_key or request.headers.get("Idempotency-Key", "")[:100]
-    events = from_verdict(verdict, url=given.url or entry["url"], user=s.user, device=s.device, source="extension",
+    events = from_verdict(verdict, url=_site(given.url or entry["url"]), user=s.user, device=s.device, source="extension",
                           decision=OUTCOME[given.choice], reason=reason)
     for i, event in enumerate(events):  # a retry makes the same ids, and the store keeps each id once
         event.id = str(uuid.uuid5(EVENT_IDS, f"{given.check_id}:{key}:{event.rule}:{i}"))

@@ -498,9 +498,11 @@ function cleanName(text) {
   return t.length > MAX_NAME ? t.slice(0, MAX_NAME) : t;
 }
 
-/** The name to check: the one in the button's label when it has one, else the card's, else the profile page's. */
+/** The name to check: the person's card around the button (a suggestion list), else the profile page's display
+ * name, else the name or @handle in the button's own label ("Follow @jamie_smith": a handle often runs the
+ * words together, so a shown name is better). */
 function pickName({ label = "", card = "", profile = "" } = {}) {
-  for (const candidate of [label, card, profile]) {
+  for (const candidate of [card, profile, label]) {
     const name = cleanName(candidate);
     if (/\p{L}/u.test(name)) return name;
   }

@@ -22,9 +22,10 @@ test("buttons that undo, list or only look are not contact actions", () => {
   }
 });
 
-test("the name comes from the label, then the card, then the profile, cleaned", () => {
+test("the name comes from the card, then the profile, then the label, cleaned", () => {
   assert.equal(pickName({ label: "", card: "", profile: "Jamie Smith" }), "Jamie Smith");
-  assert.equal(pickName({ label: "@jamie_smith07", profile: "Someone Else" }), "jamie_smith07");
+  assert.equal(pickName({ label: "@jamiesmith07", profile: "Jamie Smith" }), "Jamie Smith");
+  assert.equal(pickName({ label: "@jamie_smith07", profile: "" }), "jamie_smith07");
   assert.equal(pickName({ label: "", card: "Chloé O'Brien", profile: "Page Owner" }), "Chloé O'Brien");
   assert.equal(pickName({ label: "", card: "12345", profile: "" }), "", "no letters: nothing to check");
   assert.equal(cleanName("Jamie Smith's profile"), "Jamie Smith");
