@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from .base import Detector, Hit
 from .contact import ContactDetector
+from .contact_details import ContactDetailsDetector
+from .documents import DocumentsDetector
 from .location import LocationDetector
 from .personal_data import PersonalDataDetector
 from .pupil_image import PupilImageDetector
 from .school_email import SchoolEmailDetector
+from .school_identity import SchoolIdentityDetector
+from .school_site import SchoolSiteDetector
 from .wikipedia import WikipediaDetector
 
 DETECTORS: list[type[Detector]] = [
@@ -16,6 +20,10 @@ DETECTORS: list[type[Detector]] = [
     PersonalDataDetector,
     PupilImageDetector,
     ContactDetector,
+    SchoolSiteDetector,
+    ContactDetailsDetector,
+    DocumentsDetector,
+    SchoolIdentityDetector,
 ]
 
 __all__ = ["DETECTORS", "Detector", "Hit", "detector_for", "known_rules", "sanitisable_rules"]

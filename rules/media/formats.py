@@ -15,6 +15,8 @@ from . import isobmff, jpeg, png, riff, tiff, xmp
 from .report import MediaReport
 
 PICTURE, VIDEO, METADATA = "picture", "video", "metadata"  # metadata: a sidecar or bare block, no pixels
+DOCUMENT = "document"  # text: read for pupil records by rules/media/documents.py (documents.pupil_records)
+_DOCUMENT_TEXT = "a document: its text is read for pupil records (rules/media/documents.py), not for a location"
 Walker = Callable[[bytes, int, int, MediaReport], None]  # walker(data, start, end, report)
 
 
@@ -106,6 +108,15 @@ FORMATS: tuple[Format, ...] = (
            walker=isobmff.parse, suffixes=(".mov",), base64=("AAAA",), decoded=True),
     Format("MP4", VIDEO, pattern=ftyp(), walker=isobmff.parse, suffixes=(".mp4", ".m4v", ".3gp"), base64=("AAAA",),
            decoded=True),
+    # Documents (documents.pupil_records). ODF's first entry is the uncompressed "mimetype" file, so its pattern comes
+    # before the ZIP that Word, Excel and PowerPoint files are (documents.py tells them apart by their entries).
+    Format("PDF", DOCUMENT, magic=(b"%PDF-",), suffixes=(".pdf",), base64=("JVBE",), no_walker=_DOCUMENT_TEXT),
+    Format("ODF", DOCUMENT, pattern=rb"PK\x03\x04.{26}mimetypeapplication/vnd\.oasis\.",
+           suffixes=(".odt", ".ods", ".odp"), base64=("UEsD",), no_walker=_DOCUMENT_TEXT),
+    Format("ZIP", DOCUMENT, magic=(b"PK\x03\x04",), suffixes=(".docx", ".xlsx", ".pptx", ".zip"), base64=("UEsD",),
+           no_walker=_DOCUMENT_TEXT),
+    Format("OLE2", DOCUMENT, magic=(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",), suffixes=(".doc", ".xls", ".ppt"),
+           no_walker="a legacy Office file: documents.pupil_records reports it as not read"),
     Format("EXIF", METADATA, magic=(b"Exif\0\0",), walker=_exif, suffixes=(".exif",)),
     Format("XMP", METADATA, pattern=text(b"<?xpacket", b"<x:xmpmeta", b"<x:xapmeta", b"<rdf:RDF", b"<?xml"),
            contains=(b"xmpmeta", b"rdf:RDF", b"xapmeta"), walker=_xmp_sidecar, suffixes=(".xmp",)),

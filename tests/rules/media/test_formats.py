@@ -12,7 +12,7 @@ import pytest
 from rules import Attachment, Engine, Submission, media
 from rules.config import parse_config
 from rules.media import formats
-from rules.media.formats import FORMATS, METADATA, PICTURE, VIDEO
+from rules.media.formats import DOCUMENT, FORMATS, METADATA, PICTURE, VIDEO
 
 # Minimal headers for the formats tested by a pattern; a format tested by its magic numbers is each of them, padded.
 HEADERS = {
@@ -25,6 +25,8 @@ HEADERS = {
     "MOV": [b"\0\0\0\x14ftypqt  \0\0\x02\0qt  "] + [b"\0\0\0\x08" + atom for atom in
                                                   (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot", b"uuid")],
     "MP4": [b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2", b"\0\0\0\x18ftypmp42", b"\0\0\0\x1cftyp3gp5"],
+    "ODF": [b"PK\x03\x04\x14\0\0\0\0\0" + b"\0" * 16 + b"\x08\0\0\0mimetypeapplication/vnd.oasis.opendocument." + kind
+            for kind in (b"text", b"spreadsheet", b"presentation")],
     "XMP": [b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/">',
             b"\xef\xbb\xbf\r\n  <x:xmpmeta xmlns:x='adobe:ns:meta/'>", b"<rdf:RDF xmlns:rdf='...'>",
             b"<?xml version='1.0'?>\n<x:xapmeta xmlns:x='adobe:ns:meta/'>"],
@@ -44,7 +46,7 @@ def test_the_names_are_what_sniff_and_pupil_image_have_always_said():
 
 @pytest.mark.parametrize("f", FORMATS, ids=lambda f: f.name)
 def test_entry_is_consistent(f):
-    assert f.kind in (PICTURE, VIDEO, METADATA)
+    assert f.kind in (PICTURE, VIDEO, METADATA, DOCUMENT)
     assert f.suffixes and len(set(f.suffixes)) == len(f.suffixes)
     for suffix in f.suffixes:
         assert suffix.startswith(".") and suffix == suffix.lower() and suffix[1:].isalnum(), suffix

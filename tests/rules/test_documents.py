@@ -1,0 +1,198 @@
+"""documents.pupil_records: class lists with UPNs and roster names are found in every format read, within budget;
+unrelated documents are not; what cannot be read (bombs, encryption, scans, legacy Office, over budget) is an
+inspection error on the verdict, never "nothing found"."""
+import io
+import zipfile
+
+import pytest
+
+from rules import Attachment, Engine, Submission, roster
+from rules.config import parse_config
+from rules.detectors.base import Unchecked
+from rules.detectors.documents import RULE, DocumentsDetector
+from rules.media import documents
+from tests.rules import document_samples as S
+
+ROSTER = S.pupils(2000)
+OTHERS = [(f, s, S.upn(908, 4000, 25, i), "5X") for i, (f, s) in enumerate(  # pupils not on the roster
+    [("Zebedee", "Quartermaine"), ("Ottoline", "Fairweather"), ("Barnaby", "Thistlewood")])]
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("documents")
+    (tmp / "roster.csv").write_text(S.roster_csv(ROSTER), encoding="utf-8")
+    cfg = parse_config({"data_dir": str(tmp / "data")})
+    roster.import_csv(cfg, tmp / "roster.csv")
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def detector(config):
+    return DocumentsDetector(config)
+
+
+def check(detector, name, data, content_type=""):
+    out = list(detector.check(Submission(files=[Attachment(name, data, content_type)]), {RULE}))
+    return [h for h in out if not isinstance(h, Unchecked)], [h for h in out if isinstance(h, Unchecked)]
+
+
+def test_acceptance_a_20_page_pdf_class_list_is_found(detector):
+    data = S.pdf(ROSTER[:600], pages=20)
+    hits, errors = check(detector, "Year 4 class list.pdf", data)
+    assert errors == []
+    assert len(hits) == 1 and hits[0].rule == RULE
+    ev = hits[0].evidence
+    assert ev["format"] == "PDF" and ev["units_read"] == 20 and ev["complete"]
+    assert ev["counts"]["UPN"] == 600 and ev["roster_names"] >= 600
+    assert hits[0].severity == "high"
+
+
+def test_acceptance_a_2000_row_xlsx_class_list_is_found(detector):
+    hits, errors = check(detector, "whole school.xlsx", S.xlsx(ROSTER))
+    assert errors == []
+    ev = hits[0].evidence
+    assert ev["format"] == "XLSX" and ev["units_read"] == 2001
+    assert ev["counts"]["UPN"] == 2000 and ev["roster_names"] >= 2000
+
+
+@pytest.mark.parametrize("name,make,fmt", [
+    ("groups.docx", lambda: S.docx(ROSTER[:60]), "DOCX"),
+    ("reading groups.pptx", lambda: S.pptx(ROSTER[:12]), "PPTX"),
+    ("class.ods", lambda: S.ods(ROSTER[:200]), "ODS"),
+    ("groups.odt", lambda: S.odt(ROSTER[:50]), "ODT"),
+    ("export.csv", lambda: S.csv_bytes(ROSTER[:300]), "CSV"),
+])
+def test_every_format_is_read(detector, name, make, fmt):
+    hits, errors = check(detector, name, make())
+    assert errors == [] and len(hits) == 1
+    assert hits[0].evidence["format"] == fmt and hits[0].evidence["counts"]["UPN"] > 0
+
+
+@pytest.mark.parametrize("name,make", [
+    ("names only.xlsx", lambda: S.xlsx(ROSTER[:30], upns=False)),
+    ("names only.pdf", lambda: S.pdf(ROSTER[:30], pages=2, upns=False)),
+    ("names only.csv", lambda: S.csv_bytes(ROSTER[:30], upns=False)),
+])
+def test_roster_names_without_identifiers_are_found_by_name(detector, name, make):
+    hits, errors = check(detector, name, make())
+    assert errors == [] and hits and hits[0].evidence["counts"] == {} and hits[0].evidence["roster_names"] >= 30
+
+
+def test_a_csv_known_by_its_declared_type_only(detector):
+    hits, _ = check(detector, "upload.bin", S.csv_bytes(ROSTER[:5]), "text/csv; charset=utf-8")
+    assert hits
+    assert check(detector, "upload.bin", S.csv_bytes(ROSTER[:5]))[0] == []  # no name, no type: not a document
+
+
+@pytest.mark.parametrize("name,make,why", [
+    ("newsletter.pdf", lambda: S.prose_pdf(S.NEWSLETTER), "dates, prices, an order number that passes NHS mod 11"),
+    ("newsletter.docx", lambda: S.docx_text(S.NEWSLETTER), "the same newsletter as Word"),
+    ("budget.xlsx", lambda: S.xlsx_cells([["Item", "Cost", "Order"], ["Books", 1482.5, 9434765919],
+                                          ["Coach", 640, "B801200005002"]]), "an order number; a UPN failing its check letter"),
+    ("other school.xlsx", lambda: S.xlsx(OTHERS, upns=False), "pupils who are not on this school's roster"),
+    ("surnames.csv", lambda: ("Surname,Count\n" + "".join(f"{s},{i}\n" for i, s in enumerate(S.SURNAMES))).encode(),
+     "surnames alone"),
+])
+def test_unrelated_documents_are_not_found(detector, name, make, why):
+    hits, errors = check(detector, name, make())
+    assert hits == [] and errors == [], why
+
+
+def test_a_upn_not_on_the_roster_still_counts(detector):
+    hits, _ = check(detector, "transfer.csv", S.csv_bytes(OTHERS))
+    assert hits and hits[0].evidence["counts"]["UPN"] == 3 and hits[0].evidence["roster_names"] == 0
+
+
+def test_evidence_keeps_no_identifier_or_name(detector):
+    hits, _ = check(detector, "class.csv", S.csv_bytes(ROSTER[:20]))
+    text = repr(hits[0].evidence) + hits[0].message
+    for f, s, u, _ in ROSTER[:20]:
+        assert u not in text and f"{f} {s}" not in text and s not in text
+
+
+# -- what cannot be read is an inspection error ------------------------------------------------------------------
+
+def encrypted_pdf() -> bytes:
+    from pypdf import PdfReader, PdfWriter
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(S.pdf(ROSTER[:10], pages=1))))
+    writer.encrypt(user_password="secret", owner_password="owner")
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def scanned_pdf() -> bytes:
+    from fpdf import FPDF
+    doc = FPDF()
+    doc.add_page()
+    doc.rect(10, 10, 100, 50, style="F")  # a page with marks and no text layer
+    return bytes(doc.output())
+
+
+def zip_with(entries: dict) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name,make,why", [
+    ("bomb.docx", S.zip_bomb_docx, "zip bomb"),
+    ("many.xlsx", S.many_entries_zip, "zip entries"),
+    ("secret.pdf", encrypted_pdf, "encrypted"),
+    ("scan.pdf", scanned_pdf, "text layer"),
+    ("truncated.pdf", lambda: S.pdf(ROSTER[:100], pages=2)[:1500], "unreadable"),
+    ("old.xls", lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, "legacy Office"),
+    ("broken.xlsx", lambda: zip_with({"xl/workbook.xml": "<workbook", "[Content_Types].xml": "<Types/>"}),
+     "unreadable"),
+    ("archive.zip", lambda: zip_with({"class list.csv": S.csv_bytes(ROSTER[:10])}), "inside archives"),
+    ("broken.ods", lambda: S.ods(ROSTER[:5])[:300], "unreadable"),
+    ("entities.docx", lambda: zip_with({
+        "[Content_Types].xml": '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
+                               'content-types"/>',
+        "word/document.xml": '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;'
+                             '&a;&a;&a;&a;&a;&a;">]><d>&b;</d>'}), "unreadable"),
+])
+def test_what_cannot_be_read_is_an_inspection_error(detector, name, make, why):
+    hits, errors = check(detector, name, make())
+    assert errors, f"{name}: nothing reported"
+    assert why in errors[0].why, errors[0].why
+
+
+def test_over_the_clock_budget_is_an_error_with_what_was_read_so_far(detector):
+    doc = documents.read(S.csv_bytes(ROSTER[:600]), "CSV", deadline_s=-1)
+    assert doc.errors and "over budget" in doc.errors[0] and "s of reading" in doc.errors[0]
+
+
+def test_over_the_row_budget_keeps_what_was_read(detector, monkeypatch):
+    monkeypatch.setattr(documents, "MAX_ROWS", 100)
+    doc = documents.read(S.xlsx(ROSTER[:300]), "ZIP")
+    assert doc.errors and "rows" in doc.errors[0] and 90 <= len(doc.rows) <= 100
+
+
+def test_a_document_over_the_size_cap_is_not_opened(monkeypatch):
+    monkeypatch.setattr(documents, "MAX_BYTES", 1000)
+    doc = documents.read(S.pdf(ROSTER[:50], pages=2), "PDF")
+    assert doc.errors and "bytes" in doc.errors[0] and not doc.rows
+
+
+def test_the_verdict_carries_the_error_and_is_never_allow_for_an_unreadable_document(config):
+    verdict = Engine(config).evaluate(Submission(files=[Attachment("bomb.docx", S.zip_bomb_docx())]))
+    assert any("zip bomb" in e for e in verdict.errors)
+
+
+def test_the_formats_table_names_the_documents():
+    from rules.media import sniff
+    assert sniff(S.pdf(ROSTER[:1], pages=1)) == "PDF"
+    assert sniff(S.xlsx(ROSTER[:1])) == sniff(S.docx(ROSTER[:1])) == sniff(S.pptx(ROSTER[:1])) == "ZIP"
+    assert sniff(S.ods(ROSTER[:1])) == sniff(S.odt(ROSTER[:1])) == "ODF"
+    assert documents.kind_of(b"\xff\xd8\xff\xe0" + b"\0" * 60, "photo.jpg") is None  # a photo is not a document
+
+
+def test_a_pack_quotes_its_own_clause(config):
+    cfg = parse_config({"data_dir": str(config.data_dir), "school": {"pack": "mill-lane-primary"}})
+    verdict = Engine(cfg).evaluate(Submission(files=[Attachment("list.csv", S.csv_bytes(ROSTER[:5]))]))
+    hit = [f for f in verdict.findings if f.rule == RULE]
+    assert hit and [c.ref for c in hit[0].policy] == ["4.2", "6.1 VIII"] and verdict.decision == "warn"
