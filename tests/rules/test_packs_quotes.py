@@ -122,3 +122,36 @@ def test_no_override_reason_is_offered_for_what_the_config_decides():
     for name in ["default", *SCHOOLS]:
         reasons = load_pack(name).settings["override_reasons"]
         assert reasons and not [r for r in reasons if "official" in r.lower()], name
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "policy-clauses.md"
+
+
+def doc_rows() -> dict[str, list[tuple[str, str, str]]]:
+    """docs/policy-clauses.md's tables: the school's heading (its pack's name) -> (ref, quote, rule ids) rows."""
+    rows, school = {}, None
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            school = line[3:].strip()
+            rows[school] = []
+        elif school and line.startswith("| ") and not line.startswith(("| clause ref", "|---")):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[school].append((cells[0], cells[1], cells[2]))
+    return rows
+
+
+def test_the_clause_table_quotes_each_policy_word_for_word_and_lists_what_each_pack_cites():
+    rows = doc_rows()
+    for name in SCHOOLS:
+        pack = load_pack(name)
+        policy = normal((POLICIES / pack.source).read_text(encoding="utf-8"))
+        table = rows[pack.name]
+        for ref, quote, _ in table:
+            if quote.count('"') >= 2:
+                text = quote[quote.index('"') + 1:quote.rindex('"')]
+                assert quoted_in(text, policy), f"docs/policy-clauses.md, {pack.name} {ref}: {text[:60]!r}"
+        for rule_id, situation, clause in every_clause(pack):
+            if is_guidance(clause):
+                continue
+            assert any(ref == clause.ref and rule_id in rules for ref, _, rules in table), \
+                f"docs/policy-clauses.md has no {pack.name} row for {clause.ref} -> {rule_id}"
