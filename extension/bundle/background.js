@@ -781,6 +781,8 @@ function createClient({ baseUrl, token, fetch: fetchImpl, timeoutMs = 8000 }) {
   return {
     base,
     health: (opts) => call("GET", `${API}/health`, opts),
+    /** {pixels, why}: whether a photo's pixels can change the verdict (if not, its metadata is enough). */
+    photoNeeds: (opts) => call("GET", `${API}/photos/needs`, opts),
     /** {url, method, fields: [[name, value]], files: [{name, type, data}]} -> the verdict with check_id. */
     check: (submission, opts) => call("POST", `${API}/check`, { json: submission, ...opts }),
     /** {name, type, data} -> {name, type, data (base64), removed: [..]} */
@@ -1138,7 +1140,13 @@ async function refreshNow({ force }) {
     return;
   }
   const before = await getLocal("status", {});
-  await noteStatus({ reachable: true, configured: true, health });
+  let pixels = true; // an older service, or no answer: photos are sent whole, as before
+  try {
+    pixels = (await client.photoNeeds()).pixels !== false;
+  } catch {
+    // asked again on the next refresh
+  }
+  await noteStatus({ reachable: true, configured: true, health, pixels });
   const scope = await getLocal("scope", null);
   if (force || !scope || scope.packId !== health.pack?.id || Date.now() - scope.fetchedAt > SCOPE_MAX_AGE_MS ||
       before.health?.pack?.id !== health.pack?.id) {
@@ -1507,7 +1515,8 @@ runtime.onMessage((msg, sender) => {
             else ensureStream();
           });
         }
-        return { watch };
+        // slices: a big photo may be checked by its metadata alone (the service says its pixels cannot matter)
+        return getLocal("status", {}).then((s) => ({ watch, slices: s.reachable === true && s.pixels === false }));
       });
     case "check":
     case "strip":

@@ -703,6 +703,8 @@ function createClient({ baseUrl, token, fetch: fetchImpl, timeoutMs = 8000 }) {
   return {
     base,
     health: (opts) => call("GET", `${API}/health`, opts),
+    /** {pixels, why}: whether a photo's pixels can change the verdict (if not, its metadata is enough). */
+    photoNeeds: (opts) => call("GET", `${API}/photos/needs`, opts),
     /** {url, method, fields: [[name, value]], files: [{name, type, data}]} -> the verdict with check_id. */
     check: (submission, opts) => call("POST", `${API}/check`, { json: submission, ...opts }),
     /** {name, type, data} -> {name, type, data (base64), removed: [..]} */
@@ -775,11 +777,287 @@ function base64ToBytes(text) {
 return { API, ServiceError, errorFor, createClient, parseRemoved, bytesToBase64, base64ToBytes };
 })();
 
+// src/lib/slices.js
+const __pg_src_lib_slices = (() => {
+// A big photo's metadata, read by slices (Blob.slice), so the check sends the service what the location rules read
+// and not the pictures (issue 18 item 9: a 4 MB JPEG took about 600 ms and an iPhone HEIC about 900 ms, most of it
+// copying the whole file through the messaging and the HTTP body). Plain module: any Blob (a File in the page,
+// Node's Blob in the tests) with slice() and arrayBuffer().
+//
+// The result is itself a valid file of the same format, holding everything a metadata walker reads:
+//   JPEG  the segments before the first SOS (APPn: EXIF, XMP and extended XMP, ICC, Photoshop/IPTC; COM, DQT, SOF),
+//         then EOI: no scan data;
+//   HEIF  ftyp, the whole meta box (iinf, iloc, iprp, idat) and a new mdat with only the Exif and XMP items' bytes,
+//         their iloc offsets moved there (same field sizes, so meta keeps its length); image items are left out.
+// Anything else, or a structure it does not follow, gives null: the caller sends the whole file, as before.
+
+const MIN_SIZE = 512 * 1024; // smaller files are sent whole (reading them whole is as quick)
+const MAX_HEAD = 4 * 1024 * 1024; // JPEG segments before SOS, or a HEIF meta box, larger than this: sent whole
+const MAX_ITEMS = 16 * 1024 * 1024; // the Exif/XMP items' bytes read from a HEIF
+const STEP = 64 * 1024;
+
+const HEIF_BRANDS = new Set(["heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "avif", "avis", "mif2"]);
+
+async function read(blob, start, end) {
+  return new Uint8Array(await blob.slice(start, Math.min(end, blob.size)).arrayBuffer());
+}
+
+function u16(b, i) {
+  return (b[i] << 8) | b[i + 1];
+}
+
+function u32(b, i) {
+  return ((b[i] << 24) >>> 0) + (b[i + 1] << 16) + (b[i + 2] << 8) + b[i + 3];
+}
+
+function uN(b, i, n) {
+  let v = 0;
+  for (let k = 0; k < n; k++) v = v * 256 + b[i + k];
+  return v;
+}
+
+function putN(b, i, n, value) {
+  let v = value;
+  for (let k = n - 1; k >= 0; k--) {
+    b[i + k] = v % 256;
+    v = Math.floor(v / 256);
+  }
+}
+
+function fourcc(b, i) {
+  return String.fromCharCode(b[i], b[i + 1], b[i + 2], b[i + 3]);
+}
+
+/** The reduced file (Uint8Array) for a JPEG or HEIF blob, or null (not one of them, too small, or unusual). */
+async function metadataOnly(blob, { minSize = MIN_SIZE } = {}) {
+  if (!blob || blob.size < minSize) return null;
+  const head = await read(blob, 0, 16);
+  try {
+    if (head[0] === 0xff && head[1] === 0xd8) return await jpegHead(blob);
+    if (fourcc(head, 4) === "ftyp") return await heifMeta(blob);
+  } catch {
+    return null; // a structure this reader does not follow: the whole file is checked
+  }
+  return null;
+}
+
+// -- JPEG ----------------------------------------------------------------------------------------------------------
+
+async function jpegHead(blob) {
+  let buf = await read(blob, 0, STEP);
+  let pos = 2;
+  for (;;) {
+    while (pos + 4 > buf.length) {
+      if (buf.length >= blob.size || buf.length > MAX_HEAD) return null;
+      buf = concat(buf, await read(blob, buf.length, buf.length + STEP));
+    }
+    if (buf[pos] !== 0xff) return null;
+    const marker = buf[pos + 1];
+    if (marker === 0xff) { // fill bytes
+      pos += 1;
+      continue;
+    }
+    if (marker === 0xda) break; // SOS: the picture starts
+    if (marker === 0xd9) return null; // EOI before any picture
+    if ((marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
+      pos += 2;
+      continue;
+    }
+    pos += 2 + u16(buf, pos + 2);
+    if (pos > MAX_HEAD) return null;
+  }
+  const out = new Uint8Array(pos + 2);
+  out.set(buf.subarray(0, pos));
+  out[pos] = 0xff;
+  out[pos + 1] = 0xd9;
+  return out;
+}
+
+function concat(a, b) {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+// -- HEIF -----------------------------------------------------------------------------------------------------------
+
+/** Top-level boxes: [{type, start, size, header}] read from their headers only. */
+async function topBoxes(blob) {
+  const boxes = [];
+  let pos = 0;
+  while (pos + 8 <= blob.size && boxes.length < 1000) {
+    const h = await read(blob, pos, pos + 16);
+    let size = u32(h, 0);
+    const type = fourcc(h, 4);
+    let header = 8;
+    if (size === 1) {
+      size = uN(h, 8, 8);
+      header = 16;
+    } else if (size === 0) {
+      size = blob.size - pos;
+    }
+    if (size < header || pos + size > blob.size) throw new Error(`box ${type} runs past the file`);
+    boxes.push({ type, start: pos, size, header });
+    pos += size;
+  }
+  return boxes;
+}
+
+/** Children of a box's payload: [{type, start, size, header}] with start relative to `b`. */
+function children(b, from, to) {
+  const out = [];
+  let pos = from;
+  while (pos + 8 <= to) {
+    let size = u32(b, pos);
+    let header = 8;
+    if (size === 1) {
+      size = uN(b, pos + 8, 8);
+      header = 16;
+    } else if (size === 0) {
+      size = to - pos;
+    }
+    if (size < header || pos + size > to) throw new Error("box runs past its parent");
+    out.push({ type: fourcc(b, pos + 4), start: pos, size, header });
+    pos += size;
+  }
+  return out;
+}
+
+/** Item ids of the Exif and XMP items, from iinf. */
+function metadataItems(meta, iinf) {
+  const ids = new Set();
+  const version = meta[iinf.start + iinf.header];
+  const count = version === 0 ? u16(meta, iinf.start + iinf.header + 4) : u32(meta, iinf.start + iinf.header + 4);
+  const first = iinf.start + iinf.header + 4 + (version === 0 ? 2 : 4);
+  const entries = children(meta, first, iinf.start + iinf.size).filter((c) => c.type === "infe");
+  if (entries.length !== count) throw new Error("iinf count");
+  for (const infe of entries) {
+    const p = infe.start + infe.header;
+    const v = meta[p];
+    if (v < 2) continue;
+    const id = v === 2 ? u16(meta, p + 4) : u32(meta, p + 4);
+    const q = p + 4 + (v === 2 ? 2 : 4) + 2;
+    const type = fourcc(meta, q);
+    if (type === "Exif") ids.add(id);
+    if (type === "mime") {
+      let name = q + 4;
+      while (name < infe.start + infe.size && meta[name] !== 0) name++;
+      let end = name + 1;
+      while (end < infe.start + infe.size && meta[end] !== 0) end++;
+      const contentType = String.fromCharCode(...meta.subarray(name + 1, end)).toLowerCase();
+      if (contentType.includes("xmp") || contentType.includes("rdf+xml")) ids.add(id);
+    }
+  }
+  return ids;
+}
+
+/** iloc's items: [{id, method, baseAt, base, extents: [{offsetAt, offset, length}]}], with the field sizes. */
+function parseIloc(meta, iloc) {
+  const p0 = iloc.start + iloc.header;
+  const version = meta[p0];
+  let p = p0 + 4;
+  const offsetSize = meta[p] >> 4;
+  const lengthSize = meta[p] & 15;
+  const baseSize = meta[p + 1] >> 4;
+  const indexSize = version === 1 || version === 2 ? meta[p + 1] & 15 : 0;
+  p += 2;
+  const count = version < 2 ? u16(meta, p) : u32(meta, p);
+  p += version < 2 ? 2 : 4;
+  const items = [];
+  for (let i = 0; i < count; i++) {
+    const id = version < 2 ? u16(meta, p) : u32(meta, p);
+    p += version < 2 ? 2 : 4;
+    let method = 0;
+    if (version === 1 || version === 2) {
+      method = u16(meta, p) & 15;
+      p += 2;
+    }
+    p += 2; // data_reference_index
+    const baseAt = p;
+    const base = uN(meta, p, baseSize);
+    p += baseSize;
+    const extentCount = u16(meta, p);
+    p += 2;
+    const extents = [];
+    for (let e = 0; e < extentCount; e++) {
+      p += indexSize;
+      const offsetAt = p;
+      const offset = uN(meta, p, offsetSize);
+      p += offsetSize;
+      const length = uN(meta, p, lengthSize);
+      p += lengthSize;
+      extents.push({ offsetAt, offset, length });
+    }
+    if (p > iloc.start + iloc.size) throw new Error("iloc runs past its box");
+    items.push({ id, method, baseAt, base, extents });
+  }
+  return { offsetSize, lengthSize, baseSize, items };
+}
+
+async function heifMeta(blob) {
+  const boxes = await topBoxes(blob);
+  const ftyp = boxes.find((b) => b.type === "ftyp");
+  const metaBox = boxes.find((b) => b.type === "meta");
+  if (!ftyp || !metaBox || metaBox.size > MAX_HEAD || ftyp.size > 4096) return null;
+  const brands = await read(blob, ftyp.start, ftyp.start + ftyp.size);
+  const names = [];
+  for (let i = 8; i + 4 <= brands.length; i += 4) if (i !== 12) names.push(fourcc(brands, i));
+  if (!names.some((n) => HEIF_BRANDS.has(n))) return null; // MP4, MOV, CR3 ...: sent whole
+  const meta = await read(blob, metaBox.start, metaBox.start + metaBox.size);
+  const kids = children(meta, metaBox.header + 4, meta.length);
+  const iinf = kids.find((c) => c.type === "iinf");
+  const ilocBox = kids.find((c) => c.type === "iloc");
+  if (!iinf || !ilocBox) return null;
+  const wanted = metadataItems(meta, iinf);
+  const iloc = parseIloc(meta, ilocBox);
+  const parts = [];
+  let total = 0;
+  const mdatStart = ftyp.size + meta.length;
+  const mdatHeader = 8;
+  for (const item of iloc.items) {
+    if (!wanted.has(item.id) || item.method !== 0) continue; // idat items are inside meta already
+    for (const ext of item.extents) {
+      const start = item.base + ext.offset;
+      if (!ext.length) return null; // "to the end of the file": it would not be once reduced
+      const length = ext.length;
+      if (start + length > blob.size || total + length > MAX_ITEMS) return null;
+      const bytes = await read(blob, start, start + length);
+      const at = mdatStart + mdatHeader + total;
+      if (iloc.offsetSize) {
+        if (iloc.baseSize) putN(meta, item.baseAt, iloc.baseSize, 0);
+        if (at >= 2 ** (8 * iloc.offsetSize)) return null;
+        putN(meta, ext.offsetAt, iloc.offsetSize, at);
+      } else if (iloc.baseSize && item.extents.length === 1) {
+        putN(meta, item.baseAt, iloc.baseSize, at);
+      } else {
+        return null;
+      }
+      parts.push(bytes);
+      total += length;
+    }
+  }
+  const out = new Uint8Array(mdatStart + mdatHeader + total);
+  out.set(await read(blob, ftyp.start, ftyp.start + ftyp.size), 0);
+  out.set(meta, ftyp.size);
+  putN(out, mdatStart, 4, mdatHeader + total);
+  out.set([0x6d, 0x64, 0x61, 0x74], mdatStart + 4); // "mdat"
+  let at = mdatStart + mdatHeader;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+return { MIN_SIZE, metadataOnly };
+})();
+
 // src/content/files.js
 const __pg_src_content_files = (() => {
 // Files in the page: read them for checking, and put cleaned ones back through DataTransfer.
 
-const { base64ToBytes } = __pg_src_lib_service;
+const { base64ToBytes, bytesToBase64 } = __pg_src_lib_service;
+const { metadataOnly } = __pg_src_lib_slices;
 /** {name, type, data} with data as a data: URL, which the service accepts as base64. */
 function readFile(file) {
   return new Promise((resolve, reject) => {
@@ -808,7 +1086,17 @@ function transferOf(files) {
 function setInputFiles(input, files) {
   input.files = transferOf(files).files;
 }
-return { readFile, toFile, transferOf, setInputFiles };
+
+/** What the check needs of a file: with `slices`, a big JPEG's or HEIF's metadata only (read by File.slice, a few
+ * KB instead of megabytes); otherwise, or for any other file, the whole file. `partial` says which. */
+async function readForCheck(file, slices) {
+  if (slices) {
+    const head = await metadataOnly(file);
+    if (head) return { name: file.name, type: file.type, data: bytesToBase64(head), partial: true };
+  }
+  return readFile(file);
+}
+return { readFile, toFile, transferOf, setInputFiles, readForCheck };
 })();
 
 // src/content/panel.js
@@ -1293,7 +1581,7 @@ const { NOT_SET_UP_NOTICE, UNREACHABLE_NOTICE, describe, describeHeld, needsPane
 const { CARD, CARD_NAME, contactAction, describeContact, nameSelectors, pickName } = __pg_src_lib_contact;
 const { fieldsToSend, fileKey, isPostLabel, splitBySize } = __pg_src_lib_page_facts;
 const { Choice } = __pg_src_lib_vocabulary;
-const { readFile, setInputFiles, toFile, transferOf } = __pg_src_content_files;
+const { readFile, readForCheck, setInputFiles, toFile, transferOf } = __pg_src_content_files;
 const { createUi } = __pg_src_content_panel;
 const ASK_TIMEOUT_MS = 12000; // the worker's own calls time out sooner; this covers a worker that never answers
 const REPORT_TIMEOUT_MS = 2500;
@@ -1309,6 +1597,7 @@ let lastFailNotice = 0;
 // sent a second after the browser started went unchecked while the hello was still on its way).
 let watched = null;
 let helloDone = null; // resolves with `watched` once known
+let slices = false; // the worker's word: big photos may be checked by their metadata alone
 let reviewing = 0; // checks under way (a file picked a moment ago may still be checking when Post is pressed)
 let idleWaiters = [];
 
@@ -1370,7 +1659,7 @@ async function review({ files = [], fields = [], url = location.href, kind = "fi
   if (!(await helloDone)) return { go: true, files }; // a page the worker does not watch: released as it was
   let payload;
   try {
-    payload = await Promise.all(small.map(readFile));
+    payload = await Promise.all(small.map((f) => readForCheck(f, slices)));
   } catch {
     return { go: true, files }; // a file the browser cannot read is not ours to stop
   }
@@ -1444,7 +1733,8 @@ async function stripFiles(ctx, names) {
   for (let i = 0; i < ctx.small.length; i++) {
     const file = ctx.small[i];
     if (!names.includes(file.name)) continue;
-    const reply = await ask({ type: "strip", file: ctx.payload[i] }, 40000);
+    const whole = ctx.payload[i].partial ? await readFile(file) : ctx.payload[i]; // strip needs the whole file
+    const reply = await ask({ type: "strip", file: whole }, 40000);
     if (!reply?.ok) {
       throw new Error(reply?.error?.kind === "unreachable" ?
         "PostGuard stopped running, so the location could not be removed. Cancel, or post anyway." :
@@ -1811,6 +2101,7 @@ function start() {
     // A worker still starting (the browser just opened) may not answer in time: then each check asks it again,
     // and the worker, which checks the page's scope itself, answers or refuses it.
     watched = reply?.ok === false ? null : Boolean(reply?.watch);
+    slices = reply?.slices === true;
     return watched !== false;
   });
 }

@@ -112,7 +112,13 @@ async function refreshNow({ force }) {
     return;
   }
   const before = await getLocal("status", {});
-  await noteStatus({ reachable: true, configured: true, health });
+  let pixels = true; // an older service, or no answer: photos are sent whole, as before
+  try {
+    pixels = (await client.photoNeeds()).pixels !== false;
+  } catch {
+    // asked again on the next refresh
+  }
+  await noteStatus({ reachable: true, configured: true, health, pixels });
   const scope = await getLocal("scope", null);
   if (force || !scope || scope.packId !== health.pack?.id || Date.now() - scope.fetchedAt > SCOPE_MAX_AGE_MS ||
       before.health?.pack?.id !== health.pack?.id) {
@@ -481,7 +487,8 @@ runtime.onMessage((msg, sender) => {
             else ensureStream();
           });
         }
-        return { watch };
+        // slices: a big photo may be checked by its metadata alone (the service says its pixels cannot matter)
+        return getLocal("status", {}).then((s) => ({ watch, slices: s.reachable === true && s.pixels === false }));
       });
     case "check":
     case "strip":

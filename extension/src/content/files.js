@@ -1,6 +1,7 @@
 // Files in the page: read them for checking, and put cleaned ones back through DataTransfer.
 
-import { base64ToBytes } from "../lib/service.js";
+import { base64ToBytes, bytesToBase64 } from "../lib/service.js";
+import { metadataOnly } from "../lib/slices.js";
 
 /** {name, type, data} with data as a data: URL, which the service accepts as base64. */
 export function readFile(file) {
@@ -29,4 +30,14 @@ export function transferOf(files) {
 /** Put these files in the input, as if the person had picked them. */
 export function setInputFiles(input, files) {
   input.files = transferOf(files).files;
+}
+
+/** What the check needs of a file: with `slices`, a big JPEG's or HEIF's metadata only (read by File.slice, a few
+ * KB instead of megabytes); otherwise, or for any other file, the whole file. `partial` says which. */
+export async function readForCheck(file, slices) {
+  if (slices) {
+    const head = await metadataOnly(file);
+    if (head) return { name: file.name, type: file.type, data: bytesToBase64(head), partial: true };
+  }
+  return readFile(file);
 }

@@ -10,7 +10,7 @@ import {
 import { CARD, CARD_NAME, contactAction, describeContact, nameSelectors, pickName } from "../lib/contact.js";
 import { fieldsToSend, fileKey, isPostLabel, splitBySize } from "../lib/page-facts.js";
 import { Choice } from "../lib/vocabulary.js";
-import { readFile, setInputFiles, toFile, transferOf } from "./files.js";
+import { readFile, readForCheck, setInputFiles, toFile, transferOf } from "./files.js";
 import { createUi } from "./panel.js";
 
 const ASK_TIMEOUT_MS = 12000; // the worker's own calls time out sooner; this covers a worker that never answers
@@ -27,6 +27,7 @@ let lastFailNotice = 0;
 // sent a second after the browser started went unchecked while the hello was still on its way).
 let watched = null;
 let helloDone = null; // resolves with `watched` once known
+let slices = false; // the worker's word: big photos may be checked by their metadata alone
 let reviewing = 0; // checks under way (a file picked a moment ago may still be checking when Post is pressed)
 let idleWaiters = [];
 
@@ -88,7 +89,7 @@ async function review({ files = [], fields = [], url = location.href, kind = "fi
   if (!(await helloDone)) return { go: true, files }; // a page the worker does not watch: released as it was
   let payload;
   try {
-    payload = await Promise.all(small.map(readFile));
+    payload = await Promise.all(small.map((f) => readForCheck(f, slices)));
   } catch {
     return { go: true, files }; // a file the browser cannot read is not ours to stop
   }
@@ -162,7 +163,8 @@ async function stripFiles(ctx, names) {
   for (let i = 0; i < ctx.small.length; i++) {
     const file = ctx.small[i];
     if (!names.includes(file.name)) continue;
-    const reply = await ask({ type: "strip", file: ctx.payload[i] }, 40000);
+    const whole = ctx.payload[i].partial ? await readFile(file) : ctx.payload[i]; // strip needs the whole file
+    const reply = await ask({ type: "strip", file: whole }, 40000);
     if (!reply?.ok) {
       throw new Error(reply?.error?.kind === "unreachable" ?
         "PostGuard stopped running, so the location could not be removed. Cancel, or post anyway." :
@@ -529,6 +531,7 @@ function start() {
     // A worker still starting (the browser just opened) may not answer in time: then each check asks it again,
     // and the worker, which checks the page's scope itself, answers or refuses it.
     watched = reply?.ok === false ? null : Boolean(reply?.watch);
+    slices = reply?.slices === true;
     return watched !== false;
   });
 }

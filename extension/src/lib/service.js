@@ -94,6 +94,8 @@ export function createClient({ baseUrl, token, fetch: fetchImpl, timeoutMs = 800
   return {
     base,
     health: (opts) => call("GET", `${API}/health`, opts),
+    /** {pixels, why}: whether a photo's pixels can change the verdict (if not, its metadata is enough). */
+    photoNeeds: (opts) => call("GET", `${API}/photos/needs`, opts),
     /** {url, method, fields: [[name, value]], files: [{name, type, data}]} -> the verdict with check_id. */
     check: (submission, opts) => call("POST", `${API}/check`, { json: submission, ...opts }),
     /** {name, type, data} -> {name, type, data (base64), removed: [..]} */
