@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 LOCATION_RULES = ("location.gps", "location.place")
 SIGN_IN_RULES = ("school_email.personal_account",)
+# The trust server this laptop is enrolled with (local_service/forwarder.py keeps the enrolment in this setting: a
+# table with its "server" URL); read here by name so the notice does not need the forwarder loaded.
+ENROLMENT_SETTING = "forward.enrolment"
 SITUATION_WORDS = {"official_account": "on the school's official accounts",
                    "off_school_network": "off the school network",
                    "no_school_trip": "when no school trip is on"}
@@ -33,7 +36,8 @@ def database_host(url: str) -> str:
     return "" if host in LOCAL_HOSTS else host
 
 
-def build(*, pack, retention, alert_email: str, alert_webhook: str, database_url: str, rule_meaning) -> Notice:
+def build(*, pack, retention, alert_email: str, alert_webhook: str, database_url: str, rule_meaning,
+          forward_server: str = "") -> Notice:
     n = Notice()
     active = pack.active
     n.recorded.append(
@@ -80,23 +84,30 @@ def build(*, pack, retention, alert_email: str, alert_webhook: str, database_url
         n.who.append("The school's IT admin and safeguarding lead, through a password-protected dashboard on this "
                      "computer. Every time they view or export records it is written to an audit log that cannot "
                      "be edited.")
+    if forward_server:
+        host = urlsplit(forward_server).hostname or forward_server
+        n.who.append(f"Every event is also forwarded to the school's record server at {host}, where the people the "
+                     "school names (its IT admin and safeguarding lead) can see it, and it is kept for that server's "
+                     "retention period even after it is deleted here.")
     if alert_email:
         n.who.append(f"High-severity events are also e-mailed to {alert_email} as they happen (time, your user name "
                      "and computer, the rule, what happened, the site and what PostGuard told you).")
     if alert_webhook:
         host = urlsplit(alert_webhook).hostname or alert_webhook
         n.who.append(f"High-severity events are also sent to {host} (the same details as the alert e-mail).")
-    n.leaves_this_computer = bool(server or alert_email or alert_webhook)
+    n.leaves_this_computer = bool(server or alert_email or alert_webhook or forward_server)
     if not n.leaves_this_computer:
-        n.who.append("Nothing leaves this computer: no alert e-mail or webhook is set up, and the record's database "
-                     "is on this computer.")
+        n.who.append("Nothing leaves this computer: no alert e-mail or webhook is set up, the record is not forwarded "
+                     "to a server, and its database is on this computer.")
     return n
 
 
 def for_services(s, rule_meaning) -> Notice:
     """The notice for the running service: its pack, the admin's settings in the store, its database."""
     store = s.store
+    enrolled = store.get_setting(ENROLMENT_SETTING)
     return build(pack=s.engine.pack, retention=s.retention(), alert_email=store.get_setting("alert_email", "") or "",
                  alert_webhook=store.get_setting("alert_webhook", "") or "", database_url=store.url,
-                 rule_meaning=rule_meaning)
+                 rule_meaning=rule_meaning,
+                 forward_server=str(enrolled.get("server", "")) if isinstance(enrolled, dict) else "")
 

@@ -12,9 +12,11 @@ from rules.record.store import Retention
 from .test_staff import open_record
 
 
-def notice(pack="default", days=90, per_rule=None, email="", webhook="", database="sqlite:////tmp/e.sqlite3"):
+def notice(pack="default", days=90, per_rule=None, email="", webhook="", database="sqlite:////tmp/e.sqlite3",
+           forward=""):
     return build(pack=load_pack(pack), retention=Retention(days, per_rule or {}), alert_email=email,
-                 alert_webhook=webhook, database_url=database, rule_meaning=explain.rule_meaning)
+                 alert_webhook=webhook, database_url=database, rule_meaning=explain.rule_meaning,
+                 forward_server=forward)
 
 
 def text(n) -> str:
@@ -25,7 +27,8 @@ def test_nothing_leaves_this_computer_is_said_only_when_true():
     quiet = notice()
     assert not quiet.leaves_this_computer and "Nothing leaves this computer" in text(quiet)
     for loud in (notice(email="dsl@school.sch.uk"), notice(webhook="https://hooks.example.org/abc"),
-                 notice(database="postgresql://pg@records.school.internal/postguard")):
+                 notice(database="postgresql://pg@records.school.internal/postguard"),
+                 notice(forward="https://postguard.trust.example.org/")):
         assert loud.leaves_this_computer and "Nothing leaves this computer" not in text(loud)
 
 
@@ -79,3 +82,7 @@ def test_the_me_page_follows_the_dashboard_settings(app, client, store):
     html = open_record(app, client, "amy").text
     assert "e-mailed to dsl@example.sch.uk" in html and "Nothing leaves this computer" not in html
     assert "30 days" in html and "nearest town are stored as they are" in html
+    store.set_setting("forward.enrolment", {"server": "https://postguard.trust.example.org", "device": "d1",
+                                            "school": "s", "name": "laptop 7"})
+    assert "record server at postguard.trust.example.org" in \
+        open_record(app, client, "amy").text
