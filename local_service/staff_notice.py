@@ -87,8 +87,8 @@ def build(*, pack, retention, alert_email: str, alert_webhook: str, database_url
     if forward_server:
         host = urlsplit(forward_server).hostname or forward_server
         n.who.append(f"Every event is also forwarded to the school's record server at {host}, where the people the "
-                     "school names (its IT admin and safeguarding lead) can see it, and it is kept for that server's "
-                     "retention period even after it is deleted here.")
+                     "school gives access to it can see it; how long it is kept there is that server's setting, not "
+                     "this computer's.")
     if alert_email:
         n.who.append(f"High-severity events are also e-mailed to {alert_email} as they happen (time, your user name "
                      "and computer, the rule, what happened, the site and what PostGuard told you).")
