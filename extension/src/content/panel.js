@@ -303,8 +303,12 @@ export function createUi(doc = document, { inline = false, mount = null } = {}) 
     if (items.childElementCount) el.append(items);
     if (model.clauses.length) {
       const [c, ...more] = model.clauses;
-      const policy = h(doc, "section", { class: "policy", "aria-label": "Your school's policy" },
-        h(doc, "h3", { text: "Your school's policy says" }),
+      // PostGuard's own guidance, shown where the school's policy has no clause, is never passed off as the policy.
+      const guidance = String(c.ref || "").startsWith("PostGuard guidance");
+      const policy = h(doc, "section", { class: "policy", "aria-label": guidance ? "PostGuard's guidance" :
+        "Your school's policy" },
+        h(doc, "h3", { text: guidance ? "PostGuard's guidance (your school's policy has no clause on this)" :
+          "Your school's policy says" }),
         h(doc, "blockquote", {}, `“${c.text}”`, c.ref ? h(doc, "cite", { text: c.ref }) : null));
       if (more.length) {
         const det = h(doc, "details", {}, h(doc, "summary", {
