@@ -72,7 +72,8 @@ def sign_in_hold(headers, findings: list[dict], token: str, reasons: list[str], 
 <p class="do"><strong>What to do instead:</strong> {html.escape(SIGN_IN.what_to_do)}</p>
 <p>Go back (your browser's Back button) to sign in another way, or continue if this account is meant for it.
 Your answer is kept in your own PostGuard record.</p>{problem}
-<form method="post" action="{html.escape(continue_path)}"><input type="hidden" name="token" value="{html.escape(token)}">
+<form method="post" action="{html.escape(continue_path)}">
+<input type="hidden" name="token" value="{html.escape(token)}">
 <fieldset><legend>Why continue?</legend>{options}
 <label>Other reason: <input type="text" name="other" maxlength="300"></label></fieldset>
 <p><button type="submit">Continue to sign in</button></p></form></main></body></html>"""

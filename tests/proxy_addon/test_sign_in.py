@@ -52,7 +52,8 @@ def test_a_warned_sign_in_is_held_with_a_way_on_then_continues_once_with_a_reaso
     token = token_of(page)
 
     no_reason = run(proxy, request("POST", CONTINUE_PATH, {"token": token}))
-    assert no_reason.response.status_code == 200 and b"Please choose or write a short reason" in no_reason.response.content
+    assert no_reason.response.status_code == 200
+    assert b"Please choose or write a short reason" in no_reason.response.content
     assert token_of(no_reason.response.content) == token, "the same sign-in is still held"
 
     answered = run(proxy, request("POST", CONTINUE_PATH, {"token": token, "reason": "Setting up the school's page"}))
