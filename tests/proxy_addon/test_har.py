@@ -3,11 +3,13 @@ import base64
 import copy
 import json
 
+import pytest
+
 from mitmproxy.addons.savehar import SaveHar
 from mitmproxy.test import tflow
 
 from local_service.cli import main
-from rules.record.store import Store
+from rules.record.store import Filter, Store
 from proxy_addon.addon import PostGuard
 from rules import Engine
 from tests.proxy_addon.test_addon import BOUNDARY, make_flow, multipart, run
@@ -42,8 +44,10 @@ def test_har_replay_matches_the_live_addon(tmp_path, capsys):
     live = []
     for f in originals:
         f.response = None
+        before = store.count(Filter(decision="inspection_error"))
         run(addon, f)
-        live.append(f.metadata.get("postguard", {}).get("decision", "allow"))
+        not_inspected = store.count(Filter(decision="inspection_error")) > before and "postguard" not in f.metadata
+        live.append("not_checked" if not_inspected else f.metadata.get("postguard", {}).get("decision", "allow"))
     store.close()
 
     code = main(["scan-har", str(path)])
@@ -78,3 +82,27 @@ def test_an_entry_without_its_request_body_is_not_a_plain_allow(tmp_path, capsys
         assert row["decision"] != "allow" and row["findings"] == []
         assert row["note"] == "no request body in the capture (export the HAR with content)"
     assert rows[2]["note"] is None and rows[2]["findings"]  # the same upload with its body is checked
+
+
+@pytest.mark.parametrize("entries", [
+    [{"request": [[], {}]}],  # a list where the request object belongs
+    [{"request": {"postData": {"mimeType": "application/x-www-form-urlencoded", "encoding": [1]}}}],
+    [{"request": {"url": None, "method": "POST", "postData": {"text": "x"}}}],
+    [{"request": {"method": [], "url": {"a": 1}}}],
+    [{"request": {"headers": [[None]]}}],
+    [{"request": {"method": "POST", "url": "https://[::1", "postData": {"text": "a=b"}}}],  # urlsplit raises
+    [None, 7, "entry"],
+])
+def test_a_malformed_entry_is_that_entry_not_checked_never_a_crash_or_an_allow(tmp_path, capsys, entries):
+    path = tmp_path / "odd.har"
+    path.write_text(json.dumps({"log": {"entries": entries}}))
+    assert main(["scan-har", str(path)]) == 2  # nothing found, not everything checked: as `scan`
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == len(entries) and all(r["decision"] == "not_checked" and r["error"] for r in rows)
+
+
+@pytest.mark.parametrize("doc", ['{"log": {"entries": null}}', '{"log": {"entries": 5}}', "[" * 100_000])
+def test_a_file_that_is_not_a_har_is_a_usage_error_not_a_crash(tmp_path, capsys, doc):
+    path = tmp_path / "x.har"
+    path.write_text(doc)
+    assert main(["scan-har", str(path)]) == 2 and "not a HAR" in capsys.readouterr().err
