@@ -32,7 +32,6 @@ WAIT_S = 2.0  # then 2, 4, 8 s between attempts (at most MAX_WAIT_S)
 MAX_WAIT_S = 60.0
 TIMEOUT_S = 10
 CHANNELS = {"mail": "Alert e-mail", "webhook": "Alert webhook"}  # how each is named on the dashboard
-FAILURE_KEYS = ("alert_mail_failures", "alert_mail_failing_since", "alert_mail_last_error", "alert_mail_last_error_at")
 
 
 class MailSetupError(Exception):
