@@ -13,7 +13,7 @@ from rules.config import default_path, template, write_private
 from rules.media import StripError, formats, inspect, sniff
 from rules.record.keys import TOKEN_FILE, secret_file
 
-from . import commands, library_cmd
+from . import commands, library_cmd, server_cmd
 from .commands import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, engine_for, with_proxy
 from .progress import Progress
 
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parsers(sub, common)
     library_cmd.add_parsers(sub, common)
+    server_cmd.add_parsers(sub, common)
     return parser
 
 

@@ -21,11 +21,13 @@ from proxy_addon.ca import confdir, ensure_ca, install, instructions, protect
 from proxy_addon.har import scan_har
 from proxy_addon.runner import EmbeddedProxy
 from rules import load_config
+from rules.record.hold import PROXY_FRESH_S
 from rules.record.keys import TOKEN_FILE, secret_file
 
 from .alerts import Alerter
 from .app import create_app
 from .commands import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, engine_for
+from .forwarder import Forwarder
 from .services import Services
 
 log = logging.getLogger("postguard")
@@ -51,6 +53,10 @@ def cmd_run(args) -> int:
                               name="postguard-retention", daemon=True)
     purger.start()
     threading.Thread(target=svc.engine.warm_up, name="postguard-warm-up", daemon=True).start()
+    forwarder = Forwarder(config, svc.store, health=lambda: {"pack": svc.engine.pack.id,
+                                                            "proxy": svc.broker.proxy_active(PROXY_FRESH_S)})
+    svc.store.listeners.append(lambda _events: forwarder.wake.set())
+    threading.Thread(target=forwarder.run, args=(stopping,), name="postguard-forward", daemon=True).start()
     app.config["PROXY_ADDRESS"] = f"127.0.0.1:{proxy_port}"
     port = server.server_port
     print(f"PostGuard proxy on 127.0.0.1:{proxy_port}, service on http://127.0.0.1:{port}/ "
@@ -69,6 +75,7 @@ def cmd_run(args) -> int:
         server.serve_forever()
     finally:
         stopping.set()
+        forwarder.wake.set()
         proxy.stop()
         server.server_close()
         alerter.flush(5)

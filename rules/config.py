@@ -166,6 +166,33 @@ class Proxy(Table):
                                         "clean.")
 
 
+class Forward(Table):
+    """Forwarding this laptop's record to the trust server (postguard enrol, postguard forward, postguard run)."""
+
+    interval_s: Number = Field(60.0, ge=1, le=86400, description="Seconds between forwards while postguard run is "
+                                                                 "running (new events are sent at the next one).")
+    max_backlog: Int = Field(100_000, ge=100, le=10_000_000,
+                             description="The most events waiting to be forwarded. Past it the oldest are given up "
+                                         "and an event records how many: the server sees the gap as declared.")
+    timeout_s: Number = Field(30.0, gt=0, le=600, description="Seconds one request to the server may take.")
+    retry_cap_s: Number = Field(3600.0, ge=1, le=86400,
+                                description="The longest wait between retries while the server cannot be reached "
+                                            "(full-jitter exponential backoff from 5 s up to this).")
+    ca_file: Str = Field("", description="The certificate authority the server's TLS certificate is checked against; "
+                                         "empty: the system's.")
+
+
+class Server(Table):
+    """The trust server (postguard server run)."""
+
+    hosts: list[Str] = Field(default_factory=list,
+                             description="The host names the server answers to (its address behind the trust's "
+                                         "reverse proxy); loopback always.",
+                             json_schema_extra={"examples": [["postguard.trust.example.org"]]})
+    silent_days: Int = Field(3, ge=1, le=365, description="Days without a word from an enrolled device before an "
+                                                          "event says it has gone silent.")
+
+
 class _Root(Table):
     """The whole file."""
 
@@ -178,6 +205,8 @@ class _Root(Table):
                                                                 "table each.")
     service: Service = Field(default_factory=Service, description=Service.__doc__)
     proxy: Proxy = Field(default_factory=Proxy, description=Proxy.__doc__)
+    forward: Forward = Field(default_factory=Forward, description=Forward.__doc__)
+    server: Server = Field(default_factory=Server, description=Server.__doc__)
     _path: Path | None = PrivateAttr(None)
 
     @property

@@ -30,7 +30,7 @@ from . import seal as sealing
 from .events import Event, utcnow
 
 log = logging.getLogger("postguard.store")
-SCHEMA_REVISION = "0002"  # the newest migration in rules/record/migrations/versions (a test keeps them equal)
+SCHEMA_REVISION = "0003"  # the newest migration in rules/record/migrations/versions (a test keeps them equal)
 ANCHOR_EVERY_S = 1.0  # at most one anchor line a second per process; and one when the store closes
 
 GENESIS = "0" * 64
@@ -58,11 +58,24 @@ events = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("seal", sa.String(64)),  # rows stored before sealing began (revision 0002) have none
+    # On the trust server (revision 0003): the school, the enrolled device it came from and that device's own chain
+    # fields, whether they verified when they arrived, and the laptop's sent time and the server's received time.
+    sa.Column("school", sa.String(120)),
+    sa.Column("origin", sa.String(36)),
+    sa.Column("origin_seq", sa.BigInteger),
+    sa.Column("origin_prev", sa.String(64)),
+    sa.Column("origin_hash", sa.String(64)),
+    sa.Column("origin_seal", sa.String(64)),
+    sa.Column("verified", sa.Boolean),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("received_at", sa.DateTime(timezone=True)),
 )
 for col in ("time", "user", "device", "rule", "severity", "decision", "host"):
     sa.Index(f"ix_events_{col}_time" if col != "time" else "ix_events_time",
              *([events.c[col]] if col == "time" else [events.c[col], events.c.time]), events.c.seq)
 sa.Index("ix_events_user_rule_time", events.c.user, events.c.rule, events.c.time, events.c.seq)  # a person's rule
+sa.Index("ix_events_origin_seq", events.c.origin, events.c.origin_seq, unique=True)
+sa.Index("ix_events_school_time", events.c.school, events.c.time, events.c.seq)
 # Everything the overview counts, so its three queries never read the table itself.
 OVERVIEW_INDEX = sa.Index("ix_events_overview", events.c.time, events.c.purged, events.c.rule, events.c.decision,
                           events.c.host)
@@ -95,6 +108,31 @@ seal_state = sa.Table(
     sa.Column("key", sa.String(64), nullable=False),
 )
 
+# The trust server's schools (an enrolment secret each, kept as its SHA-256: it is a random token) and devices.
+schools = sa.Table(
+    "schools", metadata,
+    sa.Column("name", sa.String(120), primary_key=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+)
+
+devices = sa.Table(
+    "devices", metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("school", sa.String(120), nullable=False),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("public_key", sa.String(64), nullable=False),  # Ed25519, raw, hex: every batch is signed with it
+    sa.Column("start_seq", sa.BigInteger, nullable=False),  # the device's verification key: where sealing began
+    sa.Column("start_key", sa.String(64), nullable=False),
+    sa.Column("next_seq", sa.BigInteger, nullable=False),  # the next sequence number expected from it
+    sa.Column("next_key", sa.String(64), nullable=False),  # ... and the key that must have sealed it
+    sa.Column("last_hash", sa.String(64), nullable=False),
+    sa.Column("enrolled", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True)),
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+    sa.Column("health", sa.Text),
+)
+
 settings = sa.Table(
     "settings", metadata,
     sa.Column("key", sa.String(80), primary_key=True),
@@ -112,7 +150,7 @@ admin_sessions = sa.Table(
     sa.Column("last_seen", sa.Float, nullable=False),
 )
 
-FILTERS = ("user", "device", "rule", "severity", "decision", "host")
+FILTERS = ("user", "device", "rule", "severity", "decision", "host", "school", "origin")
 
 
 @dataclass
@@ -125,6 +163,8 @@ class Filter:
     severity: str | None = None
     decision: str | None = None
     host: str | None = None
+    school: str | None = None
+    origin: str | None = None  # an enrolled device's id (the trust server)
 
     def clauses(self):
         out = []
@@ -291,21 +331,24 @@ class Store:
         self._after_append(stored)
         return [e.id for e in batch]
 
-    def _append(self, conn, batch: list[Event]) -> list[Event]:
+    def _append(self, conn, batch: list[Event], extras: list[dict] | None = None) -> list[Event]:
+        """Store `batch` in this transaction; `extras`, one dict a event, adds the trust server's columns."""
         head_seq, head = self._head(conn, "events")
         ids = [e.id for e in batch]
         existing = set(conn.scalars(sa.select(events.c.id).where(events.c.id.in_(ids))))
         rows, stored, seen = [], [], set()
         key = self._sealing_key(conn, "events", head_seq + 1)
-        for e in batch:
+        for i, e in enumerate(batch):
             if e.id in existing or e.id in seen:
                 continue
             seen.add(e.id)
             stored.append(e)
             head_seq += 1
-            digest = _digest(e.content())
+            digest = extras[i]["origin_digest"] if extras and "origin_digest" in extras[i] else _digest(e.content())
             h = _link(head, digest)
             rows.append(self._row(e, head_seq, digest, head, h, sealing.seal(key, head_seq, h, _header(e))))
+            if extras:
+                rows[-1].update({k: v for k, v in extras[i].items() if k != "origin_digest"})
             key, head = sealing.evolve(key), h
         if rows:
             conn.execute(events.insert(), rows)
@@ -476,6 +519,201 @@ class Store:
             rows = conn.execute(sa.select(audit).order_by(audit.c.seq.desc()).limit(limit)).mappings().all()
         return [dict(r) | {"detail": json.loads(r["detail"] or "{}")} for r in rows]
 
+    # -- forwarding: the laptop's outbox ----------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        with self.reader.connect() as conn:
+            row = conn.execute(sa.select(chain.c.seq, chain.c.hash).where(chain.c.name == "events")).first()
+        return (row.seq, row.hash) if row else (0, GENESIS)
+
+    def head_proof(self) -> dict:
+        """The events chain's head, sealed with the key for the row after it (as an anchor line is): the trust
+        server, holding the same key, knows from it that no newest rows were removed before they were sent."""
+        with self.reader.connect() as conn:
+            head = conn.execute(sa.select(chain.c.seq, chain.c.hash).where(chain.c.name == "events")).first()
+            state = conn.execute(sa.select(seal_state).where(seal_state.c.name == "events")).first()
+        seq, h = (head.seq, head.hash) if head else (0, GENESIS)
+        proof = {"seq": seq, "hash": h}
+        if state is not None:
+            proof["seal"] = sealing.anchor_seal(bytes.fromhex(state.key), seq, h)
+        return proof
+
+    def outbox(self, after: int, limit: int) -> list[dict]:
+        """Events after sequence number `after`, oldest first, as the laptop sends them: every field and its chain
+        fields, the time to the microsecond (the seal covers it)."""
+        with self.reader.connect() as conn:
+            rows = conn.execute(sa.select(*[events.c[n] for n in WIRE_FIELDS]).where(events.c.seq > after)
+                                .order_by(events.c.seq).limit(limit)).mappings().all()
+        return [_wire(r) for r in rows]
+
+    def row_hash(self, seq: int) -> str | None:
+        with self.reader.connect() as conn:
+            return conn.scalar(sa.select(events.c.hash).where(events.c.seq == seq))
+
+    # -- the trust server: schools, devices, and what they forward ---------------------------------------------
+
+    def school_add(self, name: str, secret: str) -> bool:
+        """False when the school exists already."""
+        with self._lock, self.engine.begin() as conn:
+            if conn.scalar(sa.select(schools.c.name).where(schools.c.name == name)) is not None:
+                return False
+            conn.execute(schools.insert().values(name=name, secret_hash=_secret_hash(secret), created=utcnow()))
+        return True
+
+    def school_rotate(self, name: str, secret: str) -> bool:
+        with self._lock, self.engine.begin() as conn:
+            return bool(conn.execute(schools.update().where(schools.c.name == name)
+                                     .values(secret_hash=_secret_hash(secret))).rowcount)
+
+    def school_for_secret(self, secret: str) -> str | None:
+        with self.reader.connect() as conn:
+            return conn.scalar(sa.select(schools.c.name).where(schools.c.secret_hash == _secret_hash(secret)))
+
+    def schools(self) -> list[str]:
+        with self.reader.connect() as conn:
+            return list(conn.scalars(sa.select(schools.c.name).order_by(schools.c.name)))
+
+    def device_enrol(self, device_id: str, school: str, name: str, public_key: str, start: sealing.Start) -> None:
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(devices.insert().values(
+                id=device_id, school=school, name=name, public_key=public_key, start_seq=start.seq,
+                start_key=start.key.hex(), next_seq=1, next_key=start.key.hex(), last_hash=GENESIS,
+                enrolled=utcnow(), revoked=False))
+
+    def device(self, device_id: str) -> dict | None:
+        with self.reader.connect() as conn:
+            row = conn.execute(sa.select(devices).where(devices.c.id == device_id)).mappings().first()
+        return _device(row) if row else None
+
+    def devices(self, school: str | None = None) -> list[dict]:
+        q = sa.select(devices).order_by(devices.c.school, devices.c.name)
+        if school:
+            q = q.where(devices.c.school == school)
+        with self.reader.connect() as conn:
+            return [_device(r) for r in conn.execute(q).mappings()]
+
+    def device_health(self, device_id: str, health: dict) -> None:
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(devices.update().where(devices.c.id == device_id).values(health=json.dumps(health)))
+
+    def device_revoke(self, device_id: str) -> bool:
+        with self._lock, self.engine.begin() as conn:
+            return bool(conn.execute(devices.update().where(devices.c.id == device_id).values(revoked=True))
+                        .rowcount)
+
+    def ingest(self, device_id: str, batch: list[dict], *, sent_at: datetime, head: dict | None,
+               dropped: tuple[int, int] | None = None, health: dict | None = None) -> "Ingested":
+        """Store a device's batch idempotently by (device, seq), checking that it continues the device's sealed
+        chain; returns the highest contiguous sequence number now held. Every problem (a changed or re-sealed row,
+        a gap, a replay of a sequence number with other content, a device rewound to an older copy, a revoked
+        device) is kept, and becomes an integrity event the reviewers see; the events themselves are kept too,
+        marked unverified, so nothing a device sends is lost."""
+        received = utcnow()
+        with self._lock, self.engine.begin() as conn:
+            q = sa.select(devices).where(devices.c.id == device_id)
+            dev = conn.execute(q if self.sqlite else q.with_for_update()).mappings().first()
+            if dev is None:
+                return Ingested(0, refused="unknown device: enrol again")
+            if dev["revoked"]:  # refused, and reported at most once an hour however often it retries
+                last = conn.scalar(sa.select(sa.func.max(events.c.time)).where(
+                    events.c.origin == device_id, events.c.rule == "integrity.revoked"))
+                if last is None or _aware(last) < received - timedelta(hours=1):
+                    self._record_integrity(conn, dev, [(
+                        "revoked", "medium", {"events": len(batch)},
+                        f"the revoked device {dev['name']} sent {len(batch)} events; they were refused")], received)
+                return Ingested(dev["next_seq"] - 1, refused="this device was revoked")
+            check = _DeviceChain(dev)
+            kept, extras, problems = [], [], []
+            if head is not None and head["seq"] < dev["next_seq"] - 1:
+                problems.append(("rewound", "high", {"device_head": head["seq"], "held": dev["next_seq"] - 1},
+                                 f"{dev['name']} says its record ends at event {head['seq']}, but it had sent "
+                                 f"{dev['next_seq'] - 1}: it was restored from an older copy or its newest "
+                                 "events removed"))
+            for w in sorted(batch, key=lambda w: w["seq"]):
+                if w["seq"] < check.next_seq:
+                    held = conn.scalar(sa.select(events.c.origin_hash).where(
+                        events.c.origin == device_id, events.c.origin_seq == w["seq"]))
+                    if held is not None and held != w["hash"]:
+                        problems.append(("replayed", "high", {"seq": w["seq"]},
+                                         f"{dev['name']} sent event {w['seq']} again with other content: it was "
+                                         "rewound to an older copy and wrote new events over the old numbers"))
+                    continue
+                if w["seq"] > check.next_seq:
+                    first, last = check.next_seq, w["seq"] - 1
+                    declared = dropped is not None and dropped[0] <= first and last <= dropped[1]
+                    problems.append(("dropped" if declared else "gap", "medium" if declared else "high",
+                                     {"from": first, "to": last},
+                                     f"{dev['name']}'s outbox was full and dropped events {first} to {last}"
+                                     if declared else f"events {first} to {last} of {dev['name']} never arrived: "
+                                     "they were deleted on the laptop"))
+                    check.skip_to(w["seq"], w["prev_hash"])
+                event, problem = check.step(w)
+                if problem:
+                    problems.append(("chain_break", "high", {"seq": w["seq"]}, f"{dev['name']}: {problem}"))
+                kept.append(event)
+                extras.append({"school": dev["school"], "origin": device_id, "origin_seq": w["seq"],
+                               "origin_prev": w["prev_hash"], "origin_hash": w["hash"],
+                               "origin_seal": w.get("seal"), "verified": not problem, "sent_at": sent_at,
+                               "received_at": received, "origin_digest": w["digest"],
+                               "purged": bool(w.get("purged"))})
+            if head is not None and head.get("seal") and head["seq"] == check.next_seq - 1 \
+                    and check.next_seq >= check.start and not problems and not sealing.equal(
+                        head["seal"], sealing.anchor_seal(check.key, head["seq"], head["hash"])):
+                problems.append(("truncated", "high", {"device_head": head["seq"]},
+                                 f"{dev['name']}'s sealing key has moved past its newest event {head['seq']}: "
+                                 "events after it were removed on the laptop before they were sent"))
+            self._append(conn, kept, extras)
+            self._record_integrity(conn, dev, _first_of_each(problems), received)
+            conn.execute(devices.update().where(devices.c.id == device_id).values(
+                next_seq=check.next_seq, next_key=check.key.hex(), last_hash=check.last, last_seen=received,
+                health=json.dumps(health) if health is not None else dev["health"]))
+            acked = check.next_seq - 1
+        return Ingested(acked, problems=[p[3] for p in problems])
+
+    def _record_integrity(self, conn, dev, problems: list[tuple], when: datetime) -> None:
+        if not problems:
+            return
+        evs = [Event(rule=f"integrity.{kind}", decision="recorded", severity=severity, source="server",
+                     device=dev["name"][:120], message=text[:4000], evidence=evidence, time=when)
+               for kind, severity, evidence, text in problems]
+        self._append(conn, evs, [{"school": dev["school"], "origin": dev["id"], "verified": True,
+                                  "received_at": when} for _ in evs])
+
+    def verify_devices(self) -> list["DeviceCheck"]:
+        """Each enrolled device's record as held here, walked again from its verification key: the events held,
+        and the first break, gap or replay, or "" when intact (integrity events recorded at arrival count)."""
+        out = []
+        with self.reader.connect() as conn:
+            for dev in conn.execute(sa.select(devices).order_by(devices.c.school, devices.c.name)).mappings():
+                check = _DeviceChain(dict(dev, next_seq=1, next_key=dev["start_key"], last_hash=GENESIS))
+                held, problem = 0, ""
+                declared = [json.loads(e or "{}") for e in conn.scalars(sa.select(events.c.evidence).where(
+                    events.c.origin == dev["id"], events.c.rule == "integrity.dropped"))]
+                rows = conn.execution_options(yield_per=2000).execute(
+                    sa.select(events).where(events.c.origin == dev["id"], events.c.origin_seq.isnot(None))
+                    .order_by(events.c.origin_seq))
+                for row in rows.mappings():
+                    held += 1
+                    if problem:
+                        continue
+                    w = _wire({k: row[k] for k in WIRE_FIELDS}) | {
+                        "seq": row["origin_seq"], "prev_hash": row["origin_prev"], "hash": row["origin_hash"],
+                        "seal": row["origin_seal"]}
+                    if w["seq"] > check.next_seq and any(
+                            d.get("from") == check.next_seq and d.get("to") == w["seq"] - 1 for d in declared):
+                        check.skip_to(w["seq"], w["prev_hash"])  # given up by the laptop's full outbox, and said so
+                    if w["seq"] != check.next_seq:
+                        problem = f"events {check.next_seq} to {w['seq'] - 1} are missing"
+                        continue
+                    problem = check.step(w)[1]
+                recorded = conn.execute(sa.select(events.c.rule, events.c.message).where(
+                    events.c.origin == dev["id"], events.c.rule.like("integrity.%"),
+                    events.c.rule != "integrity.dropped").order_by(events.c.seq).limit(1)).first()
+                if not problem and recorded is not None:
+                    problem = recorded.message or recorded.rule
+                out.append(DeviceCheck(dev["id"], dev["name"], dev["school"], held, problem))
+        return out
+
     # -- settings ------------------------------------------------------------------------------------------------
 
     def get_setting(self, key: str, default=None):
@@ -612,6 +850,99 @@ class Store:
 
 
 PURGE_RULE = "retention.purge"
+WIRE_FIELDS = ("seq", "id", "time", "rule", "severity", "decision", "user", "device", "host", "path", "source",
+               "reason", "message", "clauses", "evidence", "purged", "digest", "prev_hash", "hash", "seal")
+
+
+@dataclass
+class Ingested:
+    acked: int  # the highest contiguous sequence number the server holds for the device
+    refused: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DeviceCheck:
+    id: str
+    name: str
+    school: str
+    held: int
+    problem: str  # "" when intact
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _device(row) -> dict:
+    d = {k: row[k] for k in ("id", "school", "name", "public_key", "next_seq", "enrolled", "last_seen", "revoked")}
+    d["health"] = json.loads(row["health"]) if row["health"] else {}
+    d["held"] = row["next_seq"] - 1
+    return d
+
+
+def _wire(row) -> dict:
+    d = dict(row)
+    d["time"] = _aware(d["time"]).astimezone(timezone.utc).isoformat()
+    d["clauses"] = json.loads(d["clauses"] or "[]")
+    d["evidence"] = json.loads(d["evidence"] or "{}")
+    d["purged"] = bool(d["purged"])
+    for k in ("user", "device", "host", "path", "source", "reason", "message"):
+        d[k] = d[k] or ""
+    return d
+
+
+def _first_of_each(problems: list[tuple]) -> list[tuple]:
+    """One integrity event for each kind of problem in a batch (a re-sealed record breaks every row after the
+    edit), saying how many rows it concerned."""
+    out: dict[str, tuple] = {}
+    for kind, severity, evidence, text in problems:
+        if kind in out:
+            k, sev, ev, t = out[kind]
+            out[kind] = (k, sev, {**ev, "rows": ev.get("rows", 1) + 1}, t)
+        else:
+            out[kind] = (kind, severity, evidence, text)
+    return list(out.values())
+
+
+class _DeviceChain:
+    """A device's sealed chain as the server follows it: the next sequence number, the hash before it and the key
+    that must seal it (rules/record/seal.py)."""
+
+    def __init__(self, dev):
+        self.next_seq, self.last = dev["next_seq"], dev["last_hash"]
+        self.start = dev["start_seq"]
+        self.key = bytes.fromhex(dev["next_key"])
+
+    def skip_to(self, seq: int, prev_hash: str) -> None:
+        if seq > self.start:
+            self.key = sealing.evolve(self.key, seq - max(self.next_seq, self.start))
+        self.next_seq, self.last = seq, prev_hash
+
+    def step(self, w: dict) -> tuple[Event, str]:
+        """The event a wire row carries, and what is wrong with it ("" when it continues the chain)."""
+        seq = w["seq"]
+        event = Event.stored(id=w["id"], time=_aware(w["time"] if isinstance(w["time"], datetime)
+                                                     else datetime.fromisoformat(w["time"])),
+                             rule=w["rule"], severity=w["severity"], decision=w["decision"],
+                             user=w.get("user") or "", device=w.get("device") or "", host=w.get("host") or "",
+                             path=w.get("path") or "", source=w.get("source") or "", reason=w.get("reason") or "",
+                             message=w.get("message") or "", clauses=w.get("clauses") or [],
+                             evidence=w.get("evidence") or {})
+        problem = ""
+        if w["prev_hash"] != self.last:
+            problem = f"event {seq} does not follow event {seq - 1}: an event before it was changed or removed"
+        elif not w.get("purged") and _digest(event.content()) != w["digest"]:
+            problem = f"event {seq} was changed after it was written"
+        elif _link(w["prev_hash"], w["digest"]) != w["hash"]:
+            problem = f"event {seq}'s hash is wrong"
+        elif seq >= self.start and not sealing.equal(
+                sealing.seal(self.key, seq, w["hash"], _header(event)), w.get("seal") or ""):
+            problem = f"event {seq}'s seal does not match the device's key: it was re-sealed or replaced on the laptop"
+        if seq >= self.start:
+            self.key = sealing.evolve(self.key)
+        self.next_seq, self.last = seq + 1, w["hash"]
+        return event, problem
 
 
 def _audit_text(t: datetime, actor: str, action: str, detail: str) -> str:
@@ -629,6 +960,8 @@ def _row_header(row) -> str:
 
 def _purge_allowed(row, purges: list[tuple[int, datetime, dict]]) -> bool:
     """A purge event after the row, whose stated retention for the row's rule had passed at the time of the purge."""
+    if row["origin"] is not None:  # emptied on the laptop before it was forwarded: its device's chain covers it
+        return True
     t = _aware(row["time"])
     for seq, when, ev in purges:
         if seq <= row["seq"]:

@@ -2,7 +2,7 @@
 then rewrite them with everything the project offers, recomputing what it can. Run by test_seal_accounts.py as a
 real second account (and imported by test_seal.py for `reseal_from`).
 
-    python staff_tamper.py CONFIG MODE    MODE: append | edit | truncate | replace | read-key
+    python staff_tamper.py CONFIG MODE    MODE: append | edit | edit-unsent | truncate | replace | read-key
 """
 from __future__ import annotations
 
@@ -66,6 +66,13 @@ def main(config_path: str, mode: str) -> int:
                 conn.execute(events.update().where(events.c.seq == 2).values(user="someone else"))
                 conn.execute(events.delete().where(events.c.seq == 4))
             reseal_from(store, 2)
+            (config.data_dir / "anchors").unlink(missing_ok=True)
+        elif mode == "edit-unsent":  # the newest events, not forwarded yet: change one, remove another
+            with store.engine.begin() as conn:
+                last = conn.scalar(sa.select(sa.func.max(events.c.seq)))
+                conn.execute(events.update().where(events.c.seq == last - 5).values(user="someone else"))
+                conn.execute(events.delete().where(events.c.seq == last - 3))
+            reseal_from(store, last - 5)
             (config.data_dir / "anchors").unlink(missing_ok=True)
         elif mode == "truncate":  # remove the newest two events, head and sealing state moved back to match
             with store.engine.begin() as conn:

@@ -9,6 +9,8 @@ message column as text (older tables cut it at 400 characters). Rows stored befo
 import sqlalchemy as sa
 from alembic import op
 
+from rules.record.store import events  # today's index definitions, created where missing
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -16,11 +18,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from rules.record.store import events  # today's index definitions, created where missing
-
     conn = op.get_bind()
-    for index in events.indexes:
-        index.create(conn, checkfirst=True)
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("events")}
+    for index in events.indexes:  # those a later revision adds need columns this one does not have yet
+        if {c.name for c in index.columns} <= columns:
+            index.create(conn, checkfirst=True)
     if conn.dialect.name == "postgresql":
         op.alter_column("events", "message", type_=sa.Text)
     op.add_column("events", sa.Column("seal", sa.String(64)))

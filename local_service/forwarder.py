@@ -1,0 +1,209 @@
+"""The laptop's side of the trust server: enrolment, and forwarding the record from its outbox.
+
+The laptop's store is the outbox: every event has a contiguous sequence number (rules/record/store.py), and the
+setting `forward.acked` is the highest one the server has acknowledged. A forward sends what follows it in batches of
+at most 500 events, each signed with the device's Ed25519 key, and moves `forward.acked` only to what the server
+answers: at least once, never marked sent before the server holds it; the server stores idempotently by (device,
+seq), so a lost answer means a harmless resend. Failures wait with full-jitter exponential backoff (tenacity's
+wait_random_exponential: a random wait up to min(cap, 5 s x 2^n)). When more than [forward] max_backlog events wait,
+the oldest are given up and an event records how many; the batches then declare the gap, so the server tells it
+from a deletion.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from importlib import metadata
+import ssl
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
+
+from rules import Config
+from rules.record import seal as sealing
+from rules.record.events import Event
+from rules.record.store import Store, verify_key_path
+from rules.schema import write_private
+
+
+log = logging.getLogger("postguard.forward")
+try:
+    VERSION = metadata.version("postguard")
+except metadata.PackageNotFoundError:  # run from a source folder that was never installed
+    VERSION = "0+unknown"
+KEY_FILE = "device_key"
+SIGNED_PREFIX = b"postguard-batch-v1\n"  # what a batch's signature covers: this, the device id, "\n", the body
+MAX_EVENTS = 500  # events a batch
+WAKE_DELAY_S = 2.0
+ENROLMENT, ACKED, DROPPED = "forward.enrolment", "forward.acked", "forward.dropped"
+
+
+class ForwardError(Exception):
+    """The server answered, and the answer means retrying will not help (not enrolled, revoked, refused)."""
+
+
+class Unreachable(Exception):
+    """No answer, or one that may be different next time (a 5xx): retried with backoff."""
+
+
+@dataclass
+class Enrolment:
+    server: str
+    device: str
+    school: str
+    name: str
+
+
+def enrolment(store: Store) -> Enrolment | None:
+    value = store.get_setting(ENROLMENT)
+    return Enrolment(**value) if isinstance(value, dict) else None
+
+
+def _post(config: Config, url: str, body: bytes, headers: dict | None = None) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    context = ssl.create_default_context(cafile=config.forward.ca_file or None) if url.startswith("https") else None
+    try:
+        with urllib.request.urlopen(req, timeout=config.forward.timeout_s, context=context) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        try:
+            answer = json.loads(e.read() or b"{}")
+        except ValueError:
+            answer = {}
+        if e.code >= 500 or e.code == 429:
+            raise Unreachable(f"{url}: HTTP {e.code}") from None
+        return e.code, answer if isinstance(answer, dict) else {}
+    except (urllib.error.URLError, OSError, ValueError) as e:  # refused, reset, timed out, cut off mid-answer
+        raise Unreachable(f"{url}: {getattr(e, 'reason', e)}") from None
+
+
+def enrol(config: Config, store: Store, url: str, secret: str, name: str, post=_post) -> Enrolment:
+    """Exchange the school's secret, once, for a device id: a new key pair, and the record's verification key."""
+    try:
+        starts = sealing.read_verify_key(verify_key_path(config))
+    except sealing.VerifyKeyError as e:
+        raise ForwardError(f"the record's verification key is needed to enrol ({e}): run this as the account that "
+                           "set PostGuard up") from None
+    if "events" not in starts:
+        raise ForwardError(f"{verify_key_path(config)} holds no key for the events chain")
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+    body = json.dumps({"secret": secret, "name": name, "public_key": public,
+                       "verify": {"start": starts["events"].seq, "key": starts["events"].key.hex()}}).encode()
+    status, answer = post(config, url.rstrip("/") + "/device/v1/enrol", body)
+    if status != 201:
+        raise ForwardError(answer.get("error") or f"the server answered HTTP {status}")
+    private = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                serialization.NoEncryption()).hex()
+    write_private(config.data_dir / KEY_FILE, private + "\n")
+    result = Enrolment(server=url.rstrip("/"), device=answer["device"], school=answer["school"], name=name)
+    store.set_setting(ENROLMENT, result.__dict__)
+    store.set_setting(ACKED, 0)
+    return result
+
+
+class Forwarder:
+    def __init__(self, config: Config, store: Store, health=None, post=_post):
+        """`post(config, url, body, headers) -> (status, answer)`: urllib by default."""
+        self.config, self.store, self.post = config, store, post
+        self.health = health or (lambda: {})
+        self.wake = threading.Event()  # set when new events are stored: forward at the next chance
+
+    def _key(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex((self.config.data_dir / KEY_FILE).read_text()
+                                                                  .strip()))
+
+    def backlog(self) -> int:
+        return max(0, self.store.head()[0] - int(self.store.get_setting(ACKED, 0)))
+
+    def _drop_oldest(self, acked: int, head: int) -> None:
+        """More waiting than the outbox holds: give up the oldest, and record how many in the record itself."""
+        over = head - acked - self.config.forward.max_backlog
+        if over <= 0:
+            return
+        first, last = acked + 1, acked + over
+        previous = self.store.get_setting(DROPPED)
+        if previous:
+            first = min(first, previous[0])
+        self.store.set_setting(DROPPED, [first, last])
+        self.store.append(Event(rule="outbox.dropped", decision="recorded", severity="medium", source="service",
+                                message=f"The outbox was full: events {first} to {last} were not forwarded.",
+                                evidence={"first": first, "last": last, "events": last - first + 1}))
+        log.warning("outbox full: events %s to %s given up", first, last)
+
+    def send_batch(self) -> tuple[int, int]:
+        """One signed batch; (acknowledged, head). Raises Unreachable (retry) or ForwardError (do not)."""
+        enrolled = enrolment(self.store)
+        if enrolled is None:
+            raise ForwardError("this laptop is not enrolled: postguard enrol URL --secret SECRET")
+        acked = int(self.store.get_setting(ACKED, 0))
+        self._drop_oldest(acked, self.store.head()[0])
+        head = self.store.head_proof()
+        head_seq = head["seq"]
+        dropped = self.store.get_setting(DROPPED)
+        after = max(acked, dropped[1]) if dropped and dropped[1] > acked else acked
+        rows = self.store.outbox(after, MAX_EVENTS)
+        body = {"sent_at": datetime.now(timezone.utc).isoformat(), "head": head,
+                "health": {"version": VERSION, "backlog": head_seq - acked, **self.health()}, "events": rows}
+        if dropped and dropped[1] > acked:
+            body["dropped"] = {"first": dropped[0], "last": dropped[1]}
+        raw = json.dumps(body, ensure_ascii=False).encode()
+        signature = self._key().sign(SIGNED_PREFIX + enrolled.device.encode() + b"\n" + raw).hex()
+        status, answer = self.post(self.config, enrolled.server + "/device/v1/events", raw,
+                               {"X-PostGuard-Device": enrolled.device, "X-PostGuard-Signature": signature})
+        if status != 200:
+            raise ForwardError(answer.get("error") or f"the server answered HTTP {status}")
+        new = int(answer.get("acked", acked))
+        if new > acked:
+            self.store.set_setting(ACKED, new)
+            if dropped and new >= dropped[1]:
+                self.store.set_setting(DROPPED, None)
+        for problem in answer.get("problems", []):
+            log.warning("the server reports: %s", problem)
+        return new, head_seq
+
+    def forward_all(self, within_s: float) -> bool:
+        """Send until the server holds everything there is, retrying with backoff for up to `within_s` seconds;
+        True when it does."""
+        retrying = Retrying(wait=wait_random_exponential(multiplier=5, max=self.config.forward.retry_cap_s),
+                            stop=stop_after_delay(within_s), retry=retry_if_exception_type(Unreachable),
+                            reraise=True)
+        before = -1
+        while True:
+            try:
+                acked, head = retrying(self.send_batch)
+            except (Unreachable, RetryError) as e:
+                log.warning("the server cannot be reached: %s", e)
+                return False
+            if acked >= head:
+                return True
+            if acked <= before:  # the server holds no more than last time: do not send the same batch forever
+                return False
+            before = acked
+
+    def run(self, stopping: threading.Event) -> None:
+        """postguard run's forwarding thread: every [forward] interval_s, or sooner after new events (a few seconds
+        later, so that a burst goes in one batch)."""
+        while not stopping.is_set():
+            if enrolment(self.store) is not None and self.backlog():
+                try:
+                    self.forward_all(within_s=self.config.forward.interval_s)
+                except ForwardError as e:
+                    log.error("forwarding stopped: %s", e)
+                except Exception:
+                    log.exception("forwarding failed")
+            if self.wake.wait(self.config.forward.interval_s):
+                stopping.wait(WAKE_DELAY_S)
+            self.wake.clear()
+
+
+def key_file(config: Config) -> Path:
+    return config.data_dir / KEY_FILE

@@ -1,0 +1,122 @@
+"""The trust server: the device API (trust.py) and the dashboard (admin.py, the same blueprint a laptop serves), on
+the trust's database, served by gunicorn.
+
+    postguard server run --database URL [--host H] [--port N] [--workers N]
+
+Each gunicorn worker builds its own app (and so its own database connections) after the fork. Hosts: loopback and
+[server] hosts (the name the trust's reverse proxy forwards); TLS is the reverse proxy's job (docs/trust-server.md).
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import sys
+import threading
+from datetime import timedelta
+
+from flask import Flask, abort, current_app, jsonify, make_response, redirect, request, url_for
+
+from rules import load_config
+from rules.record.events import Event, utcnow
+from rules.record.keys import SESSION_KEY_FILE, read_secret
+
+from . import admin, trust
+from .services import Services
+
+log = logging.getLogger("postguard.server")
+SILENT_CHECK_EVERY_S = 3600
+
+
+def create_server_app(services: Services, test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+                            PERMANENT_SESSION_LIFETIME=timedelta(minutes=30), MAX_CONTENT_LENGTH=32 << 20,
+                            EXTRA_HOSTS=list(services.config.server.hosts), EXTENSION_ORIGINS=[])
+    app.config.from_mapping(test_config or {})
+    app.config.setdefault("SECRET_KEY", None)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = read_secret(services.config, SESSION_KEY_FILE)
+    app.extensions["postguard"] = services
+    app.before_request(_gate)
+    app.register_blueprint(trust.bp)
+    app.register_blueprint(admin.bp)
+    app.add_url_rule("/", "index", lambda: redirect(url_for("admin.overview")))
+    return app
+
+
+def _gate():
+    """Host (DNS rebinding) and Origin (cross-site) as on a laptop; the device API is signed, the dashboard logged
+    in (admin.py)."""
+    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    if host not in current_app.config["EXTRA_HOSTS"] and not _loopback(host):
+        abort(make_response(jsonify({"error": "this server does not answer to that host name"}), 421))
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        abort(make_response(jsonify({"error": "requests from this origin are not accepted"}), 403))
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_silent(services: Services) -> int:
+    """An event for each device silent for [server] silent_days, once per silence."""
+    limit = utcnow() - timedelta(days=services.config.server.silent_days)
+    n = 0
+    for dev in services.store.devices():
+        seen = dev["last_seen"] or dev["enrolled"]
+        seen = seen if seen.tzinfo else seen.replace(tzinfo=limit.tzinfo)
+        if dev["revoked"] or seen >= limit or dev["health"].get("silent_reported") == seen.isoformat():
+            continue
+        services.store.append(Event(rule="device.silent", decision="recorded", severity="medium", source="server",
+                                    device=dev["name"], evidence={"days": services.config.server.silent_days},
+                                    message=f"{dev['name']} ({dev['school']}) has not been heard from since "
+                                            f"{seen:%Y-%m-%d %H:%M} UTC."))
+        services.store.device_health(dev["id"], {**dev["health"], "silent_reported": seen.isoformat()})
+        n += 1
+    return n
+
+
+def run(args) -> int:
+    """postguard server run: gunicorn in this process, `serving on http://H:P` once it accepts connections."""
+    from gunicorn.app.base import BaseApplication  # only the server needs gunicorn
+
+    config_path, database = args.config, args.database
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{args.host}:{args.port}")
+            self.cfg.set("workers", args.workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 4)
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 5)
+            self.cfg.set("accesslog", None)
+            self.cfg.set("when_ready", _ready)
+
+        def load(self):
+            config = load_config(config_path)
+            return create_server_app(Services.open(config, database=database, token="-", user="server"))
+
+    def _ready(server):
+        host, port = server.LISTENERS[0].sock.getsockname()[:2]
+        print(f"serving on http://{host}:{port}", flush=True)
+        threading.Thread(target=_silent_loop, daemon=True).start()
+
+    def _silent_loop():
+        svc = Services.open(load_config(config_path), database=database, token="-", user="server")
+        while True:
+            try:
+                check_silent(svc)
+            except Exception:
+                log.exception("the silent-device check failed")
+            threading.Event().wait(SILENT_CHECK_EVERY_S)
+
+    sys.argv = sys.argv[:1]  # gunicorn reads its own command line too: it is configured above instead
+    Server().run()
+    return 0

@@ -1,0 +1,266 @@
+"""The trust server's commands and the laptop's enrolment and forwarding commands.
+
+    postguard server init --database URL
+    postguard server school add NAME --database URL [--json]   |   postguard server school rotate NAME --database URL
+    postguard server run --database URL [--host H] [--port N] [--workers N]
+    postguard server events --database URL [--school NAME] [--device ID] [--format jsonl]
+    postguard server verify --database URL
+    postguard server device list|revoke ...
+    postguard enrol URL --secret SECRET [--name DEVICE]   |   postguard enrol --status
+    postguard forward --once
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import timezone
+import socket
+import sys
+
+from rules import load_config
+from rules.record.store import Filter, Store, database_url, open_store
+
+from . import forwarder
+from .commands import EXIT_OK, UsageError
+
+EXIT_NOT_INTACT = 1
+
+
+def _store(args) -> Store:
+    if not args.database:
+        raise UsageError("--database URL is required (the trust server's database)")
+    config = load_config(args.config)
+    return open_store(config, args.database)
+
+
+def cmd_init(args) -> int:
+    store = _store(args)
+    store.close()
+    print(f"the trust server's schema is ready in {_safe(database_url(load_config(args.config), args.database))}")
+    return EXIT_OK
+
+
+def cmd_school_add(args) -> int:
+    store = _store(args)
+    try:
+        secret = secrets.token_urlsafe(32)
+        if not store.school_add(args.name, secret):
+            raise UsageError(f"the school {args.name!r} exists already (rotate its secret with 'server school "
+                             "rotate')")
+    finally:
+        store.close()
+    _print_secret(args, secret)
+    return EXIT_OK
+
+
+def cmd_school_rotate(args) -> int:
+    store = _store(args)
+    try:
+        secret = secrets.token_urlsafe(32)
+        if not store.school_rotate(args.name, secret):
+            raise UsageError(f"no school named {args.name!r}")
+    finally:
+        store.close()
+    _print_secret(args, secret)
+    return EXIT_OK
+
+
+def _print_secret(args, secret: str) -> None:
+    if args.json:
+        print(json.dumps({"school": args.name, "secret": secret}))
+    else:
+        print(f"{args.name}: enrolment secret {secret}\n(give it to the school's IT; laptops enrol with "
+              "'postguard enrol URL --secret SECRET')")
+
+
+def cmd_run(args) -> int:
+    from . import server  # Flask and gunicorn: only this command needs them (postguard scan loads neither)
+    _store(args).close()  # the schema is ready before any worker starts
+    return server.run(args)
+
+
+def cmd_events(args) -> int:
+    store = _store(args)
+    try:
+        names = {d["id"]: d["name"] for d in store.devices()}
+        for row in store.iter_all(Filter(school=args.school or None, origin=args.device or None)):
+            if row.get("origin_seq") is None:
+                continue  # the server's own events (integrity, silent devices): not forwarded by a device
+            out = {k: v for k, v in row.items() if not k.startswith("_") and k not in _SERVER_COLUMNS}
+            out.update(device=row["origin"], device_name=names.get(row["origin"], ""), seq=row["origin_seq"],
+                       school=row["school"], laptop_device=row["device"],
+                       verified=row["verified"], sent_at=_iso(row["sent_at"]), received_at=_iso(row["received_at"]))
+            print(json.dumps(out, ensure_ascii=False, default=str))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+_SERVER_COLUMNS = {"seq", "digest", "prev_hash", "hash", "seal", "origin", "origin_seq", "origin_prev", "origin_hash",
+                   "origin_seal", "sent_at", "received_at"}
+
+
+def _iso(t) -> str | None:
+    if t is None:
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).isoformat().replace("+00:00", "Z")
+
+
+def cmd_verify(args) -> int:
+    store = _store(args)
+    try:
+        checks = store.verify_devices()
+    finally:
+        store.close()
+    if not checks:
+        print("no devices enrolled")
+    for c in checks:
+        state = "ok" if not c.problem else f"NOT INTACT: {c.problem}"
+        print(f"{c.school} / {c.name} ({c.id}): {c.held} events, {state}")
+    return EXIT_NOT_INTACT if any(c.problem for c in checks) else EXIT_OK
+
+
+def cmd_device_list(args) -> int:
+    store = _store(args)
+    try:
+        for d in store.devices(args.school or None):
+            print(json.dumps({**d, "enrolled": _iso(d["enrolled"]), "last_seen": _iso(d["last_seen"])}))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
+def cmd_device_revoke(args) -> int:
+    store = _store(args)
+    try:
+        if not store.device_revoke(args.device):
+            raise UsageError(f"no device {args.device!r}")
+    finally:
+        store.close()
+    print(f"revoked {args.device}: its uploads are refused from now on, and reported")
+    return EXIT_OK
+
+
+# -- the laptop --------------------------------------------------------------------------------------------------
+
+def cmd_enrol(args) -> int:
+    config = load_config(args.config)
+    store = open_store(config)
+    try:
+        if not args.status and forwarder.enrolment(store) is not None and not args.again:
+            raise UsageError(f"this laptop is enrolled already ({forwarder.enrolment(store).server}); 'postguard "
+                             "enrol --status' shows it, --again enrols it anew as a new device")
+        if args.status:
+            e = forwarder.enrolment(store)
+            if e is None:
+                print("not enrolled")
+                return EXIT_NOT_INTACT
+            f = forwarder.Forwarder(config, store)
+            print(f"enrolled with {e.server} as {e.name} ({e.device}), school {e.school}; "
+                  f"{f.backlog()} events waiting to be forwarded")
+            return EXIT_OK
+        if not args.url or not args.secret:
+            raise UsageError("postguard enrol URL --secret SECRET [--name DEVICE]")
+        try:
+            e = forwarder.enrol(config, store, args.url, args.secret, args.name or socket.gethostname())
+        except (forwarder.ForwardError, forwarder.Unreachable) as exc:
+            print(f"postguard: enrolment failed: {exc}", file=sys.stderr)
+            return EXIT_NOT_INTACT
+    finally:
+        store.close()
+    print(f"enrolled with {e.server} as {e.name} ({e.device}), school {e.school}")
+    return EXIT_OK
+
+
+def cmd_forward(args) -> int:
+    config = load_config(args.config)
+    store = open_store(config)
+    try:
+        f = forwarder.Forwarder(config, store)
+        try:
+            done = f.forward_all(within_s=args.within)
+        except forwarder.ForwardError as exc:
+            print(f"postguard: {exc}", file=sys.stderr)
+            return EXIT_NOT_INTACT
+        waiting = f.backlog()
+    finally:
+        store.close()
+    print(f"forwarded: the server holds everything ({waiting} waiting)" if done and not waiting else
+          f"not all forwarded: {waiting} events waiting")
+    return EXIT_OK if done and not waiting else EXIT_NOT_INTACT
+
+
+def _safe(url: str) -> str:
+    """A database URL without its password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
+    return url
+
+
+def add_parsers(sub, common) -> None:
+    db = {"metavar": "URL", "help": "the trust server's database (postgresql://... or sqlite:///...)"}
+    p = sub.add_parser("server", parents=[common], help="the trust-wide server every laptop forwards its record to")
+    ssub = p.add_subparsers(metavar="ACTION")
+    s = ssub.add_parser("init", parents=[common], help="create or migrate the server's schema")
+    s.add_argument("--database", **db)
+    s.set_defaults(func=cmd_init)
+
+    s = ssub.add_parser("school", parents=[common], help="schools and their enrolment secrets")
+    schsub = s.add_subparsers(metavar="ACTION")
+    a = schsub.add_parser("add", parents=[common], help="add a school and print its enrolment secret")
+    a.add_argument("name", metavar="NAME")
+    a.add_argument("--database", **db)
+    a.add_argument("--json", action="store_true", help='print {"school": NAME, "secret": "..."}')
+    a.set_defaults(func=cmd_school_add)
+    r = schsub.add_parser("rotate", parents=[common], help="a new enrolment secret; the old one is refused")
+    r.add_argument("name", metavar="NAME")
+    r.add_argument("--database", **db)
+    r.add_argument("--json", action="store_true", help='print {"school": NAME, "secret": "..."}')
+    r.set_defaults(func=cmd_school_rotate)
+
+    s = ssub.add_parser("run", parents=[common], help="serve the device API and the dashboard (gunicorn)")
+    s.add_argument("--database", **db)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8766, help="port (0: any free port; default 8766)")
+    s.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    s.set_defaults(func=cmd_run)
+
+    s = ssub.add_parser("events", parents=[common], help="the events as stored centrally, one JSON object a line")
+    s.add_argument("--database", **db)
+    s.add_argument("--school", metavar="NAME")
+    s.add_argument("--device", metavar="ID")
+    s.add_argument("--format", choices=("jsonl",), default="jsonl")
+    s.set_defaults(func=cmd_events)
+
+    s = ssub.add_parser("verify", parents=[common], help="each device's record: the events held, ok or the first "
+                                                        "break, gap or replay (exit 1 when any is not intact)")
+    s.add_argument("--database", **db)
+    s.set_defaults(func=cmd_verify)
+
+    s = ssub.add_parser("device", parents=[common], help="enrolled devices")
+    dsub = s.add_subparsers(metavar="ACTION")
+    d = dsub.add_parser("list", parents=[common], help="the devices, their health and last contact (JSON lines)")
+    d.add_argument("--database", **db)
+    d.add_argument("--school", metavar="NAME")
+    d.set_defaults(func=cmd_device_list)
+    d = dsub.add_parser("revoke", parents=[common], help="refuse a device's uploads from now on, and report them")
+    d.add_argument("device", metavar="ID")
+    d.add_argument("--database", **db)
+    d.set_defaults(func=cmd_device_revoke)
+
+    p = sub.add_parser("enrol", parents=[common], help="enrol this laptop with the trust server")
+    p.add_argument("url", nargs="?", metavar="URL")
+    p.add_argument("--secret", help="the school's enrolment secret")
+    p.add_argument("--name", help="this device's name on the server (default: the host name)")
+    p.add_argument("--status", action="store_true", help="show the enrolment and the backlog")
+    p.add_argument("--again", action="store_true", help="enrol anew although enrolled (a new device id)")
+    p.set_defaults(func=cmd_enrol)
+
+    p = sub.add_parser("forward", parents=[common], help="send the record to the trust server")
+    p.add_argument("--once", action="store_true", required=True,
+                   help="send everything pending and exit (0 when the server acknowledged all of it)")
+    p.add_argument("--within", type=float, default=120.0, metavar="S",
+                   help="retry for up to S seconds while the server cannot be reached (default 120)")
+    p.set_defaults(func=cmd_forward)

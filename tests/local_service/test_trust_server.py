@@ -1,0 +1,246 @@
+"""The trust server's device API and the laptop's forwarder, in process (the Flask test client as the network), on
+SQLite and a real PostgreSQL server: enrolment, signed batches, idempotent storing, and every integrity problem the
+issue names (a changed or re-sealed record, a gap, a declared drop, a rewound laptop, a revoked device)."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local_service import forwarder
+from local_service.server import create_server_app
+from local_service.services import Services
+from rules.config import parse_config
+from rules.record.events import Event
+from rules.record.store import open_store
+
+TAMPER = Path(__file__).with_name("staff_tamper.py")
+
+
+class Network:
+    """The forwarder's transport, through the server app's test client; `down` makes it unreachable."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+        self.down = False
+        self.sent = 0
+
+    def __call__(self, config, url, body, headers=None):
+        if self.down:
+            raise forwarder.Unreachable("the network is cut")
+        self.sent += 1
+        path = url.split("://", 1)[1].split("/", 1)[1]
+        r = self.client.post("/" + path, data=body, headers={"Content-Type": "application/json", **(headers or {})})
+        return r.status_code, r.get_json() or {}
+
+
+@pytest.fixture
+def server(tmp_path, store_url):
+    config = parse_config({"data_dir": str(tmp_path / "server")})
+    svc = Services.open(config, database=store_url, token="-", user="server")
+    app = create_server_app(svc, {"TESTING": True, "SECRET_KEY": "t"})
+    svc.store.school_add("St Mary", "s" * 43)
+    svc.store.school_add("Mill Lane", "m" * 43)
+    yield app, svc.store, Network(app)
+    svc.store.close()
+
+
+class Laptop:
+    def __init__(self, tmp_path, name, network, max_backlog=100_000):
+        self.dir = tmp_path / name
+        self.config = parse_config({"data_dir": str(self.dir), "forward": {"max_backlog": max_backlog}})
+        self.config_file = tmp_path / f"{name}.toml"
+        self.config_file.write_text(f'data_dir = "{self.dir}"\n')
+        self.name, self.network = name, network
+        self.store = open_store(self.config)
+
+    def add(self, n, user="staff"):
+        self.store.append([Event(rule="location.gps", decision="warned", user=user, device=self.name,
+                                 evidence={"lat": 53.38, "lon": -1.46}) for _ in range(n)])
+
+    def enrol(self, secret="s" * 43):
+        return forwarder.enrol(self.config, self.store, "http://trust.test", secret, self.name, post=self.network)
+
+    def forward(self, within_s=1.0):
+        return forwarder.Forwarder(self.config, self.store, post=self.network).forward_all(within_s)
+
+    def reopen(self):
+        self.store.close()
+        self.store = open_store(self.config)
+
+
+def held(store, device=None):
+    return [r for r in store.iter_all() if r.get("origin_seq") is not None and (device is None or
+                                                                                r["origin"] == device)]
+
+
+def integrity(store):
+    return sorted(r["rule"] for r in store.iter_all() if r["rule"].startswith("integrity."))
+
+
+def test_two_laptops_forward_everything_once(server, tmp_path):
+    app, store, net = server
+    a, b = Laptop(tmp_path, "a", net), Laptop(tmp_path, "b", net)
+    a.add(30)
+    b.add(700)  # more than one batch (500)
+    ea, eb = a.enrol(), b.enrol()
+    assert a.forward() and b.forward()
+    assert a.forward()  # nothing new: still all acknowledged
+    rows = held(store)
+    assert len(rows) == 730 and len({(r["origin"], r["origin_seq"]) for r in rows}) == 730
+    assert {r["school"] for r in rows} == {"St Mary"}
+    checks = {c.name: c for c in store.verify_devices()}
+    assert checks["a"].held == 30 and checks["b"].held == 700 and not checks["a"].problem and not checks["b"].problem
+    assert store.device(ea.device)["health"]["backlog"] == 0 and eb.school == "St Mary"
+    assert integrity(store) == []
+
+
+def test_lost_answers_and_resends_store_nothing_twice(server, tmp_path):
+    app, store, net = server
+    a = Laptop(tmp_path, "a", net)
+    a.add(12)
+    a.enrol()
+    a.store.set_setting(forwarder.ACKED, 0)
+    assert a.forward()
+    a.store.set_setting(forwarder.ACKED, 3)  # as if the answer to the last batches was lost
+    assert a.forward()
+    assert len(held(store)) == 12 and integrity(store) == []
+
+
+def test_a_wrong_or_rotated_secret_cannot_enrol(server, tmp_path):
+    app, store, net = server
+    a = Laptop(tmp_path, "a", net)
+    with pytest.raises(forwarder.ForwardError, match="not valid"):
+        a.enrol("x" * 43)
+    store.school_rotate("St Mary", "n" * 43)
+    with pytest.raises(forwarder.ForwardError, match="not valid"):
+        a.enrol("s" * 43)
+    assert a.enrol("n" * 43).school == "St Mary"
+
+
+def test_a_batch_not_signed_by_the_device_is_refused(server, tmp_path):
+    app, store, net = server
+    a = Laptop(tmp_path, "a", net)
+    a.add(3)
+    e = a.enrol()
+    body = json.dumps({"sent_at": "2026-12-01T10:00:00Z", "head": {"seq": 3, "hash": "0" * 64},
+                       "events": a.store.outbox(0, 10)}).encode()
+    for signature in ("", "00" * 64, "zz"):
+        status, answer = net(None, "http://t/device/v1/events", body,
+                             {"X-PostGuard-Device": e.device, "X-PostGuard-Signature": signature})
+        assert status == 401 and "signed" in answer["error"]
+    status, _ = net(None, "http://t/device/v1/events", body, {"X-PostGuard-Device": "not-a-device"})
+    assert status == 401
+    assert held(store) == []
+
+
+def test_malformed_batches_are_a_400_never_stored(server, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    app, store, net = server
+    a = Laptop(tmp_path, "a", net)
+    a.add(2)
+    e = a.enrol()
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex((a.dir / "device_key").read_text().strip()))
+    good = a.store.outbox(0, 10)
+    bodies = [{"sent_at": "x", "head": {"seq": 2, "hash": "0" * 64}, "events": good},
+              {"sent_at": "2026-12-01T10:00:00Z", "head": {"seq": 2, "hash": "0" * 64},
+               "events": [dict(good[0], seq="1")]},
+              {"sent_at": "2026-12-01T10:00:00Z", "head": {"seq": 2, "hash": "0" * 64},
+               "events": [dict(good[0], extra=1)]},
+              {"sent_at": "2026-12-01T10:00:00Z", "head": {"seq": 2, "hash": "0" * 64},
+               "events": [dict(good[0], decision="exploded")]},
+              {"sent_at": "2026-12-01T10:00:00Z", "head": {"seq": 2, "hash": "0" * 64}, "events": good * 300}]
+    for body in bodies:
+        raw = json.dumps(body).encode()
+        sig = key.sign(b"postguard-batch-v1\n" + e.device.encode() + b"\n" + raw).hex()
+        status, answer = net(None, "http://t/device/v1/events", raw,
+                             {"X-PostGuard-Device": e.device, "X-PostGuard-Signature": sig})
+        assert status == 400, answer
+    assert held(store) == []
+
+
+def test_a_revoked_device_is_refused_and_reported(server, tmp_path):
+    app, store, net = server
+    a = Laptop(tmp_path, "a", net)
+    a.add(3)
+    e = a.enrol()
+    assert a.forward()
+    store.device_revoke(e.device)
+    a.add(2)
+    with pytest.raises(forwarder.ForwardError, match="revoked"):
+        a.forward()
+    assert len(held(store)) == 3 and integrity(store) == ["integrity.revoked"]
+    assert any(c.problem for c in store.verify_devices())
+
+
+@pytest.mark.parametrize("attack", ["edit", "truncate"])
+def test_a_record_rewritten_before_it_was_forwarded_is_reported_for_that_device_only(server, tmp_path, attack):
+    app, store, net = server
+    a, b = Laptop(tmp_path, "a", net), Laptop(tmp_path, "b", net)
+    a.enrol()
+    b.enrol()
+    a.add(4)
+    assert a.forward()  # some already sent
+    a.add(8)
+    b.add(5)
+    a.store.close()  # a process of the laptop's account rewrites what is not sent yet, recomputing what it can
+    run = subprocess.run([sys.executable, str(TAMPER), str(a.config_file), attack if attack == "truncate" else
+                          "edit-unsent"], capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    assert run.returncode == 0, run.stderr
+    a.reopen()
+    a.forward()
+    assert b.forward()
+    checks = {c.name: c for c in store.verify_devices()}
+    assert checks["a"].problem and not checks["b"].problem
+    assert integrity(store)
+
+
+def test_a_full_outbox_drops_the_oldest_and_the_server_sees_it_declared(server, tmp_path):
+    app, store, net = server
+    a = Laptop(tmp_path, "a", net, max_backlog=100)
+    a.enrol()
+    a.add(150)
+    assert a.forward()
+    rows = held(store)
+    assert min(r["origin_seq"] for r in rows) == 51  # 1-50 given up (150 waiting, 100 kept), then the drop event
+    assert integrity(store) == ["integrity.dropped"]
+    assert [c.problem for c in store.verify_devices()] == [""]
+    assert any(r["rule"] == "outbox.dropped" for r in rows)
+
+
+def test_a_laptop_restored_from_an_older_copy_is_reported(server, tmp_path):
+    app, store, net = server
+    a = Laptop(tmp_path, "a", net)
+    a.enrol()
+    a.add(5)
+    assert a.forward()
+    a.store.close()
+    backup = tmp_path / "backup"
+    shutil.copytree(a.dir, backup)
+    a.reopen()
+    a.add(5)
+    assert a.forward()
+    a.store.close()
+    shutil.rmtree(a.dir)
+    shutil.copytree(backup, a.dir)
+    (a.dir / "anchors").unlink(missing_ok=True)
+    a.reopen()
+    a.add(3)  # new events over the numbers 6-8 the server already holds with other content
+    a.forward()
+    assert {"integrity.rewound", "integrity.replayed"} <= set(integrity(store))
+    assert [c.problem != "" for c in store.verify_devices()] == [True]
+
+
+def test_a_cut_network_loses_nothing(server, tmp_path):
+    app, store, net = server
+    a = Laptop(tmp_path, "a", net)
+    a.enrol()
+    a.add(20)
+    net.down = True
+    assert not a.forward(within_s=0.1)
+    net.down = False
+    assert a.forward()
+    assert len(held(store)) == 20
