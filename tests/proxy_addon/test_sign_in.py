@@ -107,3 +107,48 @@ def test_a_reason_is_a_listed_one_or_the_persons_own_words():
     assert reason_of({"reason": "No pupils shown"}) == "No pupils shown"
     assert reason_of({"reason": "No pupils shown", "other": "  my   own  "}) == "my own"
     assert reason_of({"reason": "  "}) == "" and reason_of({"other": "x" * 301}) == ""
+
+
+def test_through_a_real_proxy_the_sign_in_is_held_continued_once_and_reaches_the_site(tmp_path, upstream, store):
+    """mitmproxy on loopback: the hold page, the continue form answered by the proxy itself (the site never sees
+    it), then the same sign-in goes through to the site once."""
+    import urllib.error
+    import urllib.request
+
+    from tests.proxy_addon.conftest import Proxy
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    p = Proxy(tmp_path / "mitm", addon(store))
+    url = upstream.url + SIGN_IN_PATH
+    headers = {"Host": "accounts.google.com", "Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
+
+    def send(req):  # the proxy's opener, not following the redirect (it leads to the real accounts.google.com)
+        import ssl
+
+        proxy = f"http://127.0.0.1:{p.port}"
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({"http": proxy, "https": proxy}), NoRedirect(),
+            urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=str(p.ca))))
+        try:
+            with opener.open(req, timeout=20) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+    try:
+        status, _, page = send(urllib.request.Request(url, headers=headers))
+        assert status == 200 and b"Continue to sign in" in page and upstream.received == []
+        form = urlencode({"token": token_of(page), "reason": "Setting up the school's page"}).encode()
+        answer_form = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+        status, answer, _ = send(urllib.request.Request(upstream.url + CONTINUE_PATH, data=form, method="POST",
+                                                        headers=answer_form))
+        assert status == 303 and "/o/oauth2/v2/auth" in answer["Location"] and upstream.received == []
+        status, _, _ = send(urllib.request.Request(url, headers=headers))
+        assert status == 200 and [r[1] for r in upstream.received] == [SIGN_IN_PATH], "through, once"
+    finally:
+        p.stop()
+    assert sorted(r["decision"] for r in store.list(Filter(rule="school_email.personal_account")).rows) == \
+        ["overridden", "warned"]
