@@ -45,7 +45,7 @@ def me():
         page = services().store.list(Filter(user=user), limit=PAGE_SIZE, cursor=cursor)
     except ValueError:
         return redirect(url_for("staff.me"))
-    notice = staff_notice.for_services(services(), explain.rule_meaning)  # from the running config, never fixed
+    notice = staff_notice.for_services(services())  # from the running config, never fixed
     return render_template("staff/me.html", user=user, page=page, paged=bool(cursor), notice=notice,
                            pack=services().engine.pack, rule_meaning=explain.rule_meaning,
                            decision_meaning=explain.decision_meaning)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from rules.detectors import known_rules
+
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 LOCATION_RULES = ("location.gps", "location.place")
 SIGN_IN_RULES = ("school_email.personal_account",)
@@ -28,6 +30,14 @@ class Notice:
     quietly_recorded: list[str] = field(default_factory=list)  # rules that record without asking at the time
 
 
+def rule_label(rule: str) -> str:
+    """A rule as the notice names it: its id and, in brackets, the one line on what it looks for."""
+    try:
+        return f"{rule} ({known_rules()[rule].rules[rule]})"
+    except KeyError:
+        return rule
+
+
 def database_host(url: str) -> str:
     """The server the record's database is on; "" for SQLite or a database on this computer."""
     if not url or url.startswith("sqlite"):
@@ -36,8 +46,8 @@ def database_host(url: str) -> str:
     return "" if host in LOCAL_HOSTS else host
 
 
-def build(*, pack, retention, alert_email: str, alert_webhook: str, database_url: str, rule_meaning,
-          forward_server: str = "") -> Notice:
+def build(*, pack, retention, alert_email: str, alert_webhook: str, database_url: str, forward_server: str = "",
+          rule_meaning=rule_label) -> Notice:
     n = Notice()
     active = pack.active
     n.recorded.append(
@@ -102,12 +112,11 @@ def build(*, pack, retention, alert_email: str, alert_webhook: str, database_url
     return n
 
 
-def for_services(s, rule_meaning) -> Notice:
+def for_services(s) -> Notice:
     """The notice for the running service: its pack, the admin's settings in the store, its database."""
     store = s.store
     enrolled = store.get_setting(ENROLMENT_SETTING)
     return build(pack=s.engine.pack, retention=s.retention(), alert_email=store.get_setting("alert_email", "") or "",
                  alert_webhook=store.get_setting("alert_webhook", "") or "", database_url=store.url,
-                 rule_meaning=rule_meaning,
                  forward_server=str(enrolled.get("server", "")) if isinstance(enrolled, dict) else "")
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local_service import explain
-from local_service.staff_notice import build, database_host
+from local_service.staff_notice import build, database_host, rule_label
 from rules.packs import load_pack
 from rules.record.store import Retention
 
@@ -15,8 +14,7 @@ from .test_staff import open_record
 def notice(pack="default", days=90, per_rule=None, email="", webhook="", database="sqlite:////tmp/e.sqlite3",
            forward=""):
     return build(pack=load_pack(pack), retention=Retention(days, per_rule or {}), alert_email=email,
-                 alert_webhook=webhook, database_url=database, rule_meaning=explain.rule_meaning,
-                 forward_server=forward)
+                 alert_webhook=webhook, database_url=database, forward_server=forward)
 
 
 def text(n) -> str:
@@ -47,7 +45,7 @@ def test_a_database_server_is_named_and_a_local_one_is_not():
 def test_retention_is_the_configured_days_and_each_rules_own():
     assert "30 days, then deleted" in text(notice(days=30))
     n = notice(days=90, per_rule={"location.gps": 365, "wikipedia.edit": 90})
-    assert f"{explain.rule_meaning('location.gps')}: 365 days" in text(n)
+    assert f"{rule_label('location.gps')}: 365 days" in text(n)
     assert "wikipedia" not in " ".join(n.kept).lower(), "a rule kept for the default period is not an exception"
 
 
@@ -69,9 +67,9 @@ def test_place_names_and_sign_in_pages_are_said_to_be_stored_when_those_rules_ru
 def test_what_is_recorded_without_a_question_is_listed(pack, expected):
     quiet = " ".join(notice(pack).quietly_recorded)
     if expected:
-        assert expected in quiet and explain.rule_meaning("wikipedia.edit") in quiet
+        assert expected in quiet and rule_label("wikipedia.edit") in quiet
     else:
-        assert explain.rule_meaning("wikipedia.edit") not in quiet
+        assert rule_label("wikipedia.edit") not in quiet
 
 
 def test_the_me_page_follows_the_dashboard_settings(app, client, store):
