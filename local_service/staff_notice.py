@@ -16,7 +16,7 @@ SIGN_IN_RULES = ("school_email.personal_account",)
 # table with its "server" URL); read here by name so the notice does not need the forwarder loaded.
 ENROLMENT_SETTING = "forward.enrolment"
 SITUATION_WORDS = {"official_account": "on the school's official accounts",
-                   "off_school_network": "off the school network",
+                   "off_school_network": "when off the school network",
                    "no_school_trip": "when no school trip is on"}
 
 
