@@ -102,7 +102,8 @@ def decision():
     elif given.choice == "not_pupil":
         reason = f"Not a pupil: {reason}"
     key = given.idempotency_key or request.headers.get("Idempotency-Key", "")[:100]
-    events = from_verdict(verdict, url=_site(given.url or entry["url"]), user=s.user, device=s.device, source="extension",
+    events = from_verdict(verdict, url=_site(given.url or entry["url"]), user=s.user, device=s.device,
+                          source="extension",
                           decision=OUTCOME[given.choice], reason=reason)
     for i, event in enumerate(events):  # a retry makes the same ids, and the store keeps each id once
         event.id = str(uuid.uuid5(EVENT_IDS, f"{given.check_id}:{key}:{event.rule}:{i}"))

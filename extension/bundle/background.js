@@ -200,6 +200,10 @@ function titleFor(findings, kind = "file") {
   if (top && top.rule === "pupil.image") {
     return n.count > 1 ? `${n.count} ${n.many} look like school photos` : `This ${n.one} looks like a school photo`;
   }
+  if (top && top.rule === "location.school_site") {
+    return n.count > 1 ? `${n.count} ${n.many} were taken on the school site` :
+      `This ${n.one} was taken on the school site`;
+  }
   if (top && top.rule === "location.place") {
     return n.count > 1 ? `${n.count} ${n.many} name the place they were taken` :
       `This ${n.one} names the place it was taken`;
@@ -1184,7 +1188,8 @@ async function syncScripts(cfg) {
     }
   }
   const current = (await scripting.registered()).find((s) => s.id === DYNAMIC_SCRIPT);
-  const same = current && current.runAt === "document_start" && JSON.stringify([...current.matches].sort()) === JSON.stringify([...matches].sort());
+  const same = current && current.runAt === "document_start" &&
+    JSON.stringify([...current.matches].sort()) === JSON.stringify([...matches].sort());
   if (same || (!current && !matches.length)) return;
   if (current) await scripting.unregister([DYNAMIC_SCRIPT]);
   if (matches.length) {

@@ -200,6 +200,10 @@ function titleFor(findings, kind = "file") {
   if (top && top.rule === "pupil.image") {
     return n.count > 1 ? `${n.count} ${n.many} look like school photos` : `This ${n.one} looks like a school photo`;
   }
+  if (top && top.rule === "location.school_site") {
+    return n.count > 1 ? `${n.count} ${n.many} were taken on the school site` :
+      `This ${n.one} was taken on the school site`;
+  }
   if (top && top.rule === "location.place") {
     return n.count > 1 ? `${n.count} ${n.many} name the place they were taken` :
       `This ${n.one} names the place it was taken`;
@@ -442,10 +446,12 @@ const __pg_src_lib_contact = (() => {
 // the content script reads off the page. Plain module, no browser globals: the content script hands it the button's
 // label and the texts it found; the service answers from the roster (the extension never holds it).
 
-const FRIEND = /^(?:add(?: as)? friends?|add friend|send friend request|confirm(?: (?:friend )?request)?|accept(?: (?:friend )?request)?|add (?<who>.{2,60}?) as (?:a )?friend)$/i;
+const FRIEND = new RegExp("^(?:add(?: as)? friends?|send friend request|confirm(?: (?:friend )?request)?|" +
+  "accept(?: (?:friend )?request)?|add (?<who>.{2,60}?) as (?:a )?friend)$", "i");
 const FOLLOW = /^(?:follow(?: back)?)(?: (?<who>@?[^\s].{0,60}))?$/i;
 const MESSAGE = /^(?:message|send (?:a )?message to|dm)(?: (?<who>@?[^\s].{0,60}))?$/i;
-const NOT_CONTACT = /\b(?:following|followers|unfollow|friends list|requested|remove|cancel|delete|block|mute|report)\b/i;
+const NOT_CONTACT =
+  /\b(?:following|followers|unfollow|friends list|requested|remove|cancel|delete|block|mute|report)\b/i;
 const MAX_NAME = 255; // what the service accepts
 
 /** {action: "friend"|"follow"|"message", who: the name in the label or ""} for a contact button's label, or null. */

@@ -26,7 +26,10 @@ EXT = ROOT / "extension"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "extension-test-token-0123456789"
-SHEFFIELD_SITE = {"name": "Main site", "lat": 53.3828, "lon": -1.4567, "radius_m": 300}
+# The school's site, 1.1 km north of where the test photos were taken: near enough to be named in the dialog, not on
+# it (a photo taken on the site is location.school_site's: tests/extension/test_photo_browser.py).
+SHEFFIELD_SITE = {"name": "Main site", "lat": 53.3928, "lon": -1.4567, "radius_m": 300}
+ON_SITE = {"name": "Main site", "lat": 53.3828, "lon": -1.4567, "radius_m": 300}
 
 
 def require_node() -> str:

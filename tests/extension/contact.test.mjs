@@ -53,7 +53,8 @@ test("the contact dialog leads with Cancel, then Report to the DSL and Not a pup
   assert.equal(m.buttons[0].step, undefined, "Cancel ends it at once");
   assert.deepEqual(m.buttons[2].step.reasons, ["Someone else with the same name"]);
   assert.ok(m.buttons[1].step.reasons.length > 0);
-  assert.deepEqual(m.clauses, [{ ref: "6.6", text: "Staff members must decline ‘friend requests’ from pupils ..." }]);
+  assert.deepEqual(m.clauses, [{ ref: "6.6",
+    text: "Staff members must decline ‘friend requests’ from pupils ..." }]);
   assert.equal(m.canRemove, false);
   assert.match(m.lead, /^Befriending a pupil/);
 });

@@ -176,7 +176,7 @@ test("a pupil photo with a location: the pupil photo leads and Cancel, not Remov
   }
 });
 
-test("the pack's action ranks before severity: a high GPS finding that is only sanitised does not lead a warning", () => {
+test("the pack's action ranks before severity: a high GPS finding only sanitised does not lead a warning", () => {
   const m = describe({ ...RESULT, decision: "warn", findings: [GPS, { ...PUPIL, severity: "low" }] });
   assert.equal(m.items[0].rule, "pupil.image");
   const place = { ...GPS, rule: "location.place", action: "warn", severity: "medium" };

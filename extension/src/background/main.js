@@ -156,7 +156,8 @@ async function syncScripts(cfg) {
     }
   }
   const current = (await scripting.registered()).find((s) => s.id === DYNAMIC_SCRIPT);
-  const same = current && current.runAt === "document_start" && JSON.stringify([...current.matches].sort()) === JSON.stringify([...matches].sort());
+  const same = current && current.runAt === "document_start" &&
+    JSON.stringify([...current.matches].sort()) === JSON.stringify([...matches].sort());
   if (same || (!current && !matches.length)) return;
   if (current) await scripting.unregister([DYNAMIC_SCRIPT]);
   if (matches.length) {

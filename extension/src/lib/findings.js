@@ -62,6 +62,10 @@ export function titleFor(findings, kind = "file") {
   if (top && top.rule === "pupil.image") {
     return n.count > 1 ? `${n.count} ${n.many} look like school photos` : `This ${n.one} looks like a school photo`;
   }
+  if (top && top.rule === "location.school_site") {
+    return n.count > 1 ? `${n.count} ${n.many} were taken on the school site` :
+      `This ${n.one} was taken on the school site`;
+  }
   if (top && top.rule === "location.place") {
     return n.count > 1 ? `${n.count} ${n.many} name the place they were taken` :
       `This ${n.one} names the place it was taken`;
