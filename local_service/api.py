@@ -109,6 +109,8 @@ def strip():
         return jsonify(error=f"PostGuard cannot remove the location from {att.name} safely, so it has not "
                              f"changed the file. Do not post it as it is: share a screenshot or an export "
                              f"without location instead.", detail=str(exc), name=att.name), 422
+    if removed:  # the page posts this copy next: the person's answer for the original covers it in the proxy
+        _broker().remember_cleaned(fingerprint(att.data), fingerprint(cleaned.data))
     response = send_file(io.BytesIO(cleaned.data), as_attachment=True, download_name=att.name, conditional=False,
                          etag=False)
     response.headers["Content-Type"] = att.content_type if MIME.fullmatch(att.content_type) else \
@@ -156,6 +158,8 @@ def decision():
         url, verdict, base = entry["url"], entry["verdict"], f"check:{check_id}"
         if choice == "post_anyway":
             broker.remember_answer(entry.get("fingerprints", []), choice, reason)
+        elif choice == "fix":  # what the proxy sees next is the copy /strip cleaned: it must not ask again
+            broker.remember_answer(broker.with_cleaned(entry.get("fingerprints", [])), choice)
     s = services()
     if choice == "fix":  # what "Remove location" removed is "sanitised"; a pupil photo beside it went out: "allowed"
         events = removal_events(verdict, chosen=True, url=page or url, user=user, device=s.device, source="extension")

@@ -119,6 +119,7 @@ class Broker:
     def __init__(self, ring: int = 200, max_pending: int = 500, checks: Recent | None = None):
         self.checks = checks or Recent()
         self.answered = Recent(size=1000, ttl_s=600)  # file fingerprint -> the person's answer in the page
+        self.cleaned = Recent(size=1000, ttl_s=600)  # file fingerprint -> its copy /strip made, for "fix"
         self.max_pending = max_pending
         self._pending: dict[str, Pending] = {}
         self._messages: deque[Message] = deque(maxlen=ring)
@@ -134,6 +135,14 @@ class Broker:
         bytes a moment later and must not ask again."""
         for fp in fingerprints:
             self.answered.put(fp, {"choice": choice, "reason": reason})
+
+    def remember_cleaned(self, original: str, cleaned: str) -> None:
+        """The page had the location removed from a file (/strip): the proxy will see the cleaned copy."""
+        self.cleaned.put(original, {"fingerprint": cleaned})
+
+    def with_cleaned(self, fingerprints: list[str]) -> list[str]:
+        """These files' fingerprints and, for each the page had cleaned, its cleaned copy's."""
+        return fingerprints + [c["fingerprint"] for fp in fingerprints if (c := self.cleaned.get(fp))]
 
     def answer_for(self, fingerprints: list[str]) -> Answer | None:
         """The page's answer covering every one of these files, if there is one."""

@@ -324,7 +324,8 @@ class PostGuard:
         if record:  # per finding: what the clean-up removed "sanitised", anything else that went out "allowed"
             self._record(flow, removal_events(verdict, reason="; ".join(removed), url=url, user=self.user,
                                               device=self.device, source="proxy"))
-        self._notify({"kind": "sanitised", "url": url, "removed": removed, "message": responses.removed(removed)})
+        if removed:  # (a post the page cleaned already has nothing left to remove, nor to tell)
+            self._notify({"kind": "sanitised", "url": url, "removed": removed, "message": responses.removed(removed)})
 
     async def _hold(self, flow, ex, verdict, url) -> None:
         settings = self.engine.pack.settings
@@ -334,6 +335,8 @@ class PostGuard:
             answer = self.broker.answer_for([fingerprint(f.data) for f in ex.submission.files])
             if answer is not None and answer.choice == Choice.POST_ANYWAY:
                 return  # answered in the page a moment ago, and logged there with the reason
+            if answer is not None and answer.choice == Choice.FIX:  # the page removed the location: anything
+                return await self._fix(flow, ex, verdict, url)  # left (a pupil photo) was answered there too
         if self.broker is not None:
             summary = {"url": url, "method": flow.request.method, "decision": verdict.decision,
                        "findings": [f.to_dict() for f in verdict.findings]}
@@ -346,13 +349,8 @@ class PostGuard:
         # The service logged the person's answer (with their reason) when it received it; only act on it here.
         if choice == Choice.POST_ANYWAY:
             return
-        if choice == Choice.FIX:  # one hop for the whole clean-up, within the same budget as an inspection
-            try:
-                cleanup = await self.inspectors.run(self._clean, ex, budget_s=self._budget_s())
-            except OverBudget as exc:
-                cleanup = Cleanup(None, [], f"removing the location: {exc}")
-            self._sanitised(flow, verdict, url, cleanup, record=False)
-            return
+        if choice == Choice.FIX:
+            return await self._fix(flow, ex, verdict, url)
         if choice == Choice.CANCEL:
             self._refuse(flow, verdict, responses.CANCELLED)
             return
@@ -366,6 +364,15 @@ class PostGuard:
             reason = f"{why}; the pack's warn_fallback refused it (blocked)"
             self._refuse(flow, verdict, responses.WAITING)
         self._record(flow, self._events(verdict, url=url, decision=Outcome.UNANSWERED, reason=reason))
+
+    async def _fix(self, flow, ex, verdict, url) -> None:
+        """The person chose "Remove location" (logged by the service when it got the answer): what is left of the
+        location goes, in one hop and within the same budget as an inspection, and the post goes on."""
+        try:
+            cleanup = await self.inspectors.run(self._clean, ex, budget_s=self._budget_s())
+        except OverBudget as exc:
+            cleanup = Cleanup(None, [], f"removing the location: {exc}")
+        self._sanitised(flow, verdict, url, cleanup, record=False)
 
     # -- helpers -------------------------------------------------------------------------------------------------
 

@@ -65,3 +65,20 @@ def test_one_choice_that_covers_every_finding_is_logged_for_each(api, choice, bo
     body = {"check_id": checked(api)["check_id"], "choice": choice, "reason": "Parental consent on file"}
     assert api.post(f"{V1}/decision", json=body).status_code == 200
     assert {d for d, _ in logged(api).values()} == {both}
+
+
+def test_fix_in_the_page_covers_the_cleaned_copy_the_proxy_will_see(api):
+    """The extension strips first, then reports "fix": the in-process proxy must recognise the copy it posts."""
+    from local_service.api import get_broker
+    from rules.record.hold import fingerprint
+
+    photo = school_photo()
+    stripped = api.post(f"{V1}/strip", json={"name": "IMG_0007.jpg", "type": "image/jpeg",
+                                            "data": base64.b64encode(photo).decode()})
+    assert stripped.status_code == 200 and stripped.data != photo
+    broker = get_broker(api.client.application)
+    assert broker.answer_for([fingerprint(stripped.data)]) is None  # stripping alone is no answer
+    assert api.post(f"{V1}/decision", json={"check_id": checked(api)["check_id"], "choice": "fix"}).status_code == 200
+    assert broker.answer_for([fingerprint(stripped.data)]).choice == "fix"
+    assert broker.answer_for([fingerprint(photo)]).choice == "fix"
+    assert broker.answer_for([fingerprint(b"another file")]) is None

@@ -98,3 +98,40 @@ def test_a_held_post_fixed_by_the_person_logs_each_finding_as_it_happened(tmp_pa
         assert svc.store.count(Filter(decision="sanitised")) == 1
     finally:
         svc.store.close()
+
+
+def test_fix_chosen_in_the_page_is_not_asked_again_in_the_proxy(store):
+    """The page had the location removed (/strip) and the person chose "Remove location" there, with the pupil photo
+    finding in front of them; the proxy then sees the cleaned copy, still a pupil photo (warn): it must not hold it
+    and ask again, nor log a second answer."""
+    from local_service.broker import Broker
+    from rules.record.hold import fingerprint
+
+    engine = Engine(parse_config(CONFIG))
+    photo = school_photo()
+    cleaned, removed = engine.sanitise(media_attachment(photo))
+    assert removed and media.inspect(cleaned.data).real_coordinates == []
+    broker = Broker()
+    broker.remember_cleaned(fingerprint(photo), fingerprint(cleaned.data))
+    broker.remember_answer(broker.with_cleaned([fingerprint(photo)]), "fix")
+    flow = run(PostGuard(store=store, broker=broker, engine=engine), make_flow(cleaned.data, "image/jpeg"))
+    assert flow.response is None and flow.request.raw_content == cleaned.data
+    assert broker.pending() == [] and store.count() == 0 and broker.notices() == []
+    # a photo the person did not answer for is still held (here: nobody answers, the pack's fallback refuses it)
+    other = Broker()
+    flow = run(PostGuard(store=store, broker=other, engine=Engine(parse_config(CONFIG), warn_quickly())),
+               make_flow(cleaned.data, "image/jpeg"))
+    assert flow.response is not None and flow.response.status_code == 403
+
+
+def media_attachment(data: bytes):
+    from rules import Attachment
+    return Attachment("IMG_0007.jpg", data, "image/jpeg")
+
+
+def warn_quickly():
+    import pathlib
+    import tempfile
+    pack = pathlib.Path(tempfile.mkdtemp()) / "quick.toml"
+    pack.write_text('[pack]\nid="quick"\nname="Q"\nextends="default"\n[settings]\nwarn_timeout_s = 0.3\n')
+    return load_pack(str(pack))
