@@ -113,7 +113,7 @@ def requests(draw, routes):
     path = re.sub(r"<[^>]+>", lambda _: draw(st.sampled_from(["<expired>", "x", "../..", "%00", "9" * 80])), rule)
     query = draw(st.sampled_from(["", "?timeout=0.01", "?timeout=nan", "?timeout=-5", "?timeout=1e400",
                                   "?last_event_id=99999", "?last_event_id=abc"]))
-    kinds = ["json", "bytes"] + (["shaped"] if endpoint in BODIES else []) + (["valid"] if endpoint in VALID else [])
+    kinds = ["json", "bytes"] + (["shaped"] if endpoint in BODIES else []) + (["valid"] * 2 if endpoint in VALID else [])
     kind = draw(st.sampled_from(kinds))
     if kind == "bytes":
         return method, path + query, draw(RAW), draw(CTYPES), endpoint
