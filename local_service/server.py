@@ -12,7 +12,7 @@ import ipaddress
 import logging
 import sys
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Flask, abort, current_app, jsonify, make_response, redirect, request, url_for
 
@@ -20,7 +20,7 @@ from rules import load_config
 from rules.record.events import Event, utcnow
 from rules.record.keys import SESSION_KEY_FILE, read_secret
 
-from . import admin, trust
+from . import admin, checkpoint, trust
 from .services import Services
 
 log = logging.getLogger("postguard.server")
@@ -82,6 +82,19 @@ def check_silent(services: Services) -> int:
     return n
 
 
+def daily_checkpoint(services: Services, now: datetime | None = None) -> str | None:
+    """Once a day: a signed checkpoint of every device's head, kept, and mailed to [server] checkpoint_to."""
+    now = now or utcnow()
+    last = services.store.get_setting(checkpoint.LAST_AT)
+    if last and datetime.fromisoformat(last) > now - timedelta(days=1):
+        return None
+    text = checkpoint.make(services.config, services.store, services.config.server.name, now)
+    checkpoint.keep(services.store, text, now)
+    if services.config.server.checkpoint_to:
+        checkpoint.send(services.store, services.config, text, services.config.server.checkpoint_to)
+    return text
+
+
 def run(args) -> int:
     """postguard server run: gunicorn in this process, `serving on http://H:P` once it accepts connections."""
     from gunicorn.app.base import BaseApplication  # only the server needs gunicorn
@@ -97,6 +110,8 @@ def run(args) -> int:
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 5)
             self.cfg.set("accesslog", None)
+            if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+: no control socket in $HOME
+                self.cfg.set("control_socket_disable", True)
             self.cfg.set("when_ready", _ready)
 
         def load(self):
@@ -111,10 +126,11 @@ def run(args) -> int:
     def _silent_loop():
         svc = Services.open(load_config(config_path), database=database, token="-", user="server")
         while True:
-            try:
-                check_silent(svc)
-            except Exception:
-                log.exception("the silent-device check failed")
+            for job in (check_silent, daily_checkpoint):
+                try:
+                    job(svc)
+                except Exception:
+                    log.exception("%s failed", job.__name__)
             threading.Event().wait(SILENT_CHECK_EVERY_S)
 
     sys.argv = sys.argv[:1]  # gunicorn reads its own command line too: it is configured above instead

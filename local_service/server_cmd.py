@@ -20,7 +20,7 @@ import sys
 from rules import load_config
 from rules.record.store import Filter, Store, database_url, open_store
 
-from . import forwarder
+from . import checkpoint, forwarder
 from .commands import EXIT_OK, UsageError
 
 EXIT_NOT_INTACT = 1
@@ -118,6 +118,34 @@ def cmd_verify(args) -> int:
         state = "ok" if not c.problem else f"NOT INTACT: {c.problem}"
         print(f"{c.school} / {c.name} ({c.id}): {c.held} events, {state}")
     return EXIT_NOT_INTACT if any(c.problem for c in checks) else EXIT_OK
+
+
+def cmd_checkpoint(args) -> int:
+    config = load_config(args.config)
+    store = _store(args)
+    try:
+        if args.check:
+            try:
+                text = Path(args.check).read_text()
+            except OSError as e:
+                raise UsageError(f"{args.check}: {e.strerror}") from None
+            result = checkpoint.check(text, checkpoint.public_key(config), store)
+            if not result.signed:
+                print(f"{args.check}: NOT signed by this server's checkpoint key")
+                return EXIT_NOT_INTACT
+            for problem in result.problems:
+                print(f"NOT INTACT: {problem}")
+            if not result.problems:
+                print(f"{args.check}: signed by this server; every device's record still holds what it names")
+            return EXIT_NOT_INTACT if result.problems else EXIT_OK
+        text = checkpoint.make(config, store, config.server.name)
+        checkpoint.keep(store, text)
+        if args.mail or config.server.checkpoint_to:
+            checkpoint.send(store, config, text, args.mail or config.server.checkpoint_to)
+    finally:
+        store.close()
+    sys.stdout.write(text)
+    return EXIT_OK
 
 
 def cmd_device_list(args) -> int:
@@ -238,6 +266,14 @@ def add_parsers(sub, common) -> None:
                                                         "break, gap or replay (exit 1 when any is not intact)")
     s.add_argument("--database", **db)
     s.set_defaults(func=cmd_verify)
+
+    s = ssub.add_parser("checkpoint", parents=[common], help="print (and mail) a signed checkpoint of every "
+                                                            "device's chain head, or --check an older one")
+    s.add_argument("--database", **db)
+    s.add_argument("--mail", metavar="ADDRESS", help="also e-mail it (default: [server] checkpoint_to, if set)")
+    s.add_argument("--check", metavar="FILE", help="check that FILE, an earlier checkpoint, is signed by this server "
+                                                  "and that the record still holds what it names")
+    s.set_defaults(func=cmd_checkpoint)
 
     s = ssub.add_parser("device", parents=[common], help="enrolled devices")
     dsub = s.add_subparsers(metavar="ACTION")

@@ -191,6 +191,12 @@ class Server(Table):
                              json_schema_extra={"examples": [["postguard.trust.example.org"]]})
     silent_days: Int = Field(3, ge=1, le=365, description="Days without a word from an enrolled device before an "
                                                           "event says it has gone silent.")
+    name: Str = Field("postguard", description="The server's name in its signed checkpoints (e.g. the trust's "
+                                               "domain).", json_schema_extra={"examples": ["postguard.trust.example"]})
+    checkpoint_to: Str = Field("", description="Who receives the daily signed checkpoint by e-mail (the DPO: an "
+                                               "outside witness of what the record held); empty: nobody. Sent "
+                                               "through the [service] mail settings.",
+                               json_schema_extra={"examples": ["dpo@trust.example"]})
 
 
 class _Root(Table):

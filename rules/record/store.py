@@ -592,6 +592,12 @@ class Store:
         with self.reader.connect() as conn:
             return [_device(r) for r in conn.execute(q).mappings()]
 
+    def origin_hash(self, device_id: str, seq: int) -> str | None:
+        """The hash a device gave its event `seq`, as held here."""
+        with self.reader.connect() as conn:
+            return conn.scalar(sa.select(events.c.origin_hash).where(events.c.origin == device_id,
+                                                                      events.c.origin_seq == seq))
+
     def device_health(self, device_id: str, health: dict) -> None:
         with self._lock, self.engine.begin() as conn:
             conn.execute(devices.update().where(devices.c.id == device_id).values(health=json.dumps(health)))

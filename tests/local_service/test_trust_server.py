@@ -244,3 +244,64 @@ def test_a_cut_network_loses_nothing(server, tmp_path):
     net.down = False
     assert a.forward()
     assert len(held(store)) == 20
+
+
+def test_a_signed_checkpoint_holds_the_server_to_what_it_said(server, tmp_path):
+    from local_service import checkpoint
+    from rules.record.store import events
+
+    app, store, net = server
+    a, b = Laptop(tmp_path, "a", net), Laptop(tmp_path, "b", net)
+    for lap in (a, b):
+        lap.add(6)
+        lap.enrol()
+        assert lap.forward()
+    config = parse_config({"data_dir": str(tmp_path / "server")})
+    note = checkpoint.make(config, store, "trust.example")
+    assert note.startswith("postguard checkpoint trust.example\n") and "\n\n\u2014 trust.example " in note
+    public = checkpoint.public_key(config)
+    assert checkpoint.check(note, public, store) == checkpoint.Checked(True, [])
+    assert not checkpoint.check(note.replace(" 6 ", " 5 ", 1), public, store).signed  # the body is signed
+    assert not checkpoint.check(note, bytes(32), store).signed
+    with store.engine.begin() as conn:  # the server's own copy rewritten after the checkpoint
+        conn.execute(events.update().where(events.c.origin_seq == 6, events.c.device == "a")
+                     .values(origin_hash="f" * 64))
+    result = checkpoint.check(note, public, store)
+    assert result.signed and len(result.problems) == 1 and "a" in result.problems[0]
+
+
+def test_the_daily_checkpoint_is_mailed_once_a_day_and_silent_devices_are_reported(server, tmp_path):
+    from datetime import timedelta
+
+    from local_service.server import check_silent, daily_checkpoint
+    from rules.record.events import utcnow
+    from rules.record.store import devices
+
+    from .test_alert_mail import Inbox, start
+
+    app, store, net = server
+    inbox = Inbox()
+    controller = start(inbox)
+    try:
+        config = parse_config({"data_dir": str(tmp_path / "server"),
+                               "server": {"checkpoint_to": "dpo@trust.example", "silent_days": 2},
+                               "service": {"smtp_host": "127.0.0.1", "smtp_port": controller.port,
+                                           "smtp_tls": "none"}})
+        svc = Services.open(config, store=store, token="-", user="server")
+        a = Laptop(tmp_path, "a", net)
+        a.add(2)
+        a.enrol()
+        assert a.forward()
+        now = utcnow()
+        assert daily_checkpoint(svc, now) is not None
+        assert daily_checkpoint(svc, now + timedelta(hours=3)) is None  # once a day
+        assert daily_checkpoint(svc, now + timedelta(days=1, minutes=1)) is not None
+        assert [m[1] for m in inbox.messages] == [["dpo@trust.example"]] * 2
+        assert "postguard checkpoint" in inbox.messages[0][2].get_content()
+        assert check_silent(svc) == 0
+        with store.engine.begin() as conn:
+            conn.execute(devices.update().values(last_seen=now - timedelta(days=3)))
+        assert check_silent(svc) == 1 and check_silent(svc) == 0  # once per silence
+        assert any(r["rule"] == "device.silent" for r in store.iter_all())
+    finally:
+        controller.stop()
