@@ -25,8 +25,21 @@ class Engine:
                            for cls, rules in by_detector.items()]
 
     def status(self) -> list[str]:
-        """Each running detector's line about its data, for `postguard status`."""
-        return [line for detector, _ in self._detectors if (line := detector.status())]
+        """Each running detector's line about its data, and what the pack's situations can tell, for `postguard
+        status`."""
+        lines = [line for detector, _ in self._detectors if (line := detector.status())]
+        used = {name for spec in self.pack.active.values() for name in spec.situations}
+        school = self.config.school
+        if "official_account" in used:
+            lines.append(f"official accounts: {len(school.official_accounts) or 'none'} listed "
+                         "([school] official_accounts); posts there follow the pack's official-account rules")
+        if "off_school_network" in used and not school.networks:
+            lines.append("school network: none configured ([school] networks), so rules the pack ties to being at "
+                         "work act everywhere")
+        if "no_school_trip" in used:
+            lines.append(f"school trips: {len(self.config.trips)} configured" if self.config.trips else
+                         "school trips: none configured ([[trips]]), so rules the pack ties to trips act every day")
+        return lines
 
     def warm_up(self) -> None:
         """Load every detector's data now (the town index, the photo library), so no post waits for it."""

@@ -116,3 +116,13 @@ def test_a_bad_official_account_refuses_to_load_naming_the_key(value):
     if value.strip():
         with pytest.raises(ValueError):
             account_url(value)
+
+
+def test_status_says_what_the_situations_can_tell():
+    bare = Engine(parse_config({}), load_pack("all-saints")).status()
+    assert any("school trips: none configured" in line for line in bare)
+    assert any("official accounts: none listed" in line for line in bare)
+    configured = Engine(parse_config({"trips": [TRIP], "school": {"networks": ["10.0.0.0/8"]}}),
+                        load_pack("st-mary-of-the-angels")).status()
+    assert not any("none configured" in line for line in configured)
+    assert any("at work act everywhere" in line for line in Engine(parse_config({}), load_pack("default")).status())
