@@ -68,6 +68,10 @@ def _template_helpers():
     return {"csrf_token": lambda: auth.csrf_token(session)}
 
 
+# The trust server's fleet views (fleet.py) sit behind the same gate and write to the same audit log.
+require_login, template_helpers, audit = _require_login, _template_helpers, _audit
+
+
 def _safe_next(target: str | None) -> str:
     if target and target.startswith("/admin/") and not target.startswith("//") and "\\" not in target:
         return target
@@ -177,8 +181,8 @@ def _options(params: dict) -> dict[str, list[str]]:
     opts["severity"] = list(SEVERITIES)
     opts["decision"] = list(DECISIONS)
     for name in TEXT_FILTERS:
-        if params.get(name) and params[name] not in opts[name]:
-            opts[name] = [params[name], *opts[name]]
+        if params.get(name) and params[name] not in opts.get(name, []):
+            opts[name] = [params[name], *opts.get(name, [])]
     return opts
 
 

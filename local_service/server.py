@@ -20,7 +20,7 @@ from rules import load_config
 from rules.record.events import Event, utcnow
 from rules.record.keys import SESSION_KEY_FILE, read_secret
 
-from . import admin, checkpoint, trust
+from . import admin, checkpoint, fleet, trust
 from .services import Services
 
 log = logging.getLogger("postguard.server")
@@ -31,7 +31,7 @@ def create_server_app(services: Services, test_config: dict | None = None) -> Fl
     app = Flask(__name__)
     app.config.from_mapping(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                             PERMANENT_SESSION_LIFETIME=timedelta(minutes=30), MAX_CONTENT_LENGTH=32 << 20,
-                            EXTRA_HOSTS=list(services.config.server.hosts), EXTENSION_ORIGINS=[])
+                            EXTRA_HOSTS=list(services.config.server.hosts), EXTENSION_ORIGINS=[], FLEET=True)
     app.config.from_mapping(test_config or {})
     app.config.setdefault("SECRET_KEY", None)
     if not app.config["SECRET_KEY"]:
@@ -40,6 +40,7 @@ def create_server_app(services: Services, test_config: dict | None = None) -> Fl
     app.before_request(_gate)
     app.register_blueprint(trust.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(fleet.bp)
     app.add_url_rule("/", "index", lambda: redirect(url_for("admin.overview")))
     return app
 

@@ -592,6 +592,13 @@ class Store:
         with self.reader.connect() as conn:
             return [_device(r) for r in conn.execute(q).mappings()]
 
+    def integrity_counts(self, since: datetime) -> dict[str, int]:
+        """Integrity events (integrity.*) per school since `since`."""
+        with self.reader.connect() as conn:
+            rows = conn.execute(sa.select(events.c.school, sa.func.count()).where(
+                events.c.rule.like("integrity.%"), events.c.time >= since).group_by(events.c.school))
+            return {school: n for school, n in rows if school}
+
     def origin_hash(self, device_id: str, seq: int) -> str | None:
         """The hash a device gave its event `seq`, as held here."""
         with self.reader.connect() as conn:

@@ -305,3 +305,35 @@ def test_the_daily_checkpoint_is_mailed_once_a_day_and_silent_devices_are_report
         assert any(r["rule"] == "device.silent" for r in store.iter_all())
     finally:
         controller.stop()
+
+
+def test_the_central_dashboard_shows_schools_laptops_and_their_events(server, tmp_path):
+    from local_service import auth as admin_auth
+    from .admin_helpers import PASSWORD, AuthActions, fast_hashing  # noqa: F401 (fixture)
+
+    app, store, net = server
+    a, b = Laptop(tmp_path, "a", net), Laptop(tmp_path, "b", net)
+    a.add(4, user="amy")
+    b.add(3, user="amy")
+    ea = a.enrol()
+    b.enrol("m" * 43)  # Mill Lane
+    assert a.forward() and b.forward()
+    client = app.test_client()
+    admin_auth.set_password(store, PASSWORD)
+    assert client.get("/admin/fleet/").status_code == 302  # the dashboard's login first
+    auth = AuthActions(client, store)
+    auth.login()
+    page = client.get("/admin/fleet/").text
+    assert "St Mary" in page and "Mill Lane" in page
+    page = client.get("/admin/fleet/devices?school=St+Mary").text
+    assert ">a</a>" in page and ">b</a>" not in page
+    rows = client.get(f"/admin/events?origin={ea.device}").text
+    assert rows.count("amy") >= 4
+    person = client.get("/admin/people/amy").text  # a person's history across laptops and schools
+    assert "Showing 7" in person or person.count("/admin/events/") >= 7
+    assert client.post(f"/admin/fleet/devices/{ea.device}/revoke").status_code == 400  # no CSRF token
+    assert auth.post(f"/admin/fleet/devices/{ea.device}/revoke").status_code == 302
+    assert store.device(ea.device)["revoked"]
+    actions = [e["action"] for e in store.audit_entries()]
+    assert {"view_schools", "view_devices", "revoke_device"} <= set(actions)
+    assert client.get("/admin/fleet/", headers={"Host": "evil.example"}).status_code == 421

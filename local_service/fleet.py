@@ -1,0 +1,68 @@
+"""The trust server's fleet views: each school at a glance, and each device's health (last contact, version, pack,
+proxy, extension, backlog, integrity), behind the dashboard's own login, idle timeout and CSRF check (admin.py).
+Devices are named as they enrolled; their events open in the dashboard's event list (?school=, ?origin=).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+
+from rules.record.events import utcnow
+from rules.record.store import Filter
+
+from . import admin
+from .services import services
+
+bp = Blueprint("fleet", __name__, url_prefix="/admin/fleet")
+bp.before_request(admin.require_login)
+bp.context_processor(admin.template_helpers)
+OVERVIEW_DAYS = 30
+
+
+@bp.get("/")
+def schools():
+    store = services().store
+    since = utcnow() - timedelta(days=OVERVIEW_DAYS)
+    rows = []
+    devices = store.devices()
+    integrity = store.integrity_counts(since)
+    for name in store.schools():
+        mine = [d for d in devices if d["school"] == name]
+        rows.append({"name": name, "devices": len(mine), "silent": sum(1 for d in mine if _silent(d)),
+                     "revoked": sum(1 for d in mine if d["revoked"]), "stats": store.stats(since, Filter(school=name)),
+                     "integrity": integrity.get(name, 0)})
+    admin.audit("view_schools")
+    return render_template("admin/fleet_schools.html", schools=rows, days=OVERVIEW_DAYS)
+
+
+@bp.get("/devices")
+def devices():
+    school = (request.args.get("school") or "").strip() or None
+    store = services().store
+    rows = store.devices(school)
+    for d in rows:
+        d["silent"] = _silent(d)
+    admin.audit("view_devices", school=school or "")
+    return render_template("admin/fleet_devices.html", devices=rows, school=school,
+                           silent_days=services().config.server.silent_days)
+
+
+@bp.post("/devices/<device_id>/revoke")
+def revoke(device_id: str):
+    store = services().store
+    device = store.device(device_id)
+    if device is None:
+        abort(404)
+    store.device_revoke(device_id)
+    admin.audit("revoke_device", device=device_id, name=device["name"], school=device["school"])
+    flash(f"{device['name']} ({device['school']}) is revoked: its uploads are refused from now on, and reported.",
+          "info")
+    return redirect(url_for("fleet.devices", school=device["school"]))
+
+
+def _silent(device: dict) -> bool:
+    seen = device["last_seen"] or device["enrolled"]
+    if seen.tzinfo is None:
+        seen = seen.replace(tzinfo=utcnow().tzinfo)
+    return seen < utcnow() - timedelta(days=services().config.server.silent_days)
