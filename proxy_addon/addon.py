@@ -205,9 +205,11 @@ class PostGuard:
         inspected hosts pay it. An inspection past the budget is abandoned: the post goes on as one that could not
         be inspected (the pack's fail_mode), logged, never as clean."""
         req = flow.request
+        headers = _headers(req)
+        small = Inspectors.small(req.raw_content, any(k.lower() == "content-encoding" for k, _ in headers))
         try:
-            done = await self.inspectors.run(self._inspect, req.method, url, _headers(req), req.raw_content,
-                                             budget_s=self._budget_s())
+            done = await self.inspectors.run(self._inspect, req.method, url, headers, req.raw_content,
+                                             budget_s=self._budget_s(), small=small)
         except OverBudget as exc:
             done = Inspection(failure=str(exc))
         pending = self._act(flow, url, started, done)
@@ -369,7 +371,7 @@ class PostGuard:
         """The person chose "Remove location" (logged by the service when it got the answer): what is left of the
         location goes, in one hop and within the same budget as an inspection, and the post goes on."""
         try:
-            cleanup = await self.inspectors.run(self._clean, ex, budget_s=self._budget_s())
+            cleanup = await self.inspectors.run(self._clean, ex, budget_s=self._budget_s())  # a photo: large lane
         except OverBudget as exc:
             cleanup = Cleanup(None, [], f"removing the location: {exc}")
         self._sanitised(flow, verdict, url, cleanup, record=False)

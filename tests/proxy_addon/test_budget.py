@@ -128,3 +128,27 @@ def test_a_post_queued_behind_busy_inspectors_is_not_inspected_late_but_refused_
         gate.set()
         inspectors.close()
     assert ran == []  # the queued inspection was cancelled, never run after its post went on
+
+
+def test_a_small_post_never_queues_behind_large_inspections():
+    """Large or encoded bodies (photos, bombs) and small plain ones have lanes of their own: with every large
+    inspector busy, a small post is still inspected at once."""
+    inspectors = Inspectors(workers=1, small_workers=1)
+    gate = threading.Event()
+
+    async def scenario():
+        big = asyncio.ensure_future(inspectors.run(gate.wait, 30, budget_s=5))
+        await asyncio.sleep(0)
+        assert await inspectors.run(lambda: "inspected", budget_s=5, small=True) == "inspected"
+        assert not big.done()  # the large lane's one inspector was busy all along
+        gate.set()
+        await big
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        gate.set()
+        inspectors.close()
+    assert Inspectors.small(b"x" * 1000, encoded=False)
+    assert not Inspectors.small(b"x" * 1000, encoded=True)  # a small body may decode to megabytes
+    assert not Inspectors.small(b"x" * (1 << 20), encoded=False)
