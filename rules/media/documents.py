@@ -45,7 +45,7 @@ CSV_TYPES = frozenset({"text/csv", "application/csv", "text/comma-separated-valu
                        "application/vnd.ms-excel"})
 CSV_SUFFIXES = (".csv", ".tsv")
 
-logging.getLogger("pypdf").setLevel(logging.ERROR)  # a warning per odd object of a hostile PDF is noise
+logging.getLogger("pypdf").setLevel(logging.CRITICAL)  # a hostile PDF logs an error per odd object (kilobytes each)
 
 
 class OverBudget(Exception):

@@ -196,3 +196,49 @@ def test_a_pack_quotes_its_own_clause(config):
     verdict = Engine(cfg).evaluate(Submission(files=[Attachment("list.csv", S.csv_bytes(ROSTER[:5]))]))
     hit = [f for f in verdict.findings if f.rule == RULE]
     assert hit and [c.ref for c in hit[0].policy] == ["4.2", "6.1 VIII"] and verdict.decision == "warn"
+
+
+def _mutants(rng, data: bytes, n: int):
+    """Bit flips, overwrites, cuts and insertions of a few bytes; for a zip, the same inside its entries too."""
+    for i in range(n):
+        b = bytearray(data)
+        if i % 2 and data[:2] == b"PK":
+            zin, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+                for info in zin.infolist():
+                    entry = bytearray(zin.read(info))
+                    if len(entry) > 8 and rng.random() < 0.3:
+                        at = rng.randrange(len(entry))
+                        entry[at:at + 4] = rng.randbytes(rng.randrange(0, 8))
+                    z.writestr(info.filename, bytes(entry))
+            yield out.getvalue()
+            continue
+        for _ in range(rng.randrange(1, 6)):
+            if not b:
+                break
+            at = rng.randrange(len(b))
+            kind = rng.randrange(3)
+            if kind == 0:
+                b[at] ^= 1 << rng.randrange(8)
+            elif kind == 1:
+                del b[at:at + rng.randrange(1, 64)]
+            else:
+                b[at:at] = rng.randbytes(rng.randrange(1, 16))
+        yield bytes(b)
+
+
+@pytest.mark.parametrize("name,make", [
+    ("m.pdf", lambda: S.pdf(ROSTER[:40], pages=2)), ("m.docx", lambda: S.docx(ROSTER[:20])),
+    ("m.xlsx", lambda: S.xlsx(ROSTER[:40])), ("m.pptx", lambda: S.pptx(ROSTER[:20])),
+    ("m.ods", lambda: S.ods(ROSTER[:40])), ("m.odt", lambda: S.odt(ROSTER[:40])), ("m.csv", lambda: S.csv_bytes(ROSTER[:40])),
+])
+def test_mutants_never_raise_and_an_unreadable_one_is_said_so(detector, name, make):
+    import random
+    rng = random.Random(18)
+    base = make()
+    unreadable = 0
+    for data in _mutants(rng, base, 30):
+        hits, errors = check(detector, name, data)  # never raises: a detector error would fail the post quietly
+        unreadable += bool(errors)
+    if not name.endswith(".csv"):
+        assert unreadable, "a mutated container is usually unreadable, and then said so"
