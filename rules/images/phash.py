@@ -77,6 +77,11 @@ def _flatten(img):
 _heif_done = False
 
 
+def register_decoders() -> None:
+    """pillow-heif's HEIC and AVIF opener, once: for everything in rules that decodes a picture."""
+    _register_heif()
+
+
 def _register_heif() -> None:
     global _heif_done
     if not _heif_done:

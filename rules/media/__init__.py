@@ -6,11 +6,14 @@ tests and their walkers are one table, in `formats`.
 """
 from __future__ import annotations
 
-from . import isobmff
-from .formats import WALKERS, sniff
+from . import isobmff, pixels
+from .formats import FORMATS, PICTURE, WALKERS, sniff
 from .report import Coordinate, MediaReport, Patch, Place, apply_patches, safely, splice
 
 __all__ = ["Coordinate", "MediaReport", "Patch", "Place", "StripError", "inspect", "inspect_file", "sniff", "splice", "strip"]
+
+
+FORMATS_BY_NAME = {f.name: f for f in FORMATS}
 
 
 class StripError(ValueError):
@@ -68,4 +71,12 @@ def strip(data: bytes, report: MediaReport | None = None) -> bytes:
         raise StripError("location still present after removal: " +
                          ", ".join(c.source for c in after.real_coordinates) +
                          ", ".join(p.field for p in after.places))
+    fmt = FORMATS_BY_NAME.get(report.format)
+    if fmt is not None and fmt.kind == PICTURE and fmt.decoded and fmt.name != "JPEG":  # JPEG: see pixels.py
+        try:
+            problem = pixels.same_pixels(data, out)
+        except pixels.Unproven:
+            problem = ""  # no decoder reads the original: the walker's bounds are all the proof there is
+        if problem:
+            raise StripError(f"removing the location would change the picture: {problem}")
     return out
