@@ -38,7 +38,12 @@ MAX_ROWS = 200_000  # table rows and lines, across the document
 MAX_CELLS = 2_000_000  # table cells (a read-only sheet pads a row out to its last used column)
 MAX_CHARS = 16_000_000  # characters of text kept
 MAX_DEPTH = 64  # nested shapes, tables in tables
-DEADLINE_S = 20.0  # seconds of reading per document, checked between pages and rows
+DEADLINE_S = 10.0  # seconds of reading per document, checked between pages and rows
+# pypdf extracts text at about 0.2 MB of content stream a second when the stream is dense with text operators (a
+# 12 KB PDF of one page holding 3.9 MB of "(...) Tj 0 -1 Td" took 18 s): a page's decoded content is capped, so one
+# page costs at most a few seconds, and no stream inflates past PDF_STREAM_MAX (pypdf's own limit is 75 MB).
+PAGE_CONTENT_MAX = 512 * 1024
+PDF_STREAM_MAX = 16 * 1024 * 1024
 
 DOCUMENT_FORMATS = ("PDF", "ODF", "ZIP", "OLE2")  # formats.py names this module reads (or knows it cannot)
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/comma-separated-values", "text/tab-separated-values",
@@ -169,7 +174,17 @@ def _zip_checked(data: bytes) -> set[str]:
 # ---------------------------------------------------------------------------------------------------- the readers
 
 def _pdf(data: bytes, doc: DocumentText) -> None:
-    from pypdf import PdfReader  # noqa: PLC0415 - imported with the first PDF, not by every proxy start
+    from pypdf import apply_configuration  # noqa: PLC0415 - imported with the first PDF, not by every proxy start
+
+    # pypdf 7's limits for this reading only (a context variable): no stream inflates past PDF_STREAM_MAX
+    with apply_configuration(zlib_maximum_output_length=PDF_STREAM_MAX, lzw_maximum_output_length=PDF_STREAM_MAX,
+                             array_based_stream_maximum_output_length=PDF_STREAM_MAX,
+                             maximum_declared_stream_length=PDF_STREAM_MAX):
+        _pdf_pages(data, doc)
+
+
+def _pdf_pages(data: bytes, doc: DocumentText) -> None:
+    from pypdf import PdfReader  # noqa: PLC0415
 
     reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted:
@@ -186,7 +201,12 @@ def _pdf(data: bytes, doc: DocumentText) -> None:
         if i >= MAX_PAGES:
             raise OverBudget(f"{total:,} pages (at most {MAX_PAGES:,})")
         doc.tick()
-        text = pages[i].extract_text() or ""
+        page = pages[i]
+        contents = page.get_contents()
+        size = len(contents.get_data()) if contents is not None else 0
+        if size > PAGE_CONTENT_MAX:
+            raise OverBudget(f"page {i + 1}'s content is {size:,} bytes (at most {PAGE_CONTENT_MAX:,} are read)")
+        text = page.extract_text() or ""
         for line in text.splitlines():
             words = line.split()
             if words:
