@@ -276,3 +276,33 @@ def test_a_page_too_dense_to_extract_in_time_is_refused_before_extraction(operat
 def test_a_dense_page_under_the_cap_is_read(detector):
     hits, errors = check(detector, "dense.pdf", dense_page_pdf(200))
     assert errors == [] and hits and hits[0].evidence["counts"]["UPN"] == 1
+
+
+_LAUGHS = ('<!DOCTYPE x [<!ENTITY a "' + "a" * 100 + '">'
+           + "".join(f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi")) + "]>")
+
+
+def _with_entity_bomb(data: bytes, entry: str, tag: str) -> bytes:
+    """The document with a billion-laughs DTD in one XML part and its largest entity used in the text (10^8 'a's)."""
+    zin, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in zin.infolist():
+            part = zin.read(info)
+            if info.filename == entry:
+                text = part.decode()
+                at = text.index("?>") + 2 if text.startswith("<?xml") else 0
+                part = (text[:at] + _LAUGHS + text[at:]).replace(tag, tag + "&i;", 1).encode()
+            z.writestr(info, part)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("make,entry,tag", [
+    (lambda: S.xlsx(ROSTER[:5]), "xl/worksheets/sheet1.xml", "<sheetData>"),
+    (lambda: S.docx(ROSTER[:5]), "word/document.xml", "<w:t>"),
+    (lambda: S.pptx(ROSTER[:5]), "ppt/slides/slide1.xml", "<a:t>"),
+    (lambda: S.ods(ROSTER[:5]), "content.xml", "<text:p>"),
+], ids=["xlsx", "docx", "pptx", "ods"])
+def test_an_entity_expansion_bomb_is_refused_not_expanded(make, entry, tag):
+    bomb = _with_entity_bomb(make(), entry, tag)
+    doc = documents.read(bomb, documents.kind_of(bomb, "x"))
+    assert doc.errors and "unreadable" in doc.errors[0] and doc.chars < 10_000
