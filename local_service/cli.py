@@ -6,6 +6,7 @@ import json
 import mmap
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from rules import Attachment, ConfigError, Engine, PackError, Submission, load_config
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="postguard", description="Keep school social media policy before posting.")
+    parser.add_argument("--version", action="version", version=f"postguard {version()}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="FILE", help=f"config file (default: {default_path()})")
     sub = parser.add_subparsers(metavar="COMMAND")
@@ -78,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     library_cmd.add_parsers(sub, common)
     server_cmd.add_parsers(sub, common)
     return parser
+
+
+def version() -> str:
+    """The installed package's version (pyproject.toml; a PyInstaller bundle carries the package's metadata)."""
+    try:
+        return metadata.version("postguard")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def cmd_init(args) -> int:

@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import textwrap
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 import platformdirs
-from pydantic import AfterValidator, Field, PrivateAttr, ValidationError, ValidationInfo, create_model, field_validator
+from pydantic import (AfterValidator, Field, PrivateAttr, Strict, ValidationError, ValidationInfo, create_model,
+                      field_validator)
 
 from .detectors import DETECTORS
 from .packs import PackError, available, resolve
@@ -27,7 +29,7 @@ from .situations import account_url
 
 APP = "postguard"
 
-__all__ = ["Camera", "Config", "ConfigError", "Proxy", "School", "Service", "Site", "Trip", "default_path", "load_config",
+__all__ = ["Camera", "Config", "ConfigError", "Deploy", "Proxy", "School", "Service", "Site", "Trip", "default_path", "load_config",
            "markdown", "parse_config", "template", "write_private"]
 
 
@@ -199,6 +201,61 @@ class Server(Table):
                                json_schema_extra={"examples": ["dpo@trust.example"]})
 
 
+def _extension_id(value: str) -> str:
+    value = value.strip()
+    if value and not re.fullmatch(r"[a-p]{32}", value):
+        raise ValueError(f"not a Chrome extension id (32 letters a to p): {value!r}")
+    return value
+
+
+def _https_or_empty(value: str) -> str:
+    value = value.strip()
+    if value and not re.match(r"https?://[^/\s]+", value):
+        raise ValueError(f"not an http(s) address: {value!r}")
+    return value
+
+
+ExtensionId = Annotated[str, Strict(), AfterValidator(_extension_id), Label("extension id (32 letters a-p)")]
+Url = Annotated[str, Strict(), AfterValidator(_https_or_empty), Label("http(s) address")]
+
+
+class Deploy(Table):
+    """Deployment on every school laptop (postguard deploy writes the policies, profiles and install scripts from
+    these; the laptops read ca_dir)."""
+
+    extension_id: ExtensionId = Field("", description="The extension's id in Chrome and Edge (from the Chrome Web "
+                                                      "Store, or of the school's own packed .crx): the force-install "
+                                                      "policy and the native messaging host name it. Required by "
+                                                      "postguard deploy.",
+                                      json_schema_extra={"examples": ["abcdefghijklmnopabcdefghijklmnop"]})
+    update_url: Url = Field("https://clients2.google.com/service/update2/crx",
+                            description="Where Chrome and Edge fetch the extension (the Chrome Web Store's update "
+                                        "URL, or the school's own update manifest for a self-hosted .crx).")
+    firefox_install_url: Url = Field("", description="Where Firefox fetches the extension's signed .xpi (its "
+                                                     "add-ons page's latest.xpi, or the school's own copy); empty: "
+                                                     "Firefox's policies set the proxy and the CA but do not install "
+                                                     "the extension.",
+                                     json_schema_extra={"examples": [
+                                         "https://addons.mozilla.org/firefox/downloads/latest/postguard/latest.xpi"]})
+    service_port: Int = Field(8765, ge=1, le=65535, description="The local service's port on each laptop: the PAC "
+                                                                "file's address (http://127.0.0.1:PORT/proxy.pac) "
+                                                                "and the extension's service address.")
+    proxy_port: Int = Field(8766, ge=1, le=65535, description="The proxy's port on each laptop (postguard run "
+                                                              "--proxy-port).")
+    server_url: Url = Field("", description="The trust server laptops enrol with at first start (postguard enrol); "
+                                            "empty: laptops keep their record locally.",
+                            json_schema_extra={"examples": ["https://postguard.trust.example.org"]})
+    ca_cert: Str = Field("", description="A root certificate (PEM) the generated profiles trust (macOS "
+                                         "com.apple.security.root, Firefox Certificates, the Linux system store), "
+                                         "relative to this file; empty: each laptop's install script trusts the "
+                                         "CA it makes for that laptop.",
+                         json_schema_extra={"examples": ["trust-root.pem"]})
+    ca_dir: Str = Field("", description="The folder holding this laptop's proxy CA for every account on it "
+                                        "(written by the install script, which trusts it in the machine's store); "
+                                        "empty: each account's own CA in data_dir/mitmproxy.",
+                        json_schema_extra={"examples": ["/var/lib/postguard/ca"]})
+
+
 class _Root(Table):
     """The whole file."""
 
@@ -213,6 +270,7 @@ class _Root(Table):
     proxy: Proxy = Field(default_factory=Proxy, description=Proxy.__doc__)
     forward: Forward = Field(default_factory=Forward, description=Forward.__doc__)
     server: Server = Field(default_factory=Server, description=Server.__doc__)
+    deploy: Deploy = Field(default_factory=Deploy, description=Deploy.__doc__)
     _path: Path | None = PrivateAttr(None)
 
     @property
