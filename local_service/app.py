@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import time
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -85,6 +86,8 @@ def _gate():
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not sent or not hmac.compare_digest(sent, current_app.extensions["postguard"].token):
             abort(_refuse(401, "a valid PostGuard token is required"))
+        if origin is not None and origin in current_app.config["EXTENSION_ORIGINS"]:
+            current_app.extensions["postguard"].extension_seen = time.monotonic()  # device health (forwarder)
 
 
 def _page_headers(response):

@@ -54,7 +54,8 @@ def cmd_run(args) -> int:
     purger.start()
     threading.Thread(target=svc.engine.warm_up, name="postguard-warm-up", daemon=True).start()
     forwarder = Forwarder(config, svc.store, health=lambda: {"pack": svc.engine.pack.id,
-                                                            "proxy": svc.broker.proxy_active(PROXY_FRESH_S)})
+                                                            "proxy": svc.broker.proxy_active(PROXY_FRESH_S),
+                                                            "extension": svc.extension_connected()})
     svc.store.listeners.append(lambda _events: forwarder.wake.set())
     threading.Thread(target=forwarder.run, args=(stopping,), name="postguard-forward", daemon=True).start()
     app.config["PROXY_ADDRESS"] = f"127.0.0.1:{proxy_port}"

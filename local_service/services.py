@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import getpass
 import socket
+import time
 from dataclasses import dataclass
 
 from flask import current_app
@@ -23,6 +24,10 @@ class Services:
     user: str  # the laptop's user: whose record this service keeps
     device: str
     broker: Broker
+    extension_seen: float | None = None  # time.monotonic() of the extension's last authenticated request
+
+    def extension_connected(self, within_s: float = 300) -> bool:
+        return self.extension_seen is not None and time.monotonic() - self.extension_seen < within_s
 
     @classmethod
     def open(cls, config: Config | None = None, *, database: str | None = None, store: Store | None = None,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rules.media.pixels import register_decoders
+
 HASH_BYTES = 32
 WORK_SIDE = 256  # PDQ reduces to 64x64 anyway; 256 px keeps its tent filter meaningful at a quarter of 512 px cost
 LOOK_SIDE = 512  # borders and turned corners are measured at this size: a pixel here is under 1% of most photos
@@ -48,7 +50,7 @@ def decode(data: bytes, max_side: int = 1024):
     """An RGB PIL image, upright (EXIF orientation applied), at most `max_side` px, decoded at reduced size where
     the format allows (JPEG's DCT scaling makes a 12 MP photo a 30 ms decode)."""
     from PIL import Image, ImageOps
-    _register_heif()
+    register_decoders()
     try:
         img = Image.open(io.BytesIO(data))
         if img.format == "JPEG":  # the DCT scale that still gives at least half of max_side: 1/4 for 12 MP
@@ -72,25 +74,6 @@ def _flatten(img):
         canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(canvas, rgba)
     return img
-
-
-_heif_done = False
-
-
-def register_decoders() -> None:
-    """pillow-heif's HEIC and AVIF opener, once: for everything in rules that decodes a picture."""
-    _register_heif()
-
-
-def _register_heif() -> None:
-    global _heif_done
-    if not _heif_done:
-        _heif_done = True
-        try:
-            import pillow_heif
-            pillow_heif.register_heif_opener()
-        except ImportError:  # HEIC then reads as "not a picture": the other signals still work
-            pass
 
 
 def _pdq(img) -> tuple[np.ndarray, int]:

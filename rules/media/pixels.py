@@ -14,6 +14,21 @@ MAX_PIXELS = 120_000_000  # a frame larger than this is not decoded: a decompres
 MAX_FRAMES = 64
 
 
+_registered = False
+
+
+def register_decoders() -> None:
+    """pillow-heif's HEIC and AVIF opener for Pillow, once, for everything in rules that decodes a picture."""
+    global _registered
+    if not _registered:
+        _registered = True
+        try:
+            import pillow_heif
+            pillow_heif.register_heif_opener()
+        except ImportError:  # HEIC then reads as "not a picture": the other signals still work
+            pass
+
+
 class Unproven(Exception):
     """The original could not be decoded, so nothing can be said about its pixels."""
 
@@ -21,8 +36,6 @@ class Unproven(Exception):
 def fingerprint(data: bytes) -> list[tuple]:
     """(size, mode, SHA-256 of the raw pixels) for each frame, as Pillow decodes it (no orientation applied)."""
     from PIL import Image
-
-    from rules.images.phash import register_decoders
     register_decoders()
     frames = []
     with Image.open(io.BytesIO(data)) as img:

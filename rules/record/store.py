@@ -679,7 +679,7 @@ class Store:
             self._record_integrity(conn, dev, _first_of_each(problems), received)
             conn.execute(devices.update().where(devices.c.id == device_id).values(
                 next_seq=check.next_seq, next_key=check.key.hex(), last_hash=check.last, last_seen=received,
-                health=json.dumps(health) if health is not None else dev["health"]))
+                health=json.dumps(_with_skew(health, sent_at, received)) if health is not None else dev["health"]))
             acked = check.next_seq - 1
         return Ingested(acked, problems=[p[3] for p in problems])
 
@@ -903,6 +903,12 @@ def _wire(row) -> dict:
     for k in ("user", "device", "host", "path", "source", "reason", "message"):
         d[k] = d[k] or ""
     return d
+
+
+def _with_skew(health: dict, sent_at: datetime, received: datetime) -> dict:
+    """The device's clock against the server's, shown rather than corrected: received minus sent, in seconds (a
+    positive skew is also the time in transit)."""
+    return {**health, "clock_skew_s": round((received - _aware(sent_at)).total_seconds(), 1)}
 
 
 def _first_of_each(problems: list[tuple]) -> list[tuple]:
