@@ -55,12 +55,15 @@ _STREET = re.compile(r"(?<![0-9A-Za-z])[0-9]{1,4}[A-Za-z]?,? [A-Za-z][A-Za-z' .-
 PERSONAL_MAIL_CATEGORIES = ("webmail", "files", "identity")  # rules/platforms.toml categories
 # Domains the platforms send their notices from that are not their sites' hosts.
 PLATFORM_MAIL = ("facebookmail.com", "redditmail.com", "tiktokglobalshop.com", "twitch.tv", "discordapp.com")
+NOT_POSTS = ("wikis", "identity")  # rules/platforms.toml categories whose requests are not posts or messages
 STREET_REACH = 120  # characters before a postcode searched for the street
 STREET_GAP = 60  # most characters between the street's end and the postcode (", Stockton-on-Tees, ")
 
-# Account fields (the last part of a form field's name or JSON path): setting up the account, not posting.
+# Account and addressing fields (the last part of a form field's name or JSON path): setting up the account, or who a
+# message goes to (a parent's address in "to" is not the sender's), not what the post says.
 _ACCOUNT_FIELD = re.compile(r"(?:e-?mail(?:_?address)?|user(?:_?name)?|login|pass(?:word)?|phone(?:_?number)?|tel|"
-                            r"mobile|msisdn|contact_point|identifier|account_?name)", re.IGNORECASE)
+                            r"mobile|msisdn|contact_point|identifier|account_?name|to|cc|bcc|from|sender|"
+                            r"recipients?|reply_?to)", re.IGNORECASE)
 _LAST_PART = re.compile(r"[^.\[\]]+(?=\]?$)")
 
 
@@ -152,11 +155,16 @@ class ContactDetailsDetector(Detector):
                                           if c.name not in PERSONAL_MAIL_CATEGORIES for h in c.hosts) | \
             frozenset(PLATFORM_MAIL)
         self._postcode = identifiers.Postcode()
+        # Encyclopaedia articles and sign-in pages are not posts or messages: an article's museum address or a
+        # council's phone number is not a member of staff's.
+        self.not_posts = frozenset(h for c in platforms.categories().values() if c.name in NOT_POSTS for h in c.hosts)
 
     def begin(self, submission: Submission, rules: set[str]):
         if RULE not in rules:
             return None
         host = (urlsplit(submission.url).hostname or "").lower()
+        if host and platforms.in_scope(host, self.not_posts):
+            return None
         labels = host.split(".")
         own = {".".join(labels[i:]) for i in range(max(1, len(labels) - 1))} if host else set()
         return own

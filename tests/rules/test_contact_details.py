@@ -65,8 +65,15 @@ def test_near_misses_are_not_contact_details(detector, text, why):
     assert found(detector, text) == [], why
 
 
-@pytest.mark.parametrize("field", ["email", "variables.input.email", "phone_number", "user[login]", "password"])
-def test_account_fields_are_setting_up_the_account_not_posting(detector, field):
+def test_an_encyclopaedia_article_is_not_a_post(detector):
+    text = "The museum is at 1 Exhibition Road, London SW7 2RL; call 020 7942 5000"
+    assert types(found(detector, text, url="https://en.wikipedia.org/w/api.php")) == []
+    assert types(found(detector, text)) == ["address", "phone"]  # the same words in a post
+
+
+@pytest.mark.parametrize("field", ["email", "variables.input.email", "phone_number", "user[login]", "password", "to",
+                                   "message.cc", "recipients[0]"])
+def test_account_and_addressing_fields_are_not_what_the_post_says(detector, field):
     assert found(detector, "07911 123456 jo.bloggs@gmail.com", field=field) == []
 
 
