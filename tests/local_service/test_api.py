@@ -100,6 +100,9 @@ ENDPOINTS = {
     ("GET", "/stream"): {},
     ("POST", "/me-link"): {},
     ("POST", "/proxy/heartbeat"): {},
+    ("POST", "/contact/check"): {"json": {"url": PAGE, "action": "friend", "name": "Jamie Smith"}},
+    ("POST", "/contact/decision"): {"json": {"check_id": str(uuid.uuid4()), "choice": "cancel"}},
+    ("GET", "/photos/needs"): {},
 }
 REFUSALS = {
     "no token": ({"Origin": EXTENSION_ORIGIN}, 401),
