@@ -64,7 +64,7 @@ STREET_GAP = 60  # most characters between the street's end and the postcode (",
 _ACCOUNT_FIELD = re.compile(r"(?:e-?mail(?:_?address)?|user(?:_?name)?|login|pass(?:word)?|phone(?:_?number)?|tel|"
                             r"mobile|msisdn|contact_point|identifier|account_?name|to|cc|bcc|from|sender|"
                             r"recipients?|reply_?to)", re.IGNORECASE)
-_LAST_PART = re.compile(r"[^.\[\]]+(?=\]?$)")
+_PARTS = re.compile(r"[^.\[\]]+")
 
 
 def _region(value: str) -> str:
@@ -172,8 +172,8 @@ class ContactDetailsDetector(Detector):
     def check_field(self, name: str, value: str, rules: set[str], own):
         if own is None or not isinstance(value, str) or looks_like_token(value):
             return None
-        last = _LAST_PART.search(name)
-        if last and _ACCOUNT_FIELD.fullmatch(last.group(0)):
+        last = next((p for p in reversed(_PARTS.findall(name)) if not p.isdigit()), "")  # "recipients[0]": recipients
+        if last and _ACCOUNT_FIELD.fullmatch(last):
             return None
         target = field_target(name)
         hits: list = []
