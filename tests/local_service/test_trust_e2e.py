@@ -184,3 +184,33 @@ def test_killed_20_times_and_cut_off_nothing_is_lost_or_duplicated(trust, tmp_pa
 def test_port_zero_prints_the_port_it_accepts_on(trust):
     with socket.create_connection(("127.0.0.1", trust.port), timeout=5):
         pass
+
+
+def test_postguard_run_forwards_continuously(trust, tmp_path):
+    from .test_commands import start_run
+
+    config, db = str(trust.config), trust.database
+    secret = json.loads(postguard("server", "school", "add", "Mill Lane", "--json", "--config", config,
+                                  "--database", db).stdout)["secret"]
+    lap = tmp_path / "run.toml"
+    lap.write_text(f'data_dir = "{tmp_path / "run"}"\n\n[forward]\ninterval_s = 1.0\n')
+    add_events(lap, 1, "amy")  # the record begins (and its verification key is written) before enrolment
+    postguard("enrol", f"http://127.0.0.1:{trust.port}", "--secret", secret, "--name", "laptop-run",
+              "--config", str(lap))
+    proc, _service, _proxy = start_run(lap)
+    try:
+        add_events(lap, 4, "amy")  # written by another process: the next round of the forwarding loop sends it
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            held = postguard("server", "events", "--config", config, "--database", db).stdout.splitlines()
+            if len(held) >= 5:
+                break
+            time.sleep(1)
+        assert len(held) == 5
+        device = [d for d in map(json.loads, postguard("server", "device", "list", "--config", config,
+                                                       "--database", db).stdout.splitlines())
+                  if d["name"] == "laptop-run"][0]
+        assert device["health"]["pack"] and device["health"]["backlog"] >= 0 and "proxy" in device["health"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
