@@ -72,7 +72,7 @@ def scan(doc: documents.DocumentText, recognizers, names: roster.Roster | None) 
     endings: dict[str, set[str]] = {}
     total_names = 0
     pieces = [line + " |" for line in doc.lines]
-    pieces += [f"{' '.join(cells)} | {', '.join(cells)} |" for cells in doc.rows]
+    pieces += _row_texts(doc.rows, recognizers)
     least = min(r.min_digits for r in recognizers)
     for i in range(0, len(pieces), CHUNK_LINES):
         text = "\n".join(pieces[i:i + CHUNK_LINES])
@@ -86,3 +86,24 @@ def scan(doc: documents.DocumentText, recognizers, names: roster.Roster | None) 
             total_names += names.names_in(text)
     return {"counts": {k: len(v) for k, v in seen.items()}, "endings": {k: sorted(v) for k, v in endings.items()},
             "names": total_names}
+
+
+def _row_texts(rows, recognizers) -> list[str]:
+    """Each row as "cells ... | cells, ... |" for the checks. A spreadsheet says what a column holds once, in its
+    header ("ULN", "NHS Number"): a cell with digits under a header that names an identifier is read with the header
+    before it, so the identifier's context word is beside it as in a sentence ("ULN 9276308686")."""
+    words = tuple(w for r in recognizers for w in r.context)
+    header: tuple[str, ...] = ()
+    out = []
+    for cells in rows:
+        has_digits = any(ch.isdigit() for c in cells for ch in c)
+        if not has_digits:
+            lowered = [c.lower() for c in cells]
+            if any(w in c for c in lowered for w in words):
+                header = cells
+        elif header:
+            cells = tuple(f"{header[i]} {c}" if i < len(header) and header[i] and c and
+                          any(ch.isdigit() for ch in c) else c for i, c in enumerate(cells))
+        filled = [c for c in cells if c]
+        out.append(f"{' '.join(filled)} | {', '.join(filled)} |")
+    return out

@@ -61,7 +61,7 @@ class OverBudget(Exception):
 class DocumentText:
     kind: str  # "PDF", "DOCX", "XLSX", "PPTX", "ODT", "ODS", "ODP", "CSV"
     lines: list[str] = field(default_factory=list)  # prose: paragraphs, PDF text lines
-    rows: list[tuple[str, ...]] = field(default_factory=list)  # table rows: each cell's text
+    rows: list[tuple[str, ...]] = field(default_factory=list)  # table rows: each cell's text ("" when empty)
     errors: list[str] = field(default_factory=list)
     units: int = 0  # pages, slides, sheets or rows read
     unit: str = "pages"
@@ -76,10 +76,13 @@ class DocumentText:
             self.lines.append(text)
 
     def row(self, cells) -> None:
-        cells = tuple(c for c in (str(v).strip() for v in cells if v is not None) if c)
+        """A table row; empty cells are kept as "" so columns stay aligned with the header (trailing ones dropped)."""
+        cells = [("" if v is None else str(v).strip()) for v in cells]
+        while cells and not cells[-1]:
+            cells.pop()
         if cells:
             self._count(sum(map(len, cells)), len(cells))
-            self.rows.append(cells)
+            self.rows.append(tuple(cells))
 
     def _count(self, chars: int, cells: int) -> None:
         self.chars += chars

@@ -306,3 +306,24 @@ def test_an_entity_expansion_bomb_is_refused_not_expanded(make, entry, tag):
     bomb = _with_entity_bomb(make(), entry, tag)
     doc = documents.read(bomb, documents.kind_of(bomb, "x"))
     assert doc.errors and "unreadable" in doc.errors[0] and doc.chars < 10_000
+
+
+def test_identifiers_that_need_a_context_word_get_it_from_their_column_header(detector):
+    """ULNs and bare NHS numbers count only beside a word that says what they are: in a sheet, that word is the
+    column's header, rows away."""
+    from rules.identifiers import nhs_is_valid, uln_is_valid
+
+    def weighted(digits):
+        return sum(w * int(d) for w, d in zip(range(10, 1, -1), digits)) % 11
+
+    ulns = [d + str(10 - weighted(d)) for d in ("927630868", "512345678", "712345671") if weighted(d)]
+    nhs_numbers = [d + str((11 - weighted(d)) % 11) for d in ("943476591", "401023213", "450557710")
+                   if (11 - weighted(d)) % 11 != 10]
+    assert len(ulns) == len(nhs_numbers) == 3
+    assert all(map(uln_is_valid, ulns)) and all(map(nhs_is_valid, nhs_numbers))
+    rows = [["Forename", "Surname", "ULN", "NHS Number"]] + [
+        ["Zebedee", "Quartermaine", u, n] for u, n in zip(ulns, nhs_numbers)]
+    hits, errors = check(detector, "medical.xlsx", S.xlsx_cells(rows))
+    assert errors == [] and hits[0].evidence["counts"] == {"ULN": 3, "NHS": 3}
+    unlabelled = [["Forename", "Surname", "Ref", "Order"]] + [r[:2] + r[2:] for r in rows[1:]]
+    assert check(detector, "orders.xlsx", S.xlsx_cells(unlabelled))[0] == []  # the same digits, no such header
