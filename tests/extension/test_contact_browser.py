@@ -53,9 +53,10 @@ def serve_fixtures(context, pages: dict[str, tuple[str, str, str]]):
         if spec is None or request.method != "GET":
             posted.append({"url": request.url, "method": request.method, "body": request.post_data or ""})
             return route.fulfill(status=200, content_type="application/json", body="{}")
-        fixture, name, handle = spec
+        fixture, name, handle, *card = spec
+        card_name, card_handle = card or ("Ruth Adebayo", "ruth.adebayo")  # a suggestion card (X's "You might like")
         html = (FIXTURES / fixture).read_text(encoding="utf-8").replace("{{NAME}}", name) \
-            .replace("{{HANDLE}}", handle)
+            .replace("{{HANDLE}}", handle).replace("{{CARD_NAME}}", card_name).replace("{{CARD_HANDLE}}", card_handle)
         return route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html)
 
     for host in by_host:
@@ -190,6 +191,32 @@ def test_contact_with_a_rostered_name_is_warned_with_the_schools_clause(chrome, 
     else:
         assert (event["decision"], event["reason"]) == ("cancelled", "")
         assert out["after"] == []
+
+
+def test_a_suggestion_card_is_checked_by_its_own_name(chrome, school_service):
+    """On an unrelated person's profile, the Follow button of a pupil in the "You might like" card is warned; the
+    profile's own Follow is not."""
+    url = "https://x.com/priya_raman"
+
+    def body(context):
+        set_up(context, chrome, school_service)
+        serve_fixtures(context, {url: ("x-profile.html", "Priya Raman", "priya_raman", "Jamie Smith", "jsmith_77")})
+        page = open_page(context, url)
+        page.click("[data-testid='1589450359-follow']")  # the profile's: Priya Raman
+        page.wait_for_function("seen.actions.length === 1", timeout=8000)
+        profile = no_dialog(page, 0.5)
+        page.click("[data-testid='UserCell'] button")  # the card's: Jamie Smith
+        dialog = find_dialog(page)
+        title = _val(dialog, "name") if dialog else None
+        page.keyboard.press("Escape")
+        wait_text(page, "Nothing was sent to this person")
+        return profile, title, page.evaluate("seen.actions")
+
+    profile, title, actions = chrome.run(body)
+    assert profile, "the profile's own (unrelated) follow was warned"
+    assert title == "This may be one of your pupils"
+    assert actions == ["Follow @priya_raman"]
+    assert [(e["rule"], e["decision"]) for e in events(school_service)] == [("contact.pupil", "cancelled")]
 
 
 # -- a post sent as the browser starts ---------------------------------------------------------------------------
