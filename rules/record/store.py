@@ -30,7 +30,7 @@ from . import seal as sealing
 from .events import Event, utcnow
 
 log = logging.getLogger("postguard.store")
-SCHEMA_REVISION = "0003"  # the newest migration in rules/record/migrations/versions (a test keeps them equal)
+SCHEMA_REVISION = "0004"  # the newest migration in rules/record/migrations/versions (a test keeps them equal)
 ANCHOR_EVERY_S = 1.0  # at most one anchor line a second per process; and one when the store closes
 
 GENESIS = "0" * 64
@@ -149,6 +149,45 @@ admin_sessions = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("last_seen", sa.Float, nullable=False),
 )
+
+# The dashboard's named accounts (issue 16; local_service/accounts.py): each one's grants, a JSON list of
+# {"role": ..., "schools": ["*"] or [names]}; an argon2 password hash (none: signs in only through single sign-on);
+# a TOTP secret (base32) and the last TOTP time step accepted, so a code is good once.
+accounts = sa.Table(
+    "accounts", metadata,
+    sa.Column("email", sa.String(254), primary_key=True),  # lower-case; "admin" for the account of old installs
+    sa.Column("grants", sa.Text, nullable=False),
+    sa.Column("password_hash", sa.String(200)),
+    sa.Column("totp_secret", sa.String(64)),
+    sa.Column("totp_last", sa.BigInteger),
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Triage (local_service/triage.py): a row per event of a triaged post, all of a post's rows alike (`post` is the id
+# of the post's first event); events without a row are "new". Every change, with its note, is in triage_history.
+triage = sa.Table(
+    "triage", metadata,
+    sa.Column("event", sa.String(36), primary_key=True),
+    sa.Column("post", sa.String(36), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("assignee", sa.String(254)),
+    sa.Column("updated", sa.DateTime(timezone=True), nullable=False),
+)
+sa.Index("ix_triage_post", triage.c.post)
+sa.Index("ix_triage_status", triage.c.status)
+sa.Index("ix_triage_assignee", triage.c.assignee)
+
+triage_history = sa.Table(
+    "triage_history", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("post", sa.String(36), nullable=False),
+    sa.Column("time", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(254), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("assignee", sa.String(254)),
+    sa.Column("note", sa.Text),
+)
+sa.Index("ix_triage_history_post", triage_history.c.post, triage_history.c.seq)
 
 FILTERS = ("user", "device", "rule", "severity", "decision", "host", "school", "origin")
 
@@ -860,6 +899,137 @@ class Store:
                          f"no anchors in {anchor_path} yet")
         return VerifyResult(True, walk.checked, audit_ok=not audit_reason, audit_reason=audit_reason,
                             sealed=walk.sealed, notes=notes)
+
+    # -- reviewers: named accounts, their sessions, triage (issue 16) --------------------------------------------
+
+    def account_get(self, email: str) -> dict | None:
+        with self.reader.connect() as conn:
+            row = conn.execute(sa.select(accounts).where(accounts.c.email == email)).mappings().first()
+        return _account(row) if row else None
+
+    def accounts_all(self) -> list[dict]:
+        with self.reader.connect() as conn:
+            return [_account(r) for r in conn.execute(sa.select(accounts).order_by(accounts.c.email)).mappings()]
+
+    def account_put(self, email: str, grants: list[dict]) -> bool:
+        """Create the account with these grants, or replace an existing one's grants. True: it was created."""
+        with self._lock, self.engine.begin() as conn:
+            done = conn.execute(accounts.update().where(accounts.c.email == email).values(grants=json.dumps(grants)))
+            if done.rowcount:
+                return False
+            conn.execute(accounts.insert().values(email=email, grants=json.dumps(grants), created=utcnow()))
+            return True
+
+    def account_update(self, email: str, **values) -> bool:
+        """Set password_hash, totp_secret or totp_last of an existing account. False: there is no such account."""
+        unknown = set(values) - {"password_hash", "totp_secret", "totp_last"}
+        if unknown:
+            raise ValueError(f"not an account field: {', '.join(sorted(unknown))}")
+        with self._lock, self.engine.begin() as conn:
+            return bool(conn.execute(accounts.update().where(accounts.c.email == email).values(**values)).rowcount)
+
+    def account_remove(self, email: str) -> bool:
+        """Delete the account and end its sessions, in one transaction."""
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(admin_sessions.delete().where(admin_sessions.c.account == email))
+            return bool(conn.execute(accounts.delete().where(accounts.c.email == email)).rowcount)
+
+    def account_totp_step(self, email: str, step: int) -> bool:
+        """Accept TOTP time step `step` for the account once: True only if no step at or after it was accepted before
+        (one conditional update, so two requests with the same code cannot both pass)."""
+        with self._lock, self.engine.begin() as conn:
+            done = conn.execute(accounts.update().where(
+                accounts.c.email == email, sa.or_(accounts.c.totp_last.is_(None), accounts.c.totp_last < step))
+                .values(totp_last=step))
+            return bool(done.rowcount)
+
+    def admin_session_account(self, sid_hash: str) -> str | None:
+        with self.reader.connect() as conn:
+            return conn.scalar(sa.select(admin_sessions.c.account).where(admin_sessions.c.id == sid_hash))
+
+    def post_events(self, event_id: str, window_s: float = 5.0) -> list[dict]:
+        """The events of the post `event_id` belongs to, oldest first: the findings one post raised are stored
+        together, so they share person, device, school, destination and path, within `window_s` seconds. []: no such
+        event."""
+        with self.reader.connect() as conn:
+            row = conn.execute(sa.select(events).where(events.c.id == event_id)).mappings().first()
+            if row is None:
+                return []
+            t = _aware(row["time"])
+            same = [events.c[c] == row[c] if row[c] is not None else events.c[c].is_(None)
+                    for c in ("user", "device", "host", "path", "school", "origin")]
+            rows = conn.execute(sa.select(events).where(*same, events.c.time >= t - timedelta(seconds=window_s),
+                                                        events.c.time <= t + timedelta(seconds=window_s))
+                                .order_by(events.c.seq).limit(200)).mappings().all()
+        return [_public(r) for r in rows]
+
+    def triage_of(self, event_ids: list[str]) -> dict[str, dict]:
+        """event id -> its triage row (status, assignee, post, updated); events never triaged are absent."""
+        if not event_ids:
+            return {}
+        with self.reader.connect() as conn:
+            rows = conn.execute(sa.select(triage).where(triage.c.event.in_(list(event_ids)))).mappings().all()
+        return {r["event"]: dict(r) for r in rows}
+
+    def triage_set(self, post: str, event_ids: list[str], status: str, assignee: str | None, actor: str,
+                   note: str = "") -> None:
+        """Give every event of the post this status and assignee, and add the change (with its note) to the post's
+        history, in one transaction."""
+        now = utcnow()
+        with self._lock, self.engine.begin() as conn:
+            conn.execute(triage.delete().where(triage.c.event.in_(list(event_ids))))
+            conn.execute(triage.insert(), [{"event": e, "post": post, "status": status, "assignee": assignee,
+                                            "updated": now} for e in event_ids])
+            conn.execute(triage_history.insert().values(post=post, time=now, actor=actor, status=status,
+                                                        assignee=assignee, note=note or None))
+
+    def triage_history(self, post: str, limit: int = 500) -> list[dict]:
+        with self.reader.connect() as conn:
+            rows = conn.execute(sa.select(triage_history).where(triage_history.c.post == post)
+                                .order_by(triage_history.c.seq).limit(limit)).mappings().all()
+        return [dict(r) | {"time": _aware(r["time"])} for r in rows]
+
+    def triage_list(self, flt: Filter | None = None, status: str | None = None, assignee: str | None = None,
+                    limit: int = 50, cursor: str | None = None) -> Page:
+        """Events with their triage status and assignee (status "new" for events never triaged), newest first and
+        keyset-paged as list() is; only those with `status` and `assignee` when given."""
+        flt = flt or Filter()
+        cols = [*events.c, sa.func.coalesce(triage.c.status, "new").label("triage_status"),
+                triage.c.assignee.label("triage_assignee"), triage.c.post.label("triage_post")]
+        q = sa.select(*cols).select_from(events.outerjoin(triage, triage.c.event == events.c.id)) \
+            .where(*flt.clauses())
+        if status == "new":
+            q = q.where(sa.or_(triage.c.status.is_(None), triage.c.status == "new"))
+        elif status:
+            q = q.where(triage.c.status == status)
+        if assignee:
+            q = q.where(triage.c.assignee == assignee)
+        if cursor:
+            t, seq = _decode_cursor(cursor)
+            q = q.where(sa.or_(events.c.time < t, sa.and_(events.c.time == t, events.c.seq < seq)))
+        q = q.order_by(events.c.time.desc(), events.c.seq.desc()).limit(limit + 1)
+        with self.reader.connect() as conn:
+            rows = [_public(r) for r in conn.execute(q).mappings()]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, _encode_cursor(rows[-1]["_time"], rows[-1]["seq"]) if more and rows else None)
+
+
+@dataclass
+class ScopedFilter(Filter):
+    """A Filter limited to some schools (a reviewer's grant on the trust server): None is every school."""
+
+    schools: tuple[str, ...] | None = None
+
+    def clauses(self):
+        out = super().clauses()
+        if self.schools is not None:
+            out.append(events.c.school.in_(list(self.schools)))
+        return out
+
+
+def _account(row) -> dict:
+    return dict(row) | {"grants": json.loads(row["grants"] or "[]")}
 
 
 PURGE_RULE = "retention.purge"
