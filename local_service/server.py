@@ -8,19 +8,19 @@ Each gunicorn worker builds its own app (and so its own database connections) af
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 import threading
 from datetime import datetime, timedelta
 
-from flask import Flask, abort, current_app, jsonify, make_response, redirect, request, url_for
+from flask import Flask, abort, redirect, request, url_for
 
 from rules import load_config
 from rules.record.events import Event, utcnow
 from rules.record.keys import SESSION_KEY_FILE, read_secret
 
 from . import admin, checkpoint, fleet, trust
+from .app import _host_ok, _origin_ok, _refuse
 from .services import Services
 
 log = logging.getLogger("postguard.server")
@@ -46,23 +46,13 @@ def create_server_app(services: Services, test_config: dict | None = None) -> Fl
 
 
 def _gate():
-    """Host (DNS rebinding) and Origin (cross-site) as on a laptop; the device API is signed, the dashboard logged
-    in (admin.py)."""
-    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
-    if host not in current_app.config["EXTRA_HOSTS"] and not _loopback(host):
-        abort(make_response(jsonify({"error": "this server does not answer to that host name"}), 421))
+    """Host (DNS rebinding) and Origin (cross-site) as on a laptop (app.py's checks, with [server] hosts as the
+    extra host names); the device API is signed, the dashboard logged in (admin.py)."""
+    if not _host_ok(request.host):
+        abort(_refuse(421, "this server does not answer to that host name"))
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
-        abort(make_response(jsonify({"error": "requests from this origin are not accepted"}), 403))
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    if origin is not None and not _origin_ok(origin):
+        abort(_refuse(403, "requests from this origin are not accepted"))
 
 
 def check_silent(services: Services) -> int:

@@ -41,24 +41,22 @@ def cmd_init(args) -> int:
 
 
 def cmd_school_add(args) -> int:
-    store = _store(args)
-    try:
-        secret = secrets.token_urlsafe(32)
-        if not store.school_add(args.name, secret):
-            raise UsageError(f"the school {args.name!r} exists already (rotate its secret with 'server school "
-                             "rotate')")
-    finally:
-        store.close()
-    _print_secret(args, secret)
-    return EXIT_OK
+    return _new_secret(args, lambda store, secret: store.school_add(args.name, secret),
+                       f"the school {args.name!r} exists already (rotate its secret with 'server school rotate')")
 
 
 def cmd_school_rotate(args) -> int:
+    return _new_secret(args, lambda store, secret: store.school_rotate(args.name, secret), f"no school named "
+                                                                                          f"{args.name!r}")
+
+
+def _new_secret(args, change, refusal: str) -> int:
+    """A new enrolment secret for the school, set by `change(store, secret)` (False: `refusal`), and printed."""
     store = _store(args)
     try:
         secret = secrets.token_urlsafe(32)
-        if not store.school_rotate(args.name, secret):
-            raise UsageError(f"no school named {args.name!r}")
+        if not change(store, secret):
+            raise UsageError(refusal)
     finally:
         store.close()
     _print_secret(args, secret)
