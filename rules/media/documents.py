@@ -256,6 +256,9 @@ def _xlsx(data: bytes, doc: DocumentText) -> None:
         for ws in wb.worksheets:
             if not hasattr(ws, "iter_rows"):  # a chart sheet
                 continue
+            # The sheet's declared dimension (often A1:XFD... once whole rows are formatted) would pad every row to
+            # 16,384 cells; without it a row is as long as its last cell.
+            ws.reset_dimensions()
             for n, row in enumerate(ws.iter_rows(values_only=True)):
                 if n % 256 == 0:
                     doc.tick()
