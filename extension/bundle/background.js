@@ -448,9 +448,10 @@ const __pg_src_lib_outbox = (() => {
 const MAX_ITEMS = 200;
 const MAX_AGE_MS = 55 * 60 * 1000; // the service forgets a check after an hour
 
-/** The list with `body` added (oldest dropped past MAX_ITEMS). */
-function enqueue(list, body, now = Date.now()) {
-  return [...(list ?? []), { body, queuedAt: now, tries: 0 }].slice(-MAX_ITEMS);
+/** The list with `body` added (oldest dropped past MAX_ITEMS). `kind` names the endpoint it goes to: "decision"
+ * (/decision) or "contact" (/contact/decision: a contact answered in the page, a report to the DSL among them). */
+function enqueue(list, body, now = Date.now(), kind = "decision") {
+  return [...(list ?? []), { body, queuedAt: now, tries: 0, kind }].slice(-MAX_ITEMS);
 }
 
 /** Items still worth sending: a held post's answer only while the proxy may wait, a check's within the hour. */
@@ -1242,7 +1243,7 @@ async function flushOutbox(client) {
   const left = [];
   for (const item of items) {
     try {
-      await client.decision(item.body);
+      await (item.kind === "contact" ? client.contactDecision(item.body) : client.decision(item.body));
     } catch (e) {
       if (e instanceof ServiceError && ["unreachable", "timeout", "server"].includes(e.kind)) left.push(item);
       else console.warn("PostGuard: a saved decision was refused:", e.message);
@@ -1443,6 +1444,10 @@ async function onContactDecision(msg, pageUrl) {
   } catch (e) {
     if (!(e instanceof ServiceError)) throw e;
     await noteError(e);
+    if (["unreachable", "timeout", "server"].includes(e.kind)) { // sent again later: a report is never lost
+      await storage.local.set({ outbox: enqueue(await getLocal("outbox", []), body, Date.now(), "contact") });
+      return { ok: true, queued: true };
+    }
     return { ok: false, error: e.toJSON() };
   }
 }

@@ -24,3 +24,9 @@ test("idempotency keys differ", () => {
   assert.notEqual(newKey(), newKey());
   assert.match(newKey(), /^ext-[0-9a-f]{32}$/);
 });
+
+test("a contact answer is queued for its own endpoint; older items stay decisions", () => {
+  const list = enqueue(enqueue([], { check_id: "a", choice: "cancel" }, 1000), { check_id: "b", choice: "report" },
+    2000, "contact");
+  assert.deepEqual(list.map((i) => i.kind), ["decision", "contact"]);
+});

@@ -50,3 +50,11 @@ test("a site keeps the second level of co.uk and sch.uk style names", () => {
   assert.equal(siteOf("127.0.0.1"), "127.0.0.1");
   assert.equal(siteOf("localhost"), "localhost");
 });
+
+test("only a content script may ask about a contact or answer one", () => {
+  for (const name of ["contact-check", "contact-decision"]) {
+    assert.ok(allowed(name, "content"), name);
+    assert.ok(!allowed(name, "page"), name);
+    assert.ok(!allowed(name, null), name);
+  }
+});

@@ -210,7 +210,7 @@ async function flushOutbox(client) {
   const left = [];
   for (const item of items) {
     try {
-      await client.decision(item.body);
+      await (item.kind === "contact" ? client.contactDecision(item.body) : client.decision(item.body));
     } catch (e) {
       if (e instanceof ServiceError && ["unreachable", "timeout", "server"].includes(e.kind)) left.push(item);
       else console.warn("PostGuard: a saved decision was refused:", e.message);
@@ -411,6 +411,10 @@ async function onContactDecision(msg, pageUrl) {
   } catch (e) {
     if (!(e instanceof ServiceError)) throw e;
     await noteError(e);
+    if (["unreachable", "timeout", "server"].includes(e.kind)) { // sent again later: a report is never lost
+      await storage.local.set({ outbox: enqueue(await getLocal("outbox", []), body, Date.now(), "contact") });
+      return { ok: true, queued: true };
+    }
     return { ok: false, error: e.toJSON() };
   }
 }

@@ -4,9 +4,10 @@
 export const MAX_ITEMS = 200;
 export const MAX_AGE_MS = 55 * 60 * 1000; // the service forgets a check after an hour
 
-/** The list with `body` added (oldest dropped past MAX_ITEMS). */
-export function enqueue(list, body, now = Date.now()) {
-  return [...(list ?? []), { body, queuedAt: now, tries: 0 }].slice(-MAX_ITEMS);
+/** The list with `body` added (oldest dropped past MAX_ITEMS). `kind` names the endpoint it goes to: "decision"
+ * (/decision) or "contact" (/contact/decision: a contact answered in the page, a report to the DSL among them). */
+export function enqueue(list, body, now = Date.now(), kind = "decision") {
+  return [...(list ?? []), { body, queuedAt: now, tries: 0, kind }].slice(-MAX_ITEMS);
 }
 
 /** Items still worth sending: a held post's answer only while the proxy may wait, a check's within the hour. */
