@@ -327,3 +327,27 @@ def test_identifiers_that_need_a_context_word_get_it_from_their_column_header(de
     assert errors == [] and hits[0].evidence["counts"] == {"ULN": 3, "NHS": 3}
     unlabelled = [["Forename", "Surname", "Ref", "Order"]] + [r[:2] + r[2:] for r in rows[1:]]
     assert check(detector, "orders.xlsx", S.xlsx_cells(unlabelled))[0] == []  # the same digits, no such header
+
+
+@pytest.mark.parametrize("how", ["multipart", "raw", "base64 json"])
+def test_an_upload_the_proxy_extracts_is_checked(config, how):
+    """The proxy's extraction (shared with scan-har) makes the document a file, by the formats table: a multipart
+    part, a raw body, or a base64 string in JSON (its opening "UEsD" is in the table)."""
+    import base64
+    import json
+
+    from proxy_addon.extract import extract
+    data = S.xlsx(ROSTER[:30])
+    url = "https://www.dropbox.com/upload"
+    if how == "multipart":
+        body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"Year 4.xlsx\"\r\n"
+                b"Content-Type: application/octet-stream\r\n\r\n" + data + b"\r\n--XyZ--\r\n")
+        headers = {"content-type": "multipart/form-data; boundary=XyZ"}
+    elif how == "raw":
+        body, headers = data, {"content-type": "application/octet-stream"}
+    else:
+        body = json.dumps({"name": "Year 4.xlsx", "content": base64.b64encode(data).decode()}).encode()
+        headers = {"content-type": "application/json"}
+    submission = extract("POST", url, headers, body).submission
+    verdict = Engine(config).evaluate(submission)
+    assert [f.rule for f in verdict.findings] == [RULE] and verdict.decision == "warn"
