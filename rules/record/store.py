@@ -706,8 +706,10 @@ class Store:
                 extras.append({"school": dev["school"], "origin": device_id, "origin_seq": w["seq"],
                                "origin_prev": w["prev_hash"], "origin_hash": w["hash"],
                                "origin_seal": w.get("seal"), "verified": not problem, "sent_at": sent_at,
-                               "received_at": received, "origin_digest": w["digest"],
-                               "purged": bool(w.get("purged"))})
+                               "received_at": received, "purged": bool(w.get("purged")),
+                               # the server's chain covers the content as it arrived; an emptied row has only
+                               # the device's digest of what it held
+                               **({"origin_digest": w["digest"]} if w.get("purged") else {})})
             if head is not None and head.get("seal") and head["seq"] == check.next_seq - 1 \
                     and check.next_seq >= check.start and not problems and not sealing.equal(
                         head["seal"], sealing.anchor_seal(check.key, head["seq"], head["hash"])):

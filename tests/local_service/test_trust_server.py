@@ -196,6 +196,7 @@ def test_a_record_rewritten_before_it_was_forwarded_is_reported_for_that_device_
     checks = {c.name: c for c in store.verify_devices()}
     assert checks["a"].problem and not checks["b"].problem
     assert integrity(store)
+    assert store.verify().ok  # the server's own chain holds what arrived, changed or not
 
 
 def test_a_full_outbox_drops_the_oldest_and_the_server_sees_it_declared(server, tmp_path):
@@ -337,3 +338,36 @@ def test_the_central_dashboard_shows_schools_laptops_and_their_events(server, tm
     actions = [e["action"] for e in store.audit_entries()]
     assert {"view_schools", "view_devices", "revoke_device"} <= set(actions)
     assert client.get("/admin/fleet/", headers={"Host": "evil.example"}).status_code == 421
+
+
+def test_signed_hostile_batches_are_never_a_500(server, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    app, store, net = server
+    a = Laptop(tmp_path, "a", net)
+    a.add(3)
+    e = a.enrol()
+    key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex((a.dir / "device_key").read_text().strip()))
+    good = a.store.outbox(0, 10)
+    scalars = st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=80)
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) |
+                          st.dictionaries(st.text(max_size=10), inner, max_size=4), max_leaves=20)
+    mutated = st.builds(lambda i, k, v: [dict(row, **({k: v} if j == i else {})) for j, row in enumerate(good)],
+                        st.integers(0, len(good) - 1), st.sampled_from(sorted(good[0])), values)
+    bodies = st.one_of(values, st.builds(lambda ev, head: {"sent_at": "2026-12-01T10:00:00Z", "head": head,
+                                                           "events": ev},
+                                         mutated, values | st.just({"seq": 3, "hash": "0" * 64})))
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(bodies)
+    def send(body):
+        raw = json.dumps(body).encode()
+        sig = key.sign(b"postguard-batch-v1\n" + e.device.encode() + b"\n" + raw).hex()
+        status, answer = net(None, "http://t/device/v1/events", raw,
+                             {"X-PostGuard-Device": e.device, "X-PostGuard-Signature": sig})
+        assert status in (200, 400), (status, answer)
+
+    send()
+    assert store.verify().ok  # the server's own chain still holds whatever arrived
