@@ -14,6 +14,7 @@ import os
 import re
 import textwrap
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,6 +22,7 @@ import platformdirs
 from pydantic import (AfterValidator, Field, PrivateAttr, Strict, ValidationError, ValidationInfo, create_model,
                       field_validator)
 
+from .alert_config import Alerts
 from .detectors import DETECTORS
 from .packs import PackError, available, resolve
 from .schema import (Camera, ConfigError, Int, Label, Network, NonBlank, Number, PathValue, Site, Str,  # noqa: F401
@@ -104,6 +106,19 @@ class School(Table):
                                           "accounts; a school address used there is not a finding.",
         json_schema_extra={"examples": [["https://www.facebook.com/StMarysAngels", "https://x.com/StMarysAngels",
                                          "stmarysangels.wordpress.com"]]})
+
+    time_zone: Str = Field("Europe/London", description="The school's time zone (an IANA name): the dashboard "
+                                                        "shows times in it, and alert digests are sent by it.",
+                           json_schema_extra={"examples": ["Europe/London"]})
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone_exists(cls, name: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"not a time zone name (like Europe/London): {name!r}") from None
+        return name
 
     @field_validator("pack")
     @classmethod
@@ -271,6 +286,7 @@ class _Root(Table):
     forward: Forward = Field(default_factory=Forward, description=Forward.__doc__)
     server: Server = Field(default_factory=Server, description=Server.__doc__)
     deploy: Deploy = Field(default_factory=Deploy, description=Deploy.__doc__)
+    alerts: Alerts = Field(default_factory=Alerts, description=Alerts.__doc__)
     _path: Path | None = PrivateAttr(None)
 
     @property
