@@ -25,6 +25,13 @@ from .base import Detector, Hit, Unchecked, field_target
 
 RULE = "school.identified"
 MAX_CHARS = 16_000  # a profile field longer than this is read that far, and the rest is an inspection error
+# Words that name the profession (Corpus Christi: "could identify either your profession or the school where you
+# work"), folded as the text is. Counted only when the pack's `profession` threshold is 1: the other policies ask only
+# that staff not name the school.
+PROFESSION = ("teacher", "teaching assistant", "headteacher", "head teacher", "deputy head",
+              "assistant head", "head of year", "senco", "hlta", "nqt", "ect", "early career teacher",
+              "school business manager", "lunchtime supervisor", "learning support assistant", "educator",
+              "primary school teacher", "classroom assistant", "nursery nurse", "school governor")
 _PARTS = re.compile(r"[^.\[\]/]+")
 
 
@@ -74,7 +81,10 @@ class SchoolIdentityDetector(Detector):
     messages = {
         "profile": "Your {platform} profile ('{field}') names the school ({what}): the policy asks staff not to say "
                    "where they work on personal accounts.",
+        "profession": "Your {platform} profile ('{field}') names your profession ({what}): the policy asks staff not "
+                      "to say on personal accounts that they work in a school.",
     }
+    thresholds = {RULE: {"profession": 0}}  # 1: a profile naming the profession (a teacher, a SENCO) counts too
 
     def __init__(self, config, tuning: dict | None = None):
         super().__init__(config, tuning)
@@ -95,6 +105,7 @@ class SchoolIdentityDetector(Detector):
             if host:
                 official.add(host.lower())
         self.official = official
+        self.profession = bool(self.tuning.get(RULE, {}).get("profession", 0))
         self.anywhere, self.platforms = profiles()
         self.scope = frozenset(platforms.scope_hosts())
 
@@ -104,7 +115,7 @@ class SchoolIdentityDetector(Detector):
         return ""
 
     def check(self, submission: Submission, rules: set[str]):
-        if RULE not in rules or not (self.terms or self.domains) or not submission.fields:
+        if RULE not in rules or not (self.terms or self.domains or self.profession) or not submission.fields:
             return
         host = (urlsplit(submission.url).hostname or "").lower()
         if not host or platforms.in_scope(host, self.official) or not platforms.in_scope(host, self.scope):
@@ -131,6 +142,17 @@ class SchoolIdentityDetector(Detector):
             if what:
                 yield Hit(RULE, self.message("profile", platform=where.name, field=name[:60], what=what),
                           {"field": name, "platform": where.key, "matched": what}, target)
+            elif self.profession:
+                word = self._names_profession(value)
+                if word:
+                    yield Hit(RULE, self.message("profession", platform=where.name, field=name[:60], what=word),
+                              {"field": name, "platform": where.key, "matched": "the profession", "word": word},
+                              target)
+
+    @staticmethod
+    def _names_profession(text: str) -> str:
+        folded = f" {_folded(text)} "
+        return next((w for w in PROFESSION if f" {w} " in folded), "")
 
     def _names_school(self, text: str) -> str:
         if self._domain_re is not None and self._domain_re.search(text.lower()):

@@ -99,3 +99,27 @@ def test_each_school_pack_with_the_clause_warns_with_its_words(pack, refs):
 
 def test_all_saints_has_no_such_clause_and_does_not_run_it():
     assert RULE not in load_pack("all-saints").active
+
+
+@pytest.mark.parametrize("pack,found_for_profession", [
+    ("corpus-christi-catholic-primary", True), ("st-mary-of-the-angels", False), ("mill-lane-primary", False)])
+def test_the_profession_counts_only_where_the_policy_says_so(pack, found_for_profession):
+    """Corpus Christi asks staff not to identify "either your profession or the school"; the others, the school."""
+    cfg = parse_config({"school": {**SCHOOL, "pack": pack}})
+    verdict = Engine(cfg).evaluate(Submission(url="https://www.linkedin.com/voyager/api/graphql",
+                                              fields=[("variables.entity.headline", "Year 5 Teacher & SENCo")]))
+    hits = [f for f in verdict.findings if f.rule == RULE]
+    assert bool(hits) == found_for_profession
+    if hits:
+        assert hits[0].evidence["matched"] == "the profession" and hits[0].evidence["word"] == "teacher"
+
+
+@pytest.mark.parametrize("text,word", [
+    ("KS2 teacher. Runner.", "teacher"), ("HLTA and mum of 3", "hlta"), ("Deputy Head | coffee", "deputy head"),
+    ("Teaching my dog new tricks", ""), ("Ex-footballer, coach", ""), ("Teachers' pet (the band)", ""),
+    ("Loves architecture", ""), ("Head of the family", ""),
+])
+def test_profession_words_and_near_misses(text, word):
+    d = SchoolIdentityDetector(parse_config({"school": SCHOOL}), {RULE: {"profession": 1}})
+    hits = found(d, "https://www.instagram.com/api/v1/web/accounts/edit/", ("biography", text))
+    assert [h.evidence["word"] for h in hits] == ([word] if word else [])
