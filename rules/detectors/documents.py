@@ -36,6 +36,11 @@ class DocumentsDetector(Detector):
         self.recognizers = identifiers.PUPIL
         roster.cached(config.data_dir)  # a damaged roster or a replaced key is a loud error at start
 
+    def status(self) -> str:
+        if roster.cached(self.config.data_dir) is None:
+            return f"{RULE}: no roster imported, so documents are read for pupils' identifiers only, not their names"
+        return ""
+
     def check_file(self, submission: Submission, att: Attachment, rules: set[str]):
         if RULE not in rules:
             return

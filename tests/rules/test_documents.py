@@ -351,3 +351,8 @@ def test_an_upload_the_proxy_extracts_is_checked(config, how):
     submission = extract("POST", url, headers, body).submission
     verdict = Engine(config).evaluate(submission)
     assert [f.rule for f in verdict.findings] == [RULE] and verdict.decision == "warn"
+
+
+def test_status_says_when_there_is_no_roster_to_match_names(config, tmp_path):
+    assert DocumentsDetector(config).status() == ""
+    assert "no roster" in DocumentsDetector(parse_config({"data_dir": str(tmp_path)})).status()
