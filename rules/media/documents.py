@@ -68,6 +68,7 @@ class DocumentText:
     chars: int = 0
     cells: int = 0
     _deadline: float = 0.0
+    _depth: int = 0  # documents embedded in documents: 1 inside the upload, and so on
 
     def line(self, text: str) -> None:
         text = text.strip()
@@ -111,10 +112,11 @@ def kind_of(data: bytes, name: str = "", content_type: str = "") -> str | None:
     return None
 
 
-def read(data: bytes, kind: str, deadline_s: float = DEADLINE_S) -> DocumentText:
+def read(data: bytes, kind: str, deadline_s: float = DEADLINE_S, _depth: int = 0) -> DocumentText:
     """The document's text, within the budget; never raises for what the file holds."""
     doc = DocumentText(kind)
     doc._deadline = time.monotonic() + deadline_s
+    doc._depth = _depth
     if len(data) > MAX_BYTES:
         doc.errors.append(f"a {kind} document of {len(data):,} bytes: over the {MAX_BYTES // 2**20} MB that are read")
         return doc
@@ -140,6 +142,8 @@ def read(data: bytes, kind: str, deadline_s: float = DEADLINE_S) -> DocumentText
                 doc.kind = "ZIP"
                 doc.errors.append("a ZIP archive that is not a Word, Excel or PowerPoint document: PostGuard does "
                                   "not read inside archives")
+            if doc.kind != "ZIP":
+                _embedded(data, names, doc)
     except OverBudget as exc:
         read = f"; {doc.units} {doc.unit} were read before it stopped" if doc.units else ""
         doc.errors.append(f"{doc.kind}: over budget, not read to its end ({exc}){read}")
@@ -172,6 +176,36 @@ def _zip_checked(data: bytes) -> set[str]:
         if total > MAX_UNPACKED:
             raise OverBudget(f"zip entries unpack to {total:,} bytes in all")
         return {info.filename for info in infos}
+
+
+# A class list pasted into a Word file or a slide as a spreadsheet object is a whole .xlsx inside the upload
+# (word/embeddings/, ppt/embeddings/, xl/embeddings/): read like the upload, one level deep. Other embedded objects
+# (legacy OLE .bin: old spreadsheets, equations) cannot be read, and say so.
+_EMBEDDINGS = ("word/embeddings/", "xl/embeddings/", "ppt/embeddings/")
+MAX_EMBEDDED_DEPTH = 1
+
+
+def _embedded(data: bytes, names: set[str], doc: DocumentText) -> None:
+    inside = sorted(n for n in names if n.startswith(_EMBEDDINGS) and not n.endswith("/"))
+    if not inside:
+        return
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for name in inside:
+            short = name.rpartition("/")[2][:80]
+            if doc._depth >= MAX_EMBEDDED_DEPTH:
+                doc.errors.append(f"{doc.kind}: an embedded document inside an embedded one ({short}): not read")
+                continue
+            blob = zf.read(name)  # its declared size was checked with the rest (_zip_checked)
+            kind = kind_of(blob, name)
+            if kind is None or kind == "OLE2":
+                doc.errors.append(f"{doc.kind}: an embedded object PostGuard does not read ({short})")
+                continue
+            sub = read(blob, kind, max(0.0, doc._deadline - time.monotonic()), doc._depth + 1)
+            for line in sub.lines:
+                doc.line(line)
+            for cells in sub.rows:
+                doc.row(cells)
+            doc.errors += [f"{doc.kind}: embedded {short}: {e}" for e in sub.errors]
 
 
 # ---------------------------------------------------------------------------------------------------- the readers

@@ -356,3 +356,32 @@ def test_an_upload_the_proxy_extracts_is_checked(config, how):
 def test_status_says_when_there_is_no_roster_to_match_names(config, tmp_path):
     assert DocumentsDetector(config).status() == ""
     assert "no roster" in DocumentsDetector(parse_config({"data_dir": str(tmp_path)})).status()
+
+
+def _embed(outer: bytes, inner: dict) -> bytes:
+    """`outer` (an OOXML file) with files added under its embeddings folder."""
+    zin, out = zipfile.ZipFile(io.BytesIO(outer)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in zin.infolist():
+            z.writestr(info, zin.read(info))
+        for name, data in inner.items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+def test_a_spreadsheet_embedded_in_a_word_file_is_read(detector):
+    word = _embed(S.docx_text(["Please find the groups below."]),
+                  {"word/embeddings/Microsoft_Excel_Worksheet.xlsx": S.xlsx(ROSTER[:25])})
+    hits, errors = check(detector, "letter.docx", word)
+    assert errors == [] and hits[0].evidence["counts"]["UPN"] == 25
+
+
+@pytest.mark.parametrize("inner,why", [
+    ({"ppt/embeddings/oleObject1.bin": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100}, "does not read"),
+    ({"word/embeddings/nested.docx": _embed(S.docx_text(["x"]), {"word/embeddings/list.xlsx": b"PK"})},
+     "inside an embedded one"),
+])
+def test_an_embedded_object_that_cannot_be_read_says_so(detector, inner, why):
+    outer = S.pptx(ROSTER[:1]) if "ppt/" in next(iter(inner)) else S.docx_text(["Groups"])
+    hits, errors = check(detector, "with object", _embed(outer, inner))
+    assert errors and why in errors[0].why
