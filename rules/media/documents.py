@@ -25,7 +25,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 
-from .formats import sniff
+from .formats import DOCUMENT, FORMATS, sniff
 
 MAX_BYTES = 64 * 1024 * 1024  # a document larger than this is not opened
 MAX_ENTRIES = 5_000  # entries in an OOXML/ODF zip
@@ -49,6 +49,10 @@ DOCUMENT_FORMATS = ("PDF", "ODF", "ZIP", "OLE2")  # formats.py names this module
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/comma-separated-values", "text/tab-separated-values",
                        "application/vnd.ms-excel"})
 CSV_SUFFIXES = (".csv", ".tsv")
+# A file named as a document (report.pdf, list.xlsx) whose bytes are no document PostGuard knows: an error, as a photo
+# that is not the image its name says is (never "nothing found").
+DOCUMENT_SUFFIXES = tuple(s for f in FORMATS if f.kind == DOCUMENT for s in f.suffixes if s != ".zip")
+NOT_WHAT_IT_SAYS = "unrecognised"
 
 logging.getLogger("pypdf").setLevel(logging.CRITICAL)  # a hostile PDF logs an error per odd object (kilobytes each)
 
@@ -109,6 +113,8 @@ def kind_of(data: bytes, name: str = "", content_type: str = "") -> str | None:
         ctype = content_type.split(";")[0].strip().lower()
         if name.lower().endswith(CSV_SUFFIXES) or ctype in CSV_TYPES:
             return "CSV"
+        if name.lower().endswith(DOCUMENT_SUFFIXES):
+            return NOT_WHAT_IT_SAYS
     return None
 
 
@@ -125,6 +131,8 @@ def read(data: bytes, kind: str, deadline_s: float = DEADLINE_S, _depth: int = 0
             _pdf(data, doc)
         elif kind == "CSV":
             _csv(data, doc)
+        elif kind == NOT_WHAT_IT_SAYS:
+            doc.errors.append("not the document its name says (no PDF, Office or OpenDocument header)")
         elif kind == "OLE2":
             doc.errors.append("a legacy Office (OLE2) file, or an encrypted Office document: PostGuard does not "
                               "read these")

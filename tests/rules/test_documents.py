@@ -385,3 +385,14 @@ def test_an_embedded_object_that_cannot_be_read_says_so(detector, inner, why):
     outer = S.pptx(ROSTER[:1]) if "ppt/" in next(iter(inner)) else S.docx_text(["Groups"])
     hits, errors = check(detector, "with object", _embed(outer, inner))
     assert errors and why in errors[0].why
+
+
+@pytest.mark.parametrize("name,data", [("list.xlsx", b"\x00\x01garbage" * 20), ("report.pdf", b"<html>not a pdf</html>"),
+                                       ("groups.odt", b"")])
+def test_a_file_named_as_a_document_that_is_not_one_is_an_error(detector, name, data):
+    hits, errors = check(detector, name, data)
+    assert hits == [] and errors and "not the document its name says" in errors[0].why
+
+
+def test_a_photo_named_as_a_document_is_left_to_the_photo_rules(detector):
+    assert check(detector, "list.xlsx", b"\xff\xd8\xff\xe0" + b"\0" * 60) == ([], [])
