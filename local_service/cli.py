@@ -6,7 +6,6 @@ import json
 import mmap
 import os
 import sys
-from importlib import metadata
 from pathlib import Path
 
 from rules import Attachment, ConfigError, Engine, PackError, Submission, load_config
@@ -14,7 +13,8 @@ from rules.config import default_path, template, write_private
 from rules.media import StripError, formats, inspect, sniff
 from rules.record.keys import TOKEN_FILE, secret_file
 
-from . import commands, library_cmd, server_cmd
+from . import commands, deploy, library_cmd, server_cmd
+from .about import version
 from .commands import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, engine_for, with_proxy
 from .progress import Progress
 
@@ -79,15 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parsers(sub, common)
     library_cmd.add_parsers(sub, common)
     server_cmd.add_parsers(sub, common)
+    deploy.add_parsers(sub, common)
     return parser
-
-
-def version() -> str:
-    """The installed package's version (pyproject.toml; a PyInstaller bundle carries the package's metadata)."""
-    try:
-        return metadata.version("postguard")
-    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown (not installed)"
 
 
 def cmd_init(args) -> int:
