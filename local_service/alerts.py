@@ -1,29 +1,48 @@
-"""Alerts for high-severity events: a webhook and/or an email to the address the admin set in the dashboard.
+"""Alerts that reach people: who gets what and when ([alerts] routes), escalation, throttling, digests, and the
+channels: e-mail, a signed webhook (webhooks.py) and syslog carrying CEF (syslog_cef.py).
 
-Sent from a background thread after the event is committed, so a slow mail server never delays a post; a failure is
-logged, never raised. Mail goes through the [service] table's mail server (smtp_host, smtp_port, smtp_tls, smtp_user,
-smtp_password_file, alert_from), retried with backoff a bounded number of times. Each failed attempt, of the mail or of the webhook, is recorded in
-the store's settings (alert_<mail|webhook>_failures, _failing_since, _last_error, _last_error_at) for the dashboard's
-overview and settings pages, and a delivery clears them (Failures).
+Events are read from the record by sequence number after they are committed (Store.outbox), from a cursor kept in
+the store's settings and moved atomically, so a slow mail server never delays a post, every event is considered
+once even with several processes, and events the trust server ingests (which no listener sees) are read too; a
+laptop's store listener only wakes the reader. For each event:
+- syslog gets a CEF line ([alerts] syslog, from syslog_severity up) and the webhook the high-severity ones;
+- each matching route's people get it at once ("instant"), or queued for their daily digest or weekly summary;
+  the dashboard's alert e-mail address is an instant route for high-severity events;
+- instant mail to one person about one rule is throttled to one per throttle_minutes: the ones held back, and the
+  ones whose mail failed, go into that person's next daily digest (queued in the store's settings), never dropped;
+- a matching escalation list alerts its first person; the scheduler (AlertScheduler: a thread in `postguard run`
+  and `postguard server run`) alerts the next one whenever nobody has acted on the post within after_minutes
+  (Acknowledgements: the triage status moved from "new"), and sends the digests at digest_hour in the school's
+  time zone.
+Mail goes through the [service] mail server, retried with backoff a bounded number of times. Each failed attempt
+of a channel is recorded in the store's settings (alert_<mail|webhook|syslog>_failures, _failing_since,
+_last_error, _last_error_at) for the dashboard's overview and settings pages, and a delivery clears them.
 """
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import queue
+import secrets
 import smtplib
 import ssl
 import stat
 import threading
-import urllib.request
+import time as _time
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from rules.config import Service
+from rules.alert_config import Alerts, at_least, covers
+from rules.config import Config, Service, write_private
 from rules.record.events import utcnow
+from rules.record.keys import secret_file
+
+from . import syslog_cef, webhooks, words
 
 log = logging.getLogger("postguard.alerts")
 SEVERE = {"high"}
@@ -31,7 +50,7 @@ ATTEMPTS = 4  # a mail is tried at most this many times
 WAIT_S = 2.0  # then 2, 4, 8 s between attempts (at most MAX_WAIT_S)
 MAX_WAIT_S = 60.0
 TIMEOUT_S = 10
-CHANNELS = {"mail": "Alert e-mail", "webhook": "Alert webhook"}  # how each is named on the dashboard
+CHANNELS = {"mail": "Alert e-mail", "webhook": "Alert webhook", "syslog": "Syslog (SIEM)"}  # how each is named on the dashboard
 
 
 class MailSetupError(Exception):
@@ -183,31 +202,72 @@ def failure_state(store) -> dict | None:
 
 
 def failing(store) -> list[dict]:
-    """Every alert channel failing now (mail, webhook), for the dashboard's overview."""
+    """Every alert channel failing now (mail, webhook, syslog), for the dashboard's overview."""
     return [state for channel in CHANNELS if (state := Failures(store, channel).state())]
 
 
+class Acknowledgements(Protocol):
+    """Whether somebody has acted on a post's events: what stops an escalation."""
+
+    def acted(self, event_ids: list[str]) -> bool: ...
+
+
+class TriageAcks:
+    """Acted = the triage status of any of the post's events moved from "new" (Store.triage_of, the triage
+    tables of local_service/triage.py)."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def acted(self, event_ids: list[str]) -> bool:
+        return any((row.get("status") or "new") != "new" for row in self.store.triage_of(list(event_ids)).values())
+
+
+TICK_S = 15.0  # the scheduler's step: new events on the trust server, escalations and digests are this late at most
+QUEUE_CAP = 2000  # event ids queued for one person's digest; past it only a count is kept (the record has them all)
+MAX_ESCALATIONS = 1000
+POLL_BATCH = 500
+EVERYONE = "*"
+
+
+def _now_s() -> float:
+    return _time.time()
+
+
 class Alerter:
-    def __init__(self, store, dashboard_url: str = "", service=None, *, attempts: int = ATTEMPTS,
-                 wait_s: float = WAIT_S):
-        """`service`: the config's [service] table (its mail server settings); None: its defaults."""
+    def __init__(self, store, dashboard_url: str = "", service=None, *, config: Config | None = None,
+                 alerts: Alerts | None = None, acks: Acknowledgements | None = None, attempts: int = ATTEMPTS,
+                 wait_s: float = WAIT_S, clock=_now_s):
+        """`config`: the whole configuration (its [service] mail server, [alerts] routes, [school] name and time
+        zone); `service` and `alerts` override its tables (tests). `acks`: what tells whether a post was acted on
+        (default: its triage status)."""
+        self.config = config if config is not None else Config()
         self.store, self.dashboard_url = store, dashboard_url.rstrip("/")
-        self.mailer = Mailer(store, service, attempts=attempts, wait_s=wait_s)
+        self.alerts = alerts if alerts is not None else self.config.alerts
+        self.school = self.config.school.name
+        self.zone = ZoneInfo(self.config.school.time_zone)
+        self.acks = acks if acks is not None else TriageAcks(store)
+        self.attempts, self.wait_s, self.clock = attempts, wait_s, clock
+        self.mailer = Mailer(store, service if service is not None else self.config.service, attempts=attempts,
+                             wait_s=wait_s)
+        head = store.head()[0]
+        store.update_setting("alert_cursor", lambda c: (head if c is None else c, None))
         self._queue: queue.Queue = queue.Queue(maxsize=1000)
         self._thread = threading.Thread(target=self._worker, name="postguard-alerts", daemon=True)
         self._thread.start()
         store.listeners.append(self.on_events)
 
+    # -- reading new events ----------------------------------------------------------------------------------
+
     def on_events(self, events) -> None:
-        severe = [e for e in events if e.severity in SEVERE and e.decision != "purged"]
-        if severe:
-            try:
-                self._queue.put_nowait(severe)
-            except queue.Full:
-                log.error("alert queue full: %d high-severity events not alerted", len(severe))
+        """The store's listener: committed events wake the reader (it reads them from the record)."""
+        try:
+            self._queue.put_nowait("wake")
+        except queue.Full:
+            pass  # a wake is pending already: it will read these too
 
     def flush(self, timeout: float = 10) -> None:
-        """Wait until queued alerts are sent (tests, shutdown)."""
+        """Wait until every event committed so far has been handled (tests, shutdown)."""
         done = threading.Event()
         self._queue.put(done)
         done.wait(timeout)
@@ -215,44 +275,370 @@ class Alerter:
     def _worker(self) -> None:
         while True:
             item = self._queue.get()
+            try:
+                self.poll()
+            except Exception:
+                log.exception("alerts failed")
             if isinstance(item, threading.Event):
                 item.set()
-                continue
-            try:
-                self.send(item)
-            except Exception:
-                log.exception("alert failed")
+
+    def poll(self) -> int:
+        """Handle the events committed since the cursor; the cursor is moved first, atomically, so two readers
+        never take the same events. Returns how many were read."""
+        head = self.store.head()[0]
+        start = self.store.update_setting("alert_cursor", lambda c: (max(c or 0, head), c or 0))
+        after, n = start, 0
+        while after < head:
+            rows = self.store.outbox(after, min(POLL_BATCH, head - after))
+            if not rows:
+                break
+            after = rows[-1]["seq"]
+            n += len(rows)
+            self.handle([r for r in rows if r["seq"] <= head])
+        return n
+
+    def _full(self, row: dict) -> dict:
+        full = self.store.get(row["id"]) or row
+        return dict(full) | {"school": full.get("school") or self.school}
+
+    # -- what goes where -------------------------------------------------------------------------------------
+
+    def handle(self, rows: list[dict]) -> None:
+        rows = [self._full(r) for r in rows if r.get("decision") != "purged" and not r.get("purged")]
+        if not rows:
+            return
+        if self.alerts.syslog:
+            siem = [r for r in rows if at_least(r["severity"], self.alerts.syslog_severity)]
+            if siem:
+                self.send_syslog(siem)
+        severe = [r for r in rows if r["severity"] in SEVERE]
+        webhook = self.store.get_setting("alert_webhook")
+        if webhook and severe:
+            self.send_webhook(webhook, severe)
+        instant: dict[str, list[dict]] = {}
+        later: dict[tuple[str, str], list[str]] = {}
+        email = self.store.get_setting("alert_email")
+        for r in rows:
+            for route in self.alerts.routes:
+                if self._matches(route, r):
+                    for person in route.to:
+                        if route.when == "instant":
+                            instant.setdefault(person, []).append(r)
+                        else:
+                            later.setdefault((person, route.when), []).append(r["id"])
+            if email and r["severity"] in SEVERE:
+                instant.setdefault(email, []).append(r)
+        for post in self._posts([r for r in rows if any(self._matches(e, r) for e in self.alerts.escalation)]):
+            esc = next(e for e in self.alerts.escalation if self._matches(e, post[0]))
+            instant.setdefault(esc.people[0], []).extend(post)
+            self._escalate_later(esc, post)
+        for (person, kind), ids in later.items():
+            self.queue(person, kind, ids)
+        for person, events in instant.items():
+            self.send_instant(person, _unique(events))
+
+    def _matches(self, route, row: dict) -> bool:
+        return (route.school == EVERYONE or route.school == row.get("school")) and covers(route.rules, row["rule"]) \
+            and at_least(row["severity"], route.severity)
+
+    @staticmethod
+    def _posts(rows: list[dict]) -> list[list[dict]]:
+        """The events of one post together: the findings one post raised share person, device, destination and
+        path (Store.post_events' grouping)."""
+        posts: dict[tuple, list[dict]] = {}
+        for r in rows:
+            posts.setdefault((r.get("user"), r.get("device"), r.get("host"), r.get("path"), r.get("school")),
+                             []).append(r)
+        return list(posts.values())
+
+    # -- throttling and the digest queues --------------------------------------------------------------------
+
+    def _throttled(self, person: str, rule: str) -> bool:
+        window = self.alerts.throttle_minutes * 60
+        if not window:
+            return False
+        last = (self.store.get_setting("alert_throttle") or {}).get(f"{person}|{rule}")
+        return last is not None and self.clock() - last < window
+
+    def _mark_sent(self, person: str, rules: set[str]) -> None:
+        now, window = self.clock(), self.alerts.throttle_minutes * 60
+
+        def change(state):
+            state = {k: t for k, t in (state or {}).items() if now - t < window}
+            state.update({f"{person}|{rule}": now for rule in rules})
+            return state, None
+
+        if window:
+            self.store.update_setting("alert_throttle", change, {})
+
+    def queue(self, person: str, kind: str, ids: list[str]) -> None:
+        """Queue event ids for `person`'s daily digest or weekly summary (kept in the store: a restart loses none)."""
+        def change(state):
+            state = dict(state or {})
+            mine = dict(state.get(person) or {})
+            have = mine.get(kind) or []
+            room = max(0, QUEUE_CAP - len(have))
+            new = [i for i in ids if i not in have]
+            mine[kind] = have + new[:room]
+            mine[f"{kind}_more"] = int(mine.get(f"{kind}_more") or 0) + max(0, len(new) - room)
+            state[person] = mine
+            return state, None
+
+        self.store.update_setting("alert_digest", change, {})
+
+    def take(self, kind: str) -> dict[str, tuple[list[str], int]]:
+        """Remove and return every person's queued ids of `kind` (and how many more there were)."""
+        def change(state):
+            state = dict(state or {})
+            taken = {}
+            for person, mine in list(state.items()):
+                mine = dict(mine)
+                if mine.get(kind) or mine.get(f"{kind}_more"):
+                    taken[person] = (mine.pop(kind, []) or [], int(mine.pop(f"{kind}_more", 0) or 0))
+                state[person] = mine
+            return {p: m for p, m in state.items() if m}, taken
+
+        return self.store.update_setting("alert_digest", change, {})
+
+    def queued(self) -> dict:
+        return self.store.get_setting("alert_digest") or {}
+
+    # -- sending ---------------------------------------------------------------------------------------------
+
+    def send_instant(self, person: str, events: list[dict]) -> None:
+        now_ok = [e for e in events if not self._throttled(person, e["rule"])]
+        held = [e for e in events if e not in now_ok]
+        if held:
+            self.queue(person, "daily", [e["id"] for e in held])
+            log.info("alert to %s throttled: %d event(s) go into the next digest", person, len(held))
+        if not now_ok:
+            return
+        try:
+            self.mailer.send(self.mailer.message(person, _subject(now_ok), self._instant_text(now_ok, held)))
+        except Exception as exc:
+            log.error("alert mail to %s failed (%s): its %d event(s) go into the next digest", person,
+                      describe(exc), len(now_ok))
+            self.queue(person, "daily", [e["id"] for e in now_ok])
+        else:
+            self._mark_sent(person, {e["rule"] for e in now_ok})
+
+    def send_webhook(self, url: str, events: list[dict]) -> None:
+        failures = Failures(self.store, "webhook")
+        try:
+            webhooks.Webhook(url, self.webhook_secret(), attempts=self.attempts, wait_s=self.wait_s).post(
+                self.payload(events), on_failure=failures.record)
+        except Exception as exc:
+            log.error("alert webhook failed: %s", describe(exc))  # recorded; the mail is still sent
+        else:
+            failures.clear()
+
+    def send_syslog(self, events: list[dict], attempts: int | None = None) -> None:
+        failures = Failures(self.store, "syslog")
+        try:
+            syslog_cef.SyslogSender(self.alerts.syslog, wait_s=self.wait_s).send(
+                [syslog_cef.rfc5424(syslog_cef.cef(e, words.rule_name(e["rule"])), e["severity"]) for e in events],
+                attempts=attempts)
+        except Exception as exc:
+            log.error("syslog alert failed: %s", describe(exc))
+            failures.record(exc)
+            if attempts == 1:
+                raise
+        else:
+            failures.clear()
+
+    def webhook_secret(self) -> str:
+        name = self.alerts.webhook_secret_file
+        path = Path(name).expanduser() if name else secret_file(self.config, "webhook_secret")
+        if not path.exists():
+            write_private(path, secrets.token_urlsafe(32) + "\n")
+        return path.read_text(encoding="utf-8").strip()
 
     def payload(self, events) -> dict:
         return {"source": "PostGuard", "count": len(events), "events": [
-            {"id": e.id, "time": e.to_dict()["time"], "rule": e.rule, "severity": e.severity,
-             "decision": e.decision, "user": e.user, "device": e.device, "host": e.host, "message": e.message,
-             "clauses": [c.get("ref") for c in e.clauses],
-             "link": f"{self.dashboard_url}/admin/events/{e.id}" if self.dashboard_url else ""} for e in events]}
+            {"id": e["id"], "time": e["time"], "rule": e["rule"], "rule_name": words.rule_name(e["rule"]),
+             "severity": e["severity"], "decision": e["decision"], "user": e.get("user") or "",
+             "device": e.get("device") or "", "host": e.get("host") or "", "school": e.get("school") or "",
+             "message": e.get("message") or "", "clauses": [c.get("ref") for c in e.get("clauses") or []],
+             "link": self.link(e)} for e in events]}
 
-    def send(self, events) -> None:
-        webhook = self.store.get_setting("alert_webhook")
-        email = self.store.get_setting("alert_email")
-        body = self.payload(events)
-        if webhook:
-            failures = Failures(self.store, "webhook")
+    def link(self, e: dict) -> str:
+        return f"{self.dashboard_url}/admin/events/{e['id']}" if self.dashboard_url else ""
+
+    def when(self, t) -> str:
+        if isinstance(t, str):
+            t = datetime.fromisoformat(t.replace("Z", "+00:00"))
+        t = t.astimezone(self.zone)
+        return f"{t.day} {t:%b %Y, %H:%M} {t.tzname()}"
+
+    def line(self, e: dict) -> str:
+        who = e.get("user") or "someone"
+        text = (f"{self.when(e['time'])}  {who} on {e.get('device') or 'an unknown laptop'}"
+                f"{' at ' + e['host'] if e.get('host') else ''}{' (' + e['school'] + ')' if e.get('school') else ''}\n"
+                f"  {words.rule_name(e['rule'])}: {words.decision_words(e['decision'])} "
+                f"(severity {e['severity']})")
+        if e.get("message"):
+            text += f"\n  They were told: {e['message']}"
+        refs = [c.get("ref") for c in e.get("clauses") or [] if c.get("ref")]
+        if refs:
+            text += f"\n  Policy clause{'s' if len(refs) > 1 else ''}: {'; '.join(refs)}"
+        if self.link(e):
+            text += f"\n  {self.link(e)}"
+        return text
+
+    def _instant_text(self, events: list[dict], held: list[dict]) -> str:
+        text = "PostGuard recorded:\n\n" + "\n\n".join(self.line(e) for e in events)
+        if held:
+            text += (f"\n\n{len(held)} more like these in the last {self.alerts.throttle_minutes} minutes will be in "
+                     "your next daily digest.")
+        return text + "\n\nOpen the dashboard to triage them: marking an event seen stops its escalation.\n"
+
+    # -- the scheduler's work: escalations and digests -------------------------------------------------------
+
+    def _escalate_later(self, esc, post: list[dict]) -> None:
+        if len(esc.people) < 2:
+            return
+        entry = {"ids": [e["id"] for e in post], "people": list(esc.people), "step": 0,
+                 "after_s": esc.after_minutes * 60, "due": self.clock() + esc.after_minutes * 60}
+
+        def change(state):
+            state = list(state or [])
+            if len(state) >= MAX_ESCALATIONS:
+                log.error("escalation list full (%d posts waiting): this post is not escalated", len(state))
+                return state, None
+            return state + [entry], None
+
+        self.store.update_setting("alert_escalations", change, [])
+
+    def escalate(self) -> int:
+        """Alert the next person for every post nobody acted on in time; returns how many were alerted."""
+        now = self.clock()
+        due = self.store.update_setting("alert_escalations", lambda s: ([e for e in s or [] if e["due"] > now],
+                                                                        [e for e in s or [] if e["due"] <= now]), [])
+        again, sent = [], 0
+        for entry in due:
+            if self.acks.acted(entry["ids"]):
+                continue
+            step = entry["step"] + 1
+            if step >= len(entry["people"]):
+                continue  # the last person has had it: nobody further to tell
+            events = [e for i in entry["ids"] if (e := self.store.get(i))]
+            person = entry["people"][step]
+            text = (f"Nobody has acted on this post in {int(entry['after_s'] // 60)} minutes, so it comes to you: "
+                    f"you are next on the escalation list after {', '.join(entry['people'][:step])}.\n\n"
+                    + "\n\n".join(self.line(dict(e, school=e.get("school") or self.school)) for e in events)
+                    + "\n\nMark it seen or act on it in the dashboard to stop the escalation.\n")
             try:
-                req = urllib.request.Request(webhook, data=json.dumps(body).encode(), method="POST",
-                                             headers={"Content-Type": "application/json"})
-                with urllib.request.urlopen(req, timeout=10) as resp:
-                    resp.read()
+                self.mailer.send(self.mailer.message(person, "PostGuard escalation: " + _subject(events), text))
             except Exception as exc:
-                log.exception("alert webhook failed")  # recorded for the dashboard; the e-mail is still sent
-                failures.record(exc)
-            else:
-                failures.clear()
-        if email:
-            lines = [f"{e['time']}  {e['user'] or '?'} on {e['device'] or '?'}: {e['rule']} ({e['decision']}) "
-                     f"at {e['host'] or '-'}\n  {e['message']}\n  {e['link']}" for e in body["events"]]
-            self.mailer.send(self.mailer.message(
-                email, f"PostGuard: {len(events)} high-severity event(s)",
-                "High-severity events in the monitoring log:\n\n" + "\n\n".join(lines)))
+                log.error("escalation mail to %s failed (%s): tried again at the next tick", person, describe(exc))
+                again.append(entry)
+                continue
+            sent += 1
+            if step < len(entry["people"]) - 1:
+                again.append(dict(entry, step=step, due=now + entry["after_s"]))
+        if again:
+            self.store.update_setting("alert_escalations", lambda s: ((s or []) + again, None), [])
+        return sent
 
+    def escalations(self) -> list[dict]:
+        return self.store.get_setting("alert_escalations") or []
+
+    def digests(self, now: datetime | None = None) -> int:
+        """Send the daily digests and weekly summaries that are due (once per day and week, whichever process
+        gets there first); returns how many mails were sent."""
+        local = (now or datetime.fromtimestamp(self.clock(), timezone.utc)).astimezone(self.zone)
+        if local.hour < self.alerts.digest_hour:
+            return 0
+        sent = 0
+        for kind, due in (("daily", True), ("weekly", local.weekday() == self.alerts.weekday)):
+            stamp = local.date().isoformat()
+            if not due or not self.store.update_setting(f"alert_{kind}_sent",
+                                                        lambda last: (stamp, last != stamp), None):
+                continue
+            for person, (ids, more) in self.take(kind).items():
+                events = [e for i in ids if (e := self.store.get(i)) and not e.get("purged")]
+                if not events and not more:
+                    continue
+                try:
+                    self.mailer.send(self.mailer.message(person, *self._digest(kind, events, more, local)))
+                    sent += 1
+                except Exception as exc:
+                    log.error("%s digest to %s failed (%s): kept for the next one", kind, person, describe(exc))
+                    self.queue(person, kind, ids)
+        return sent
+
+    def _digest(self, kind: str, events: list[dict], more: int, local: datetime) -> tuple[str, str]:
+        events = [dict(e, school=e.get("school") or self.school) for e in events]
+        total = len(events) + more
+        if kind == "daily":
+            subject = f"PostGuard daily digest, {local.day} {local:%b %Y}: {total} event{'s' if total != 1 else ''}"
+            body = "Events for you since the last digest, oldest first:\n\n" + "\n\n".join(
+                self.line(e) for e in sorted(events, key=lambda e: e["time"]))
+        else:
+            subject = f"PostGuard weekly summary to {local.day} {local:%b %Y}: {total} event{'s' if total != 1 else ''}"
+            counts: dict[tuple[str, str], int] = {}
+            for e in events:
+                key = (words.rule_name(e["rule"]), words.decision_words(e["decision"]))
+                counts[key] = counts.get(key, 0) + 1
+            body = "This week's events, by rule and what happened:\n\n" + "\n".join(
+                f"  {n:>4}  {rule}: {decision}" for (rule, decision), n in sorted(counts.items(),
+                                                                                 key=lambda kv: -kv[1]))
+            links = [self.link(e) for e in events if self.link(e)]
+            if links:
+                body += "\n\nEach event:\n" + "\n".join(f"  {link}" for link in links[:200])
+        if more:
+            body += f"\n\n{more} more were recorded than fit in one mail: see the dashboard."
+        return subject, body + "\n"
+
+    def tick(self) -> None:
+        """One step of the scheduler: read new events, escalate, send due digests."""
+        for job in (self.poll, self.escalate, self.digests):
+            try:
+                job()
+            except Exception:
+                log.exception("alerts: %s failed", job.__name__)
+
+    def run_scheduler(self, stopping: threading.Event, every_s: float = TICK_S) -> None:
+        while not stopping.wait(every_s):
+            self.tick()
+
+    def start_scheduler(self, stopping: threading.Event, every_s: float = TICK_S) -> threading.Thread:
+        thread = threading.Thread(target=self.run_scheduler, args=(stopping, every_s), name="postguard-digests",
+                                  daemon=True)
+        thread.start()
+        return thread
+
+
+def _unique(events: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for e in events:
+        if e["id"] not in seen:
+            seen.add(e["id"])
+            out.append(e)
+    return out
+
+
+def _subject(events: list[dict]) -> str:
+    if len(events) == 1:
+        e = events[0]
+        return f"PostGuard: {words.rule_name(e['rule'])} ({words.decision_words(e['decision']).lower()})"
+    return f"PostGuard: {len(events)} events"
+
+
+def send_test_webhook(alerter: Alerter, url: str) -> None:
+    """One signed test request to `url`, tried once: raises what went wrong (and records it)."""
+    failures = Failures(alerter.store, "webhook")
+    webhooks.Webhook(url, alerter.webhook_secret(), attempts=1).post(
+        {"source": "PostGuard", "test": True, "count": 0, "events": []}, on_failure=failures.record)
+    failures.clear()
+
+
+def send_test_syslog(alerter: Alerter) -> None:
+    """One CEF test line to the configured syslog listener, tried once: raises what went wrong."""
+    test = {"id": "test", "time": utcnow().isoformat(), "rule": "alert.test", "severity": "info",
+            "decision": "recorded", "message": "PostGuard test message from the dashboard's settings page",
+            "school": alerter.school}
+    alerter.send_syslog([test], attempts=1)
 
 
 def send_test(mailer: Mailer, to: str) -> None:

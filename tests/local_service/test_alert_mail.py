@@ -4,13 +4,16 @@ import email
 import email.policy
 import os
 import socket
+from datetime import datetime
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from local_service.alerts import Alerter
+from rules.alert_config import Alerts
 from rules.config import parse_config
 from rules.record.events import Event
 from tests.tls import self_signed
@@ -71,7 +74,7 @@ def mail_settings(store):
 
 def test_a_high_severity_event_is_mailed_with_only_what_the_record_keeps(store, pg_config, inbox):
     store.set_setting("alert_email", TO)
-    alerter = Alerter(store, "http://127.0.0.1:8765", pg_config.service, wait_s=0.01)
+    alerter = Alerter(store, "http://127.0.0.1:8765", config=pg_config, wait_s=0.01)
     store.append([Event(rule="location.gps", decision="blocked", severity="high", user="amy", device="laptop-1",
                         path="https://x.com/upload?id=secret-query", message="GPS coordinates in the photo.",
                         evidence={"lat": 53.382847, "lon": -1.456677}, source="proxy",
@@ -80,9 +83,14 @@ def test_a_high_severity_event_is_mailed_with_only_what_the_record_keeps(store, 
     alerter.flush()
     (mail_from, rcpt, msg, _), = inbox.messages
     assert mail_from == FROM and rcpt == [TO]
-    assert msg["From"] == FROM and msg["To"] == TO and msg["Subject"] == "PostGuard: 1 high-severity event(s)"
+    assert msg["From"] == FROM and msg["To"] == TO
+    assert msg["Subject"] == "PostGuard: Location (GPS) in a photo or video (blocked)"  # in words, not the rule id
     body = msg.get_body().get_content()
-    assert "amy on laptop-1: location.gps (blocked) at x.com" in body and "GPS coordinates in the photo." in body
+    assert "amy on laptop-1 at x.com (Test School)" in body and "They were told: GPS coordinates in the photo." in body
+    assert "Location (GPS) in a photo or video: Blocked (severity high)" in body and "Policy clause: 6.9" in body
+    (stored,) = store.list().rows[1:]  # the high-severity one (appended first), in the school's time zone
+    local = datetime.fromisoformat(stored["time"].replace("Z", "+00:00")).astimezone(ZoneInfo("Europe/London"))
+    assert f"{local.day} {local:%b %Y, %H:%M} {local.tzname()}  amy" in body
     assert "http://127.0.0.1:8765/admin/events/" in body
     for kept_out in ("secret-query", "53.38", "1.456", "Photographs must not", "ben"):
         assert kept_out not in body
@@ -163,7 +171,7 @@ def test_login_with_user_and_password_file(tmp_path, store, pg_config):
         store.set_setting("alert_email", TO)
         service = pg_config.service.model_copy(update={"smtp_port": controller.port, "smtp_user": "alerts",
                                                        "smtp_password_file": secret})
-        alerter = Alerter(store, service=service, attempts=2, wait_s=0.01)
+        alerter = Alerter(store, service=service, alerts=Alerts(throttle_minutes=0), attempts=2, wait_s=0.01)
         store.append(Event(rule="location.gps", decision="blocked", severity="high"))
         alerter.flush()
         (_, rcpt, msg, authenticated), = inbox.messages
@@ -298,10 +306,10 @@ def test_alert_webhook_failing_is_on_the_overview_and_settings_until_it_answers(
     try:
         store.append(Event(rule="location.gps", decision="blocked", severity="high"))
         alerter.flush()
-        assert len(hook.received) == 1
+        assert len(hook.received) == 4  # a 5xx is retried (tenacity), each attempt signed afresh
         auth.login()
         shown = overview_failures(client)
-        assert "Alert webhook failing since" in shown and "(1 failed attempt)" in shown
+        assert "Alert webhook failing since" in shown and "(4 failed attempts)" in shown
         assert "HTTP Error 500" in shown and "Alert e-mail failing" not in shown
         assert "Alert webhook failing since" in unescape(client.get("/admin/settings").text)
         hook.status = 204
@@ -309,6 +317,6 @@ def test_alert_webhook_failing_is_on_the_overview_and_settings_until_it_answers(
         alerter.flush()
     finally:
         hook.stop()
-    assert len(hook.received) == 2 and store.get_setting("alert_webhook_failing_since") is None
+    assert len(hook.received) == 5 and store.get_setting("alert_webhook_failing_since") is None
     assert "failing since" not in overview_failures(client)
     assert "failing since" not in client.get("/admin/settings").text
