@@ -42,6 +42,8 @@ def create_app(test_config: Mapping | None = None, services: Services | None = N
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = read_secret(svc.config, SESSION_KEY_FILE)
     app.config["EXTENSION_ORIGINS"] = list(app.config["EXTENSION_ORIGINS"]) + list(svc.config.service.extension_origins)
+    if svc.config.deploy.extension_id:  # the extension the school's policies force-install (postguard deploy)
+        app.config["EXTENSION_ORIGINS"].append(f"chrome-extension://{svc.config.deploy.extension_id}")
     app.extensions["postguard"] = svc
 
     app.before_request(_gate)
