@@ -89,7 +89,8 @@ def test_a_csv_known_by_its_declared_type_only(detector):
     ("newsletter.pdf", lambda: S.prose_pdf(S.NEWSLETTER), "dates, prices, an order number that passes NHS mod 11"),
     ("newsletter.docx", lambda: S.docx_text(S.NEWSLETTER), "the same newsletter as Word"),
     ("budget.xlsx", lambda: S.xlsx_cells([["Item", "Cost", "Order"], ["Books", 1482.5, 9434765919],
-                                          ["Coach", 640, "B801200005002"]]), "an order number; a UPN failing its check letter"),
+                                          ["Coach", 640, "B801200005002"]]),
+     "an order number; a UPN failing its check letter"),
     ("other school.xlsx", lambda: S.xlsx(OTHERS, upns=False), "pupils who are not on this school's roster"),
     ("surnames.csv", lambda: ("Surname,Count\n" + "".join(f"{s},{i}\n" for i, s in enumerate(S.SURNAMES))).encode(),
      "surnames alone"),
@@ -230,7 +231,8 @@ def _mutants(rng, data: bytes, n: int):
 @pytest.mark.parametrize("name,make", [
     ("m.pdf", lambda: S.pdf(ROSTER[:40], pages=2)), ("m.docx", lambda: S.docx(ROSTER[:20])),
     ("m.xlsx", lambda: S.xlsx(ROSTER[:40])), ("m.pptx", lambda: S.pptx(ROSTER[:20])),
-    ("m.ods", lambda: S.ods(ROSTER[:40])), ("m.odt", lambda: S.odt(ROSTER[:40])), ("m.csv", lambda: S.csv_bytes(ROSTER[:40])),
+    ("m.ods", lambda: S.ods(ROSTER[:40])), ("m.odt", lambda: S.odt(ROSTER[:40])),
+    ("m.csv", lambda: S.csv_bytes(ROSTER[:40])),
 ])
 def test_mutants_never_raise_and_an_unreadable_one_is_said_so(detector, name, make):
     import random
@@ -387,8 +389,8 @@ def test_an_embedded_object_that_cannot_be_read_says_so(detector, inner, why):
     assert errors and why in errors[0].why
 
 
-@pytest.mark.parametrize("name,data", [("list.xlsx", b"\x00\x01garbage" * 20), ("report.pdf", b"<html>not a pdf</html>"),
-                                       ("groups.odt", b"")])
+@pytest.mark.parametrize("name,data", [("list.xlsx", b"\x00\x01garbage" * 20),
+                                       ("report.pdf", b"<html>not a pdf</html>"), ("groups.odt", b"")])
 def test_a_file_named_as_a_document_that_is_not_one_is_an_error(detector, name, data):
     hits, errors = check(detector, name, data)
     assert hits == [] and errors and "not the document its name says" in errors[0].why
