@@ -47,8 +47,9 @@ def cmd_run(args) -> int:
     proxy = EmbeddedProxy(proxy_addon(svc), str(confdir(config)), args.proxy_port)
     proxy_port = proxy.start()
     protect(confdir(config))
-    alerter = Alerter(svc.store, f"http://127.0.0.1:{server.server_port}", config.service)
+    alerter = Alerter(svc.store, f"http://127.0.0.1:{server.server_port}", config=config)
     stopping = threading.Event()
+    alerter.start_scheduler(stopping)  # escalations and digests
     purger = threading.Thread(target=_purge_periodically, args=(svc, stopping),
                               name="postguard-retention", daemon=True)
     purger.start()

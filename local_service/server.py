@@ -20,6 +20,7 @@ from rules.record.events import Event, utcnow
 from rules.record.keys import SESSION_KEY_FILE, read_secret
 
 from . import admin, checkpoint, fleet, trust
+from .alerts import Alerter
 from .app import _host_ok, _origin_ok, _refuse
 from .services import Services
 
@@ -113,6 +114,15 @@ def run(args) -> int:
         host, port = server.LISTENERS[0].sock.getsockname()[:2]
         print(f"serving on http://{host}:{port}", flush=True)
         threading.Thread(target=_silent_loop, daemon=True).start()
+        threading.Thread(target=_alerts_loop, daemon=True).start()
+
+    def _alerts_loop():
+        """Alerts for what the laptops forward (read from the record by sequence), escalations and digests."""
+        config = load_config(config_path)
+        svc = Services.open(config, database=database, token="-", user="server")
+        alerter = Alerter(svc.store, f"https://{config.server.hosts[0]}" if config.server.hosts else "",
+                          config=config)
+        alerter.run_scheduler(threading.Event())
 
     def _silent_loop():
         svc = Services.open(load_config(config_path), database=database, token="-", user="server")
