@@ -199,21 +199,29 @@ def _embedded(data: bytes, names: set[str], doc: DocumentText) -> None:
         return
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         for name in inside:
-            short = name.rpartition("/")[2][:80]
             if doc._depth >= MAX_EMBEDDED_DEPTH:
-                doc.errors.append(f"{doc.kind}: an embedded document inside an embedded one ({short}): not read")
-                continue
-            blob = zf.read(name)  # its declared size was checked with the rest (_zip_checked)
-            kind = kind_of(blob, name)
-            if kind is None or kind == "OLE2":
-                doc.errors.append(f"{doc.kind}: an embedded object PostGuard does not read ({short})")
-                continue
-            sub = read(blob, kind, max(0.0, doc._deadline - time.monotonic()), doc._depth + 1)
-            for line in sub.lines:
-                doc.line(line)
-            for cells in sub.rows:
-                doc.row(cells)
-            doc.errors += [f"{doc.kind}: embedded {short}: {e}" for e in sub.errors]
+                _read_embedded(doc, name, b"")
+            else:
+                _read_embedded(doc, name, zf.read(name))  # its declared size was checked with the rest
+
+
+def _read_embedded(doc: DocumentText, name: str, blob: bytes) -> None:
+    """A document inside the document (an embedded spreadsheet, a PDF's attached file): its text joins the outer
+    one's, within the outer one's clock and caps; what cannot be read is an error of the outer one."""
+    short = name.rpartition("/")[2][:80]
+    if doc._depth >= MAX_EMBEDDED_DEPTH:
+        doc.errors.append(f"{doc.kind}: an embedded document inside an embedded one ({short}): not read")
+        return
+    kind = kind_of(blob, name)
+    if kind is None or kind == "OLE2":
+        doc.errors.append(f"{doc.kind}: an embedded object PostGuard does not read ({short})")
+        return
+    sub = read(blob, kind, max(0.0, doc._deadline - time.monotonic()), doc._depth + 1)
+    for line in sub.lines:
+        doc.line(line)
+    for cells in sub.rows:
+        doc.row(cells)
+    doc.errors += [f"{doc.kind}: embedded {short}: {e}" for e in sub.errors]
 
 
 # ---------------------------------------------------------------------------------------------------- the readers
@@ -259,6 +267,13 @@ def _pdf_pages(data: bytes, doc: DocumentText) -> None:
         doc.units = i + 1
     if total and not doc.rows:
         doc.errors.append(f"PDF: {total} pages without a text layer (a scan?): their text cannot be read")
+    attached = 0
+    for name, blobs in reader.attachments.items():  # files attached to the PDF (/EmbeddedFiles)
+        for blob in blobs:
+            attached += len(blob)
+            if attached > MAX_UNPACKED:
+                raise OverBudget(f"attached files of more than {MAX_UNPACKED:,} bytes")
+            _read_embedded(doc, str(name), blob)
 
 
 def _docx(data: bytes, doc: DocumentText) -> None:

@@ -398,3 +398,13 @@ def test_a_file_named_as_a_document_that_is_not_one_is_an_error(detector, name, 
 
 def test_a_photo_named_as_a_document_is_left_to_the_photo_rules(detector):
     assert check(detector, "list.xlsx", b"\xff\xd8\xff\xe0" + b"\0" * 60) == ([], [])
+
+
+def test_a_class_list_attached_to_a_pdf_is_read(detector):
+    from pypdf import PdfReader, PdfWriter
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(S.prose_pdf(S.NEWSLETTER, pages=1))))
+    writer.add_attachment("Year 4.csv", S.csv_bytes(ROSTER[:12]))
+    buf = io.BytesIO()
+    writer.write(buf)
+    hits, errors = check(detector, "newsletter.pdf", buf.getvalue())
+    assert errors == [] and hits and hits[0].evidence["counts"]["UPN"] == 12
