@@ -8,25 +8,31 @@ from __future__ import annotations
 import json
 from datetime import datetime, time, timedelta, timezone
 
-from flask import (Blueprint, Response, abort, current_app, flash, make_response, redirect, render_template,
+from flask import (Blueprint, Response, abort, current_app, flash, g, make_response, redirect, render_template,
                    request, session, stream_with_context, url_for)
 
-from . import alerts, auth, charts, choices, export
+from . import accounts, alerts, auth, charts, choices, export
 from .services import services
 from rules.record.events import DECISIONS, SEVERITIES, utcnow
 from .forms import TEXT_FILTERS, parse_filter, parse_settings
-from rules.record.store import Filter
+from rules.record.store import Filter, ScopedFilter
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 PAGE_SIZE = 50
 OVERVIEW_DAYS = 30
 EXPORTS = {"admin.export_csv", "admin.export_jsonl"}
-ACTOR = "admin"
+ACTOR = "admin"  # the account of installs from before named accounts (accounts.ADMIN)
+NOBODY = "(not signed in)"  # the audit log's actor for what happens before a login
+
+
+def _actor() -> str:
+    account = g.get("account")
+    return account.email if account is not None else NOBODY
 
 
 def _audit(action: str, **detail) -> None:
-    services().store.audit(ACTOR, action, detail)
+    services().store.audit(_actor(), action, detail)
 
 
 def _bad_request(message: str, status: int = 400):
@@ -34,21 +40,67 @@ def _bad_request(message: str, status: int = 400):
                                          message=message), status)
 
 
-# -- the gate: login, idle timeout, CSRF -------------------------------------------------------------------------
+# -- the gate: login, idle timeout, CSRF, the account's roles ----------------------------------------------------
 
 @bp.before_request
 def _require_login():
     if request.endpoint == "admin.login":
         return _check_csrf()
-    state = auth.session_state(session, services().store, _idle_s())
-    if state != "in":
+    store = services().store
+    state = auth.session_state(session, store, _idle_s())
+    row = store.account_get(auth.session_account(session, store) or "") if state == "in" else None
+    if row is None:
+        if state == "in":  # the account was removed: its sessions went with it, but not a request under way
+            auth.end_session(session, store)
         if request.endpoint in EXPORTS:
             return Response("log in at /admin/login first\n", 401, {"Content-Type": "text/plain; charset=utf-8"})
         if state == "idle":
             flash("You were logged out after 30 minutes without activity. Please log in again.", "info")
         target = request.full_path.rstrip("?") if request.method == "GET" else None
         return redirect(url_for("admin.login", next=target))
-    return _check_csrf()
+    g.account = accounts.Account.of(row)
+    refused = _check_csrf()
+    if refused is None and not _allowed(g.account):
+        _audit("refused", view=request.endpoint or request.path, method=request.method)
+        return _forbidden()
+    return refused
+
+
+def _allowed(account: accounts.Account) -> bool:
+    """The account holds what this view needs; for a person's events on a laptop, for this laptop's school."""
+    if not all(account.can(p) for p in accounts.needs(request.endpoint, request.method)):
+        return False
+    if request.endpoint in accounts.EVENT_VIEWS and not current_app.config.get("FLEET"):
+        return account.may_see_school("events", services().config.school.name)
+    return True
+
+
+def _forbidden():
+    return make_response(render_template("admin/error.html", title="Your account cannot open this page",
+                                         message="Your role does not include this page. Ask the trust's "
+                                                 "administrator if you need it."), 403)
+
+
+def can(permission: str) -> bool:
+    """The signed-in account holds `permission` (for some school)."""
+    account = g.get("account")
+    return account is not None and account.can(permission)
+
+
+def scoped(flt: Filter, permission: str = "events") -> Filter:
+    """`flt` limited to the schools the account holds `permission` for (on the trust server, where events carry
+    their school; a laptop's one school was checked at the gate)."""
+    schools = g.account.schools(permission) if g.get("account") is not None else ()
+    if schools is None or not current_app.config.get("FLEET"):
+        return flt
+    return ScopedFilter(**vars(flt), schools=schools)
+
+
+def may_see(row: dict, permission: str = "events") -> bool:
+    """The account may see this event (its school is one of the account's, on the trust server)."""
+    if not current_app.config.get("FLEET"):
+        return True
+    return g.get("account") is not None and g.account.may_see_school(permission, row.get("school"))
 
 
 def _idle_s() -> float:
@@ -65,7 +117,7 @@ def _check_csrf():
 
 @bp.context_processor
 def _template_helpers():
-    return {"csrf_token": lambda: auth.csrf_token(session)}
+    return {"csrf_token": lambda: auth.csrf_token(session), "account": g.get("account"), "can": can}
 
 
 # The trust server's fleet views (fleet.py) sit behind the same gate and write to the same audit log.
@@ -88,30 +140,42 @@ def login():
         if auth.session_state(session, store, _idle_s()) == "in":
             return redirect(_safe_next(nxt))
         auth.csrf_token(session)
-        return render_template("admin/login.html", password_set=auth.password_is_set(store), next=nxt)
-    # The attempt is counted (atomically, in the store) before the slow password check, and refused uncounted
-    # and unchecked while logins are locked: parallel guesses get no more checks than the limit.
+        return _login_page(password_set=auth.password_is_set(store), next=nxt)
+    # The attempt is counted (atomically, in the store, on the account's own count) before the slow password check,
+    # and refused uncounted and unchecked while that account's logins are locked: parallel guesses get no more
+    # checks than the limit, for every account.
+    name = (request.form.get("account") or "").strip().lower() or accounts.ADMIN
+    key = auth.failures_key(store, name)
     wait = auth.begin_attempt(store, current_app.config.get("ADMIN_MAX_FAILURES", auth.MAX_FAILURES),
-                              current_app.config.get("ADMIN_LOCKOUT_S", auth.LOCKOUT_S))
+                              current_app.config.get("ADMIN_LOCKOUT_S", auth.LOCKOUT_S), key)
     if wait:
-        _audit("login_refused", reason="locked out", seconds=wait)
+        _audit("login_refused", account=name[:254], reason="locked out", seconds=wait)
         return _login_failed(f"Too many wrong passwords. Wait {wait} seconds, then try again.", 429, nxt)
-    if auth.check_password(store, request.form.get("password", "")):
-        auth.clear_failures(store)
-        auth.start_session(session, store)
-        _audit("login")
+    row = store.account_get(name) if auth.check_password(store, request.form.get("password", ""), name) else None
+    if row is not None and (not row.get("totp_secret")
+                            or accounts.check_totp(store, row, request.form.get("code", ""))):
+        auth.clear_failures(store, key)
+        auth.start_session(session, store, name)
+        g.account = accounts.Account.of(row)
+        _audit("login", method="password" + (" + TOTP" if row.get("totp_secret") else ""))
         return redirect(_safe_next(nxt))
-    wait = auth.lockout_remaining(store)
-    _audit("login_failed")
-    message = "That password is not right."
+    wait = auth.lockout_remaining(store, key)
+    _audit("login_failed", account=name[:254], reason="code" if row is not None else "password")
+    message = "That password is not right, or the account or its code."
     if wait:
         message += f" Too many wrong passwords: wait {wait} seconds before trying again."
     return _login_failed(message, 401, nxt)
 
 
+def _login_page(status: int = 200, **values):
+    providers = current_app.extensions.get("postguard_sso", {})
+    return make_response(render_template("admin/login.html", sso=[(name, p.label) for name, p in providers.items()],
+                                         **values), status)
+
+
 def _login_failed(message: str, status: int, nxt: str):
     # The same page whether or not a password has been set: a failure says nothing about that.
-    return make_response(render_template("admin/login.html", password_set=None, error=message, next=nxt), status)
+    return _login_page(status, password_set=None, error=message, next=nxt)
 
 
 @bp.post("/logout")
@@ -130,14 +194,14 @@ def overview():
     today = utcnow().date()
     days = [today - timedelta(days=OVERVIEW_DAYS - 1 - i) for i in range(OVERVIEW_DAYS)]
     since = datetime.combine(days[0], time(0), tzinfo=timezone.utc)
-    stats = store.stats(since)
+    stats = store.stats(since, scoped(Filter(), "aggregates"))
     colours = charts.rule_colours(stats["per_day"])
     rule_totals: dict[str, int] = {}
     for _, rule, n in stats["per_day"]:
         rule_totals[rule] = rule_totals.get(rule, 0) + n
     decisions = dict(stats["decisions"])
     total = sum(decisions.values())
-    recent_high = store.list(Filter(since=since, severity="high"), limit=8).rows
+    recent_high = store.list(scoped(Filter(since=since, severity="high")), limit=8).rows if can("events") else []
     _audit("view_overview", since=days[0].isoformat(), events=total)
     charts_html = {}
     if total:
@@ -161,7 +225,8 @@ def overview():
 def _filter_or_400(forced: dict | None = None):
     args = request.args.to_dict() | (forced or {})
     try:
-        return parse_filter(args)
+        flt, params = parse_filter(args)
+        return scoped(flt), params
     except ValueError as exc:
         abort(_bad_request(f"The filter could not be used: {exc}."))
 
@@ -210,7 +275,7 @@ def person(user: str):
 @bp.get("/events/<event_id>")
 def event(event_id: str):
     row = services().store.get(event_id)
-    if row is None:
+    if row is None or not may_see(row):
         abort(_bad_request("There is no event with that id.", 404))
     _audit("view_event", id=event_id, user=row.get("user") or "")
     evidence = json.dumps(row["evidence"], indent=2, ensure_ascii=False, sort_keys=True)

@@ -15,7 +15,7 @@ from flask import Flask, abort, current_app, jsonify, make_response, request
 
 from rules.record.keys import SESSION_KEY_FILE, read_secret
 
-from . import admin, api, contact, home, pac, photos, staff
+from . import admin, api, contact, home, pac, photos, staff, triage
 from .services import Services
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -56,6 +56,7 @@ def create_app(test_config: Mapping | None = None, services: Services | None = N
     app.register_blueprint(contact.bp)
     app.register_blueprint(photos.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(triage.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(home.bp)
     return app
@@ -95,7 +96,7 @@ def _gate():
 def _page_headers(response):
     """One set of headers for every page the service renders (dashboard, staff record): not cached, not framed,
     no script, and the staff ticket in a URL never sent to another site."""
-    if request.blueprint in ("admin", "staff", "home"):
+    if request.blueprint in ("admin", "staff", "home", "triage", "sso"):
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
                                                        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")

@@ -1,7 +1,8 @@
-"""The admin's password (argon2), login throttling, the session's idle timeout and the forms' CSRF token.
+"""Passwords (argon2), login throttling, the session's idle timeout and the forms' CSRF token.
 
-One admin password per install, set from the command line (`postguard admin set-password`) and kept as an argon2
-hash in the store's settings. Login attempts are counted in the store too, atomically and before the password is
+Each reviewer has a named account in the store (accounts.py); a password account's argon2 hash is kept there. The
+account "admin" is the one login of installs from before named accounts, set from the command line (`postguard admin
+set-password`). Login attempts are counted in the store too, per account, atomically and before the password is
 checked, so parallel guesses, several workers or a restart do not get past the lockout. Sessions are kept in the
 store as well, so logout, a password change and the idle timeout end them on the server.
 """
@@ -16,13 +17,14 @@ import time
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-PASSWORD_SETTING = "admin_password_hash"
-FAILURES_SETTING = "admin_login_failures"
+FAILURES_SETTING = "admin_login_failures"  # the account "admin"'s; other accounts' are named by failures_key()
+UNKNOWN_FAILURES = "login_failures:?"  # names that are no account share one count
 MIN_LENGTH = 10
 MAX_FAILURES = 5  # failed logins in a row before a lockout
 LOCKOUT_S = 30
 IDLE_S = 30 * 60  # a logged-in session unused this long must log in again
-ACCOUNT = "admin"  # the one dashboard account
+ACCOUNT = "admin"  # the dashboard account of installs from before named accounts
+ADMIN_GRANTS = [{"role": "trust_admin", "schools": ["*"]}, {"role": "dpo", "schools": ["*"]}]  # what it could do
 
 hasher = PasswordHasher()  # argon2id with the library's (RFC 9106) defaults
 
@@ -40,30 +42,40 @@ def now() -> float:
 
 # -- the password ------------------------------------------------------------------------------------------------
 
-def set_password(store, password: str) -> None:
-    """Hash and store the admin password; ValueError if it is too short."""
+def check_length(password) -> None:
     if not isinstance(password, str) or len(password) < MIN_LENGTH:
         got = len(password) if isinstance(password, str) else 0
-        raise ValueError(f"the admin password must be at least {MIN_LENGTH} characters long (got {got})")
-    store.set_setting(PASSWORD_SETTING, hasher.hash(password))
-    store.set_setting(FAILURES_SETTING, {"count": 0, "until": 0})
-    store.admin_sessions_end()  # a new password logs every session out, on the server
+        raise ValueError(f"the password must be at least {MIN_LENGTH} characters long (got {got})")
+
+
+def set_password(store, password: str) -> None:
+    """Hash and store the password of the account "admin" (created with the roles trust_admin and dpo if it is
+    not there); ValueError if it is too short."""
+    check_length(password)
+    if store.account_get(ACCOUNT) is None:
+        store.account_put(ACCOUNT, ADMIN_GRANTS)
+    store.account_update(ACCOUNT, password_hash=hasher.hash(password))
+    clear_failures(store)
+    store.admin_sessions_end()  # a new admin password logs every session out, on the server
 
 
 def password_is_set(store) -> bool:
-    return bool(store.get_setting(PASSWORD_SETTING))
+    """Some account can log in with a password."""
+    return any(a.get("password_hash") for a in store.accounts_all())
 
 
-def check_password(store, password: str) -> bool:
-    stored = store.get_setting(PASSWORD_SETTING)
+def check_password(store, password: str, account: str = ACCOUNT) -> bool:
+    """The account's password is right. Costs one argon2 check whether or not the account exists or has one."""
+    row = store.account_get(account) if isinstance(account, str) else None
+    stored = (row or {}).get("password_hash")
     try:
-        hasher.verify(stored or _dummy_hash(hasher), password)
+        hasher.verify(stored or _dummy_hash(hasher), password if isinstance(password, str) else "")
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
     if not stored:
         return False
     if hasher.check_needs_rehash(stored):
-        store.set_setting(PASSWORD_SETTING, hasher.hash(password))
+        store.account_update(account, password_hash=hasher.hash(password))
     return True
 
 
@@ -81,9 +93,20 @@ def _lockout_left(until: float, t: float) -> int:
     return max(0, int(until - t + 0.999))
 
 
-def begin_attempt(store, max_failures: int = MAX_FAILURES, lockout_s: float = LOCKOUT_S) -> int:
-    """Count a login attempt before its password is checked. 0: check it; else the seconds of lockout left (do not
-    check it: it was not counted)."""
+def failures_key(store, account: str = ACCOUNT) -> str:
+    """The setting that counts `account`'s failed logins: each account has its own count (one account's lockout
+    does not lock the others out); names that are no account share one, so guessing names grows nothing."""
+    if account == ACCOUNT:
+        return FAILURES_SETTING
+    if not isinstance(account, str) or store.account_get(account) is None:
+        return UNKNOWN_FAILURES
+    return "login_failures:" + hashlib.sha256(account.encode()).hexdigest()[:40]
+
+
+def begin_attempt(store, max_failures: int = MAX_FAILURES, lockout_s: float = LOCKOUT_S,
+                  key: str = FAILURES_SETTING) -> int:
+    """Count a login attempt (on the count `key`: failures_key()) before its password is checked. 0: check it; else
+    the seconds of lockout left (do not check it: it was not counted)."""
     t = now()
 
     def change(state):
@@ -97,18 +120,18 @@ def begin_attempt(store, max_failures: int = MAX_FAILURES, lockout_s: float = LO
             return {"count": 0, "until": t + lockout_s}, 0
         return {"count": count + 1, "until": until}, 0
 
-    return store.update_setting(FAILURES_SETTING, change, {"count": 0, "until": 0})
+    return store.update_setting(key, change, {"count": 0, "until": 0})
 
 
-def lockout_remaining(store) -> int:
+def lockout_remaining(store, key: str = FAILURES_SETTING) -> int:
     """Seconds until the next login attempt is allowed (0: now)."""
-    state = store.get_setting(FAILURES_SETTING) or {}
+    state = store.get_setting(key) or {}
     until = state.get("until", 0) if isinstance(state, dict) else 0
     return _lockout_left(until if isinstance(until, (int, float)) else 0, now())
 
 
-def clear_failures(store) -> None:
-    store.set_setting(FAILURES_SETTING, {"count": 0, "until": 0})
+def clear_failures(store, key: str = FAILURES_SETTING) -> None:
+    store.set_setting(key, {"count": 0, "until": 0})
 
 
 # -- the session -------------------------------------------------------------------------------------------------
@@ -135,6 +158,7 @@ def start_session(session, store, account: str = ACCOUNT) -> None:
     store.admin_session_create(_sid_key(sid), account, t)
     session.permanent = True
     session["admin"] = True
+    session["account"] = account
     session["sid"] = sid
     session["csrf"] = secrets.token_urlsafe(32)
 
@@ -161,6 +185,12 @@ def session_state(session, store, idle_s: float = IDLE_S) -> str:
         session.clear()
         return state
     return "in"  # last seen is kept on the server (admin_session_touch), which is what the idle timeout reads
+
+
+def session_account(session, store) -> str | None:
+    """The account of a session that session_state() found "in", as the store holds it."""
+    sid = session.get("sid")
+    return store.admin_session_account(_sid_key(sid)) if isinstance(sid, str) and sid else None
 
 
 def csrf_token(session) -> str:

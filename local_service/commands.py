@@ -1,4 +1,4 @@
-"""`postguard status`, `roster`, `log ...` and `admin ...`, and the parsers of `run` and `ca` (which the
+"""`postguard status`, `roster`, `log ...`, `admin ...` and `account ...`, and the parsers of `run` and `ca` (which the
 composition root carries out): the service's side of the command line."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from rules.record.seal import VerifyKeyError, read_verify_key
 from rules.record.store import Retention, Store, open_store as open_config_store, verify_key_path
 from rules.roster import import_csv
 
+from . import accounts
 from .auth import set_password
 from .progress import Progress
 
@@ -102,14 +103,22 @@ def cmd_log_purge(args) -> int:
     return 0
 
 
-def cmd_admin_set_password(args) -> int:
+def _read_password(prompt: str) -> str | None:
+    """Prompted twice on a terminal, else the first line of stdin; None when the two differ."""
     if sys.stdin.isatty():
-        password = getpass.getpass("New admin password: ")
+        password = getpass.getpass(prompt)
         if getpass.getpass("Again: ") != password:
             print("postguard: the passwords differ; nothing changed", file=sys.stderr)
-            return 2
-    else:
-        password = sys.stdin.readline().rstrip("\n")
+            return None
+        return password
+    return sys.stdin.readline().rstrip("\n")
+
+
+def cmd_admin_set_password(args) -> int:
+    """The account "admin" (trust_admin and dpo): the dashboard login of installs from before named accounts."""
+    password = _read_password("New admin password: ")
+    if password is None:
+        return 2
     store = open_store(args)
     try:
         set_password(store, password)
@@ -119,6 +128,47 @@ def cmd_admin_set_password(args) -> int:
     finally:
         store.close()
     print("admin password set")
+    return 0
+
+
+def cmd_account(args) -> int:
+    """postguard account add|list|remove|set-password|totp: the reviewers' named accounts (accounts.py)."""
+    if args.action == "set-password":
+        password = _read_password(f"New password for {args.email}: ")
+        if password is None:
+            return 2
+    store = open_store(args)
+    try:
+        if args.action == "add":
+            row = accounts.add(store, args.email, args.role, args.school)
+            print(accounts.describe(row))
+            if not row.get("password_hash"):
+                print("  signs in through single sign-on; for a password: postguard account set-password "
+                      f"{row['email']}")
+        elif args.action == "list":
+            rows = store.accounts_all()
+            for row in rows:
+                print(accounts.describe(row))
+            if not rows:
+                print("no accounts (postguard account add EMAIL --role ROLE)")
+        elif args.action == "remove":
+            if not accounts.remove(store, args.email):
+                print(f"postguard: no account {args.email!r}", file=sys.stderr)
+                return 2
+            print(f"removed {args.email} (its sessions have ended)")
+        elif args.action == "set-password":
+            accounts.set_password(store, args.email, password)
+            print(f"password set for {args.email}; its sessions have ended")
+        elif args.action == "totp":
+            uri = accounts.enrol_totp(store, args.email)
+            print("Scan or paste this into the authenticator app (it holds the secret: do not keep it anywhere "
+                  "else):")
+            print(uri)
+    except ValueError as exc:
+        print(f"postguard: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
     return 0
 
 
@@ -199,3 +249,25 @@ def add_parsers(sub, common) -> None:
     s = asub.add_parser("set-password", parents=[common], help="set the admin password (prompted, or from stdin)")
     s.add_argument("--database", metavar="URL")
     s.set_defaults(func=cmd_admin_set_password)
+
+    p = sub.add_parser("account", parents=[common], help="the reviewers' named accounts: roles, schools, "
+                                                         "passwords, TOTP")
+    asub = p.add_subparsers(metavar="ACTION", dest="action", required=True)
+    a = asub.add_parser("add", parents=[common], help="add an account, or a role to one")
+    a.add_argument("email", metavar="EMAIL")
+    a.add_argument("--role", required=True, choices=list(accounts.ROLES),
+                   help="trust_admin: configuration, no event content; school_it: devices and their health; dsl, "
+                        "headteacher: their schools' events; dpo: every event and the audit log, read-only; "
+                        "reporting: aggregates, no names")
+    a.add_argument("--school", action="append", metavar="NAME",
+                   help="the role for this school only (repeat for more); default: every school")
+    for name, text in (("list", "list the accounts and their roles"),
+                       ("remove", "remove an account and end its sessions"),
+                       ("set-password", "set an account's password (prompted, or from stdin)"),
+                       ("totp", "enrol a TOTP second factor: prints the otpauth:// URI for the app")):
+        a = asub.add_parser(name, parents=[common], help=text)
+        if name != "list":
+            a.add_argument("email", metavar="EMAIL")
+    for a in asub.choices.values():
+        a.add_argument("--database", metavar="URL")
+    p.set_defaults(func=cmd_account)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
 from rules.record.events import utcnow
 from rules.record.store import Filter
@@ -27,7 +27,7 @@ def schools():
     rows = []
     devices = store.devices()
     integrity = store.integrity_counts(since)
-    for name in store.schools():
+    for name in _mine(store.schools(), "aggregates"):
         mine = [d for d in devices if d["school"] == name]
         rows.append({"name": name, "devices": len(mine), "silent": sum(1 for d in mine if _silent(d)),
                      "revoked": sum(1 for d in mine if d["revoked"]), "stats": store.stats(since, Filter(school=name)),
@@ -40,7 +40,7 @@ def schools():
 def devices():
     school = (request.args.get("school") or "").strip() or None
     store = services().store
-    rows = store.devices(school)
+    rows = [d for d in store.devices(school) if g.account.may_see_school("devices", d["school"])]
     for d in rows:
         d["silent"] = _silent(d)
     admin.audit("view_devices", school=school or "")
@@ -52,13 +52,18 @@ def devices():
 def revoke(device_id: str):
     store = services().store
     device = store.device(device_id)
-    if device is None:
+    if device is None or not g.account.may_see_school("devices", device["school"]):
         abort(404)
     store.device_revoke(device_id)
     admin.audit("revoke_device", device=device_id, name=device["name"], school=device["school"])
     flash(f"{device['name']} ({device['school']}) is revoked: its uploads are refused from now on, and reported.",
           "info")
     return redirect(url_for("fleet.devices", school=device["school"]))
+
+
+def _mine(schools: list[str], permission: str) -> list[str]:
+    """The schools the signed-in account holds `permission` for (accounts.py)."""
+    return [s for s in schools if g.account.may_see_school(permission, s)]
 
 
 def _silent(device: dict) -> bool:
