@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from flask import (Blueprint, Response, abort, current_app, flash, g, make_response, redirect, render_template,
                    request, session, stream_with_context, url_for)
 
 from . import accounts, alerts, auth, charts, choices, export
 from .services import services
+from . import search, words
 from rules.record.events import DECISIONS, SEVERITIES, utcnow
 from .forms import TEXT_FILTERS, parse_filter, parse_settings
 from rules.record.store import Filter, ScopedFilter
@@ -254,22 +256,36 @@ def _options(params: dict) -> dict[str, list[str]]:
 @bp.get("/events")
 def events():
     flt, params = _filter_or_400()
-    page = _page(flt)
+    page, found = _page_or_search(flt, params)
     _audit("view_events", filters=params, page=bool(request.args.get("cursor")), rows=len(page.rows))
     return render_template("admin/events.html", page=page, params=params, link_params=params,
                            options=_options(params), person=None, page_size=PAGE_SIZE,
-                           paged=bool(request.args.get("cursor")))
+                           paged=bool(request.args.get("cursor")), found=found)
+
+
+def _page_or_search(flt: Filter, params: dict):
+    """The page of events, or what the search box found (search.py): an exact person, laptop, destination or rule
+    is a filter, paged as ever; other words are looked for in the newest events."""
+    q = (request.args.get("q") or "").strip()[:search.MAX_QUERY]
+    if not q:
+        return _page(flt), None
+    params["q"] = q
+    exact = search.exact_filter(flt, q, _options(params))
+    if exact is not None:
+        return _page(exact[0]), search.Found([], exact[1], 0, False)
+    found = search.scan(services().store, flt, q)
+    return search.page(found.rows), found
 
 
 @bp.get("/people/<path:user>")
 def person(user: str):
     flt, params = _filter_or_400({"user": user})
-    page = _page(flt)
+    page, found = _page_or_search(flt, params)
     _audit("view_person", user=user, filters=params, page=bool(request.args.get("cursor")), rows=len(page.rows))
     link_params = {k: v for k, v in params.items() if k != "user"}  # the path names the person
     return render_template("admin/events.html", page=page, params=params, link_params=link_params,
                            options=_options(params), person=user, page_size=PAGE_SIZE,
-                           paged=bool(request.args.get("cursor")))
+                           paged=bool(request.args.get("cursor")), found=found)
 
 
 @bp.get("/events/<event_id>")
@@ -278,8 +294,9 @@ def event(event_id: str):
     if row is None or not may_see(row):
         abort(_bad_request("There is no event with that id.", 404))
     _audit("view_event", id=event_id, user=row.get("user") or "")
-    evidence = json.dumps(row["evidence"], indent=2, ensure_ascii=False, sort_keys=True)
-    return render_template("admin/event.html", e=row, evidence=evidence)
+    return render_template("admin/event.html", e=row, evidence_sentence=words.evidence_sentence(row["rule"],
+                                                                                              row["evidence"]),
+                           evidence=words.fields(row["evidence"]))
 
 
 # -- exports -----------------------------------------------------------------------------------------------------
@@ -320,7 +337,9 @@ def _render_settings(values: dict, errors: dict | None = None, status: int = 200
                                          retention=services().retention(),
                                          mail_failing=alerts.failure_state(services().store),
                                          webhook_failing=alerts.Failures(services().store, "webhook").state(),
-                                         mail=services().config.service), status)
+                                         syslog_failing=alerts.Failures(services().store, "syslog").state(),
+                                         alerting=services().config.alerts, mail=services().config.service),
+                         status)
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -347,8 +366,12 @@ def settings():
 
 
 def _send_test_alert():
-    """A test alert mail to the saved address, sent now: whether the mail server accepted it, or its error. (A POST
-    to the settings page with action=send_test: the settings page is the one place that changes or tries them.)"""
+    """A test alert to one channel (the form's `channel`: mail, webhook or syslog), sent now and tried once: whether
+    it was accepted, or its error. (A POST to the settings page with action=send_test: the settings page is the one
+    place that changes or tries them.)"""
+    channel = request.form.get("channel") or "mail"
+    if channel in ("webhook", "syslog"):
+        return _send_test_channel(channel)
     to = services().store.get_setting("alert_email", "") or ""
     if not to:
         _audit("test_alert", to="", ok=False, error="no alert email address")
@@ -364,6 +387,28 @@ def _send_test_alert():
     else:
         _audit("test_alert", to=to, ok=True)
         flash(f"The test alert to {to} was accepted by the mail server {mailer.host}:{mailer.port}.", "ok")
+    return redirect(url_for("admin.settings"))
+
+
+def _send_test_channel(channel: str):
+    store, config = services().store, services().config
+    target = store.get_setting("alert_webhook", "") if channel == "webhook" else config.alerts.syslog
+    if not target:
+        _audit("test_alert", channel=channel, ok=False, error="not set up")
+        flash(f"Set up the {alerts.CHANNELS[channel].lower()} first, then send a test.", "error")
+        return redirect(url_for("admin.settings"))
+    try:
+        if channel == "webhook":
+            alerts.send_test_webhook(store, config, target)
+        else:
+            alerts.send_test_syslog(store, config)
+    except Exception as exc:
+        error = alerts.describe(exc)
+        _audit("test_alert", channel=channel, to=target, ok=False, error=error)
+        flash(f"The test to {target} was not sent: {error}", "error")
+    else:
+        _audit("test_alert", channel=channel, to=target, ok=True)
+        flash(f"The test to {target} was {'accepted' if channel == 'webhook' else 'sent'}.", "ok")
     return redirect(url_for("admin.settings"))
 
 
@@ -399,15 +444,21 @@ def audit_log():
     _audit("view_audit")
     entries = services().store.audit_entries(limit=AUDIT_SHOWN)
     for entry in entries:
-        entry["detail_text"] = json.dumps(entry["detail"], ensure_ascii=False, sort_keys=True)
+        entry["summary"] = words.audit_sentence(entry["action"], entry["detail"])
+        entry["fields"] = words.fields(entry["detail"])
     return render_template("admin/audit.html", entries=entries, shown=AUDIT_SHOWN)
 
 
 # -- template filters shared with the staff page -----------------------------------------------------------------
 
+def school_zone() -> ZoneInfo:
+    """The school's time zone ([school] time_zone): every time on the dashboard and the staff page is shown in it."""
+    return ZoneInfo(services().config.school.time_zone)
+
+
 @bp.app_template_filter("when")
 def when(value) -> str:
-    """An event time as people read it: 3 Nov 2026, 09:05 UTC."""
+    """An event time as people read it, in the school's time zone: 3 Nov 2026, 09:05 GMT."""
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -416,6 +467,12 @@ def when(value) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
-        value = value.astimezone(timezone.utc)
-        return f"{value.day} {value:%b %Y, %H:%M} UTC"
+        value = value.astimezone(school_zone())
+        return f"{value.day} {value:%b %Y, %H:%M} {value.tzname()}"
     return str(value)
+
+
+@bp.app_context_processor
+def _words():
+    return {"rule_name": words.rule_name, "decision_words": words.decision_words,
+            "time_zone": services().config.school.time_zone}

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from .. import platforms, roster
+from .. import platforms, platforms_accounts, roster
+from ..field_decoding import named
 from ..model import Submission
 from .base import Detector, Hit, Unchecked, field_target
 
@@ -33,6 +34,7 @@ PROFESSION = ("teacher", "teaching assistant", "headteacher", "head teacher", "d
               "school business manager", "lunchtime supervisor", "learning support assistant", "educator",
               "primary school teacher", "classroom assistant", "nursery nurse", "school governor")
 _PARTS = re.compile(r"[^.\[\]/]+")
+ACCOUNT_EDITS = {"account_settings", "sign_up"}  # platforms_accounts.toml kinds that set up the account
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,9 @@ class Profile:
     key: str
     name: str  # the platform, as the message says it
     sites: frozenset[str]
-    fields: frozenset[str]  # case-folded field names
+    fields: frozenset[str]  # case-folded field names only a profile uses
+    account_fields: frozenset[str] = frozenset()  # names posts use too: only in an account-settings request
+    markers: frozenset[str] = frozenset()  # a field value that makes the request a profile edit
 
 
 @lru_cache(maxsize=1)
@@ -48,7 +52,9 @@ def profiles() -> tuple[Profile | None, tuple[Profile, ...]]:
     """([profiles.any], the platforms' profiles) from rules/platforms.toml."""
     doc = tomllib.loads(platforms.DATA.read_text(encoding="utf-8")).get("profiles", {})
     made = {key: Profile(key, t.get("name", key), frozenset(h.lower() for h in t.get("sites", [])),
-                         frozenset(f.casefold() for f in t["fields"])) for key, t in doc.items()}
+                         frozenset(f.casefold() for f in t["fields"]),
+                         frozenset(f.casefold() for f in t.get("account_fields", [])),
+                         frozenset(t.get("markers", []))) for key, t in doc.items()}
     anywhere = made.pop("any", None)
     return anywhere, tuple(made.values())
 
@@ -107,6 +113,7 @@ class SchoolIdentityDetector(Detector):
         self.official = official
         self.profession = bool(self.tuning.get(RULE, {}).get("profession", 0))
         self.anywhere, self.platforms = profiles()
+        self.accounts = platforms_accounts.registry()
         self.scope = frozenset(platforms.scope_hosts())
 
     def status(self) -> str:
@@ -121,13 +128,16 @@ class SchoolIdentityDetector(Detector):
         if not host or platforms.in_scope(host, self.official) or not platforms.in_scope(host, self.scope):
             return
         profile = next((p for p in self.platforms if platforms.in_scope(host, p.sites)), None)
+        account = profile is not None and profile.account_fields and self._account_request(
+            host, submission, profile)
         for name, value in submission.fields:
             if not value or not isinstance(value, str):
                 continue
             parts = [p.casefold() for p in _PARTS.findall(name)]
             if not parts:
                 continue
-            if profile is not None and not profile.fields.isdisjoint(parts):
+            if profile is not None and (not profile.fields.isdisjoint(parts) or
+                                        (account and not profile.account_fields.isdisjoint(parts))):
                 where = profile
             elif self.anywhere is not None and parts[-1] in self.anywhere.fields:
                 where = profile or self.anywhere
@@ -148,6 +158,20 @@ class SchoolIdentityDetector(Detector):
                     yield Hit(RULE, self.message("profession", platform=where.name, field=name[:60], what=word),
                               {"field": name, "platform": where.key, "matched": "the profession", "word": word},
                               target)
+
+    def _account_request(self, host: str, submission: Submission, profile: Profile) -> bool:
+        """Whether the request edits the account (so that X's "description" is the profile's, not a list's): its
+        endpoint is an account-settings or sign-up one in platforms_accounts.toml, or its path or GraphQL operation
+        name says so by the [generic] patterns ("ProfileCometSetBioMutation"), or a field holds one of the
+        platform's markers."""
+        if profile.markers and any(value in profile.markers for _, value in submission.fields):
+            return True
+        url = urlsplit(submission.url)
+        ops = [value[:200] for name, value in submission.fields if named(name, self.accounts.operation_words)]
+        text = " ".join([f"{url.path}?{url.query}" if url.query else url.path, *ops])
+        platform = platforms_accounts.lookup(host, self.accounts.by_host)
+        kinds = {platform.kind(text) if platform else None, self.accounts.generic_kind(text)}
+        return bool(kinds & ACCOUNT_EDITS)
 
     @staticmethod
     def _names_profession(text: str) -> str:

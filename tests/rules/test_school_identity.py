@@ -31,8 +31,8 @@ def found(detector, url, *fields):
      "Deputy Head, SMOTA", "an alias of the school"),
     ("https://mastodon.social/api/v1/accounts/update_credentials", "fields_attributes[0][value]",
      "j.smith@stmarys-angels.sch.uk", "its e-mail domain"),
-    ("https://bsky.social/xrpc/com.atproto.repo.putRecord", "record.description",
-     "teaching at st marys angels? no: stmarys-angels.sch.uk", "its e-mail domain"),
+    ("https://www.facebook.com/api/graphql/", "variables.input.bio", "Proud to teach at St Mary's",
+     "an alias of the school"),
     ("https://www.tes.com/profile/update", "job_title", "Class teacher, St Mary of the Angels School",
      "the school's name"),
     ("https://www.strava.com/athletes/update", "occupation", "Teacher at St Mary's", "an alias of the school"),
@@ -63,6 +63,27 @@ def test_near_misses_are_not_found(detector, url, field, value, why):
     assert found(detector, url, (field, value)) == [], why
 
 
+def test_names_a_post_also_uses_count_only_when_the_request_edits_the_account(detector):
+    """X's "description" is a profile's in update_profile and a list's in CreateList; Bluesky's putRecord writes a
+    profile or a post, told apart by the record's collection."""
+    x_profile = "https://x.com/i/api/1.1/account/update_profile.json"
+    x_list = "https://x.com/i/api/graphql/abc123/CreateList"
+    assert found(detector, x_profile, ("description", "St Mary of the Angels"))
+    assert found(detector, x_list, ("variables.description", "Parents of St Mary of the Angels")) == []
+    bsky = "https://bsky.social/xrpc/com.atproto.repo.putRecord"
+    profile = found(detector, bsky, ("collection", "app.bsky.actor.profile"),
+                    ("record.description", "teaching at stmarys-angels.sch.uk"))
+    assert [h.evidence["matched"] for h in profile] == ["its e-mail domain"]
+    post = found(detector, bsky, ("collection", "app.bsky.feed.post"), ("record.text", "Great fair today"),
+                 ("record.embed.external.description", "St Mary of the Angels summer fair"))
+    assert post == []
+    fb = "https://www.facebook.com/api/graphql/"
+    assert found(detector, fb, ("fb_api_req_friendly_name", "ProfileCometAboutAppSectionMutation"),
+                 ("variables.input.about", "St Mary of the Angels"))
+    assert found(detector, fb, ("fb_api_req_friendly_name", "ComposerStoryCreateMutation"),
+                 ("variables.input.about", "St Mary of the Angels")) == []
+
+
 def test_no_school_configured_finds_nothing_and_says_so():
     d = SchoolIdentityDetector(parse_config({}))
     assert found(d, "https://www.instagram.com/api/v1/web/accounts/edit/", ("biography", "St Mary's")) == []
@@ -80,7 +101,8 @@ def test_profile_fields_are_data_in_platforms_toml():
     assert anywhere is not None and "bio" in anywhere.fields
     keys = {p.key for p in by_platform}
     assert {"facebook", "instagram", "x", "tiktok", "linkedin"} <= keys
-    assert all(p.sites and p.fields for p in by_platform)
+    assert all(p.sites and (p.fields or p.account_fields) for p in by_platform)
+    assert all(not (p.fields & p.account_fields) for p in by_platform)
 
 
 @pytest.mark.parametrize("pack,refs", [
