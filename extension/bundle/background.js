@@ -43,6 +43,13 @@ const runtime = {
   openOptionsPage: () => api().runtime.openOptionsPage(),
 };
 
+// -- native messaging (PostGuard's host, registered by the school's deployment) ------------------------------------
+
+const native = {
+  /** One message to a native host; resolves with its answer, rejects when the host is not installed or refuses. */
+  send: (host, message) => api().runtime.sendNativeMessage(host, message),
+};
+
 // -- storage ------------------------------------------------------------------------------------------------------
 
 const storage = {
@@ -120,7 +127,7 @@ const toolbar = {
   },
   setTitle: (title) => (api().action ?? api().browserAction).setTitle({ title }),
 };
-return { available, runtime, storage, tabs, scripting, alarms, notifications, permissions, toolbar };
+return { available, runtime, native, storage, tabs, scripting, alarms, notifications, permissions, toolbar };
 })();
 
 // src/lib/vocabulary.js
@@ -964,6 +971,51 @@ function pick(obj) {
 return { DEFAULTS, KEYS, parseServiceUrl, parseToken, parsePack, parseExtraHosts, validate, effective };
 })();
 
+// src/lib/native.js
+const __pg_src_lib_native = (() => {
+// The service's address and token from PostGuard's native messaging host (`postguard native-host`, registered by
+// the school's deployment for this extension only), so nobody pastes a token. Plain module, no browser globals:
+// the caller passes `send(host, message)` (platform.js wraps runtime.sendNativeMessage).
+
+const { parseServiceUrl, parseToken } = __pg_src_lib_settings;
+const HOST = "school.postguard.host"; // local_service/deploy.py HOST_NAME
+
+/** {serviceUrl, token} from the host's answer, or an Error saying what is wrong with it. A host that answers with
+ * anything but a loopback address and a well-formed token is not trusted. */
+function fromAnswer(answer) {
+  if (!answer || typeof answer !== "object") throw new Error("the native host gave no answer");
+  if (answer.ok !== true) throw new Error(`the native host refused: ${String(answer.error ?? "no reason given")}`);
+  const serviceUrl = parseServiceUrl(answer.serviceUrl);
+  const token = parseToken(answer.token);
+  if (!token) throw new Error("the native host gave no token");
+  return { serviceUrl, token };
+}
+
+/** Ask the host once; resolves {serviceUrl, token}, or null when there is no host (not deployed, or refused), with
+ * the reason in `onProblem`. Never throws: the options page's values still work without a host. */
+async function askHost(send, onProblem = () => {}) {
+  try {
+    return fromAnswer(await send(HOST, { type: "hello" }));
+  } catch (e) {
+    onProblem(String(e?.message ?? e));
+    return null;
+  }
+}
+
+/** The managed store with the host's values under it: an admin's managed serviceUrl or token wins; the host fills
+ * only what the admin did not set. The result goes to settings.effective() as its managed store, so the options page
+ * shows these values as set by the school. */
+function withHost(managed, host) {
+  const out = { ...(managed ?? {}) };
+  if (!host) return out;
+  for (const key of ["serviceUrl", "token"]) {
+    if (out[key] === undefined || out[key] === null || out[key] === "") out[key] = host[key];
+  }
+  return out;
+}
+return { HOST, fromAnswer, askHost, withHost };
+})();
+
 // src/lib/sse.js
 const __pg_src_lib_sse = (() => {
 // Server-Sent Events, parsed by hand: a service worker has no EventSource, and EventSource cannot send the token.
@@ -1040,7 +1092,7 @@ const __pg_src_background_main = (() => {
 //            reasons (the pack's override reasons), recent (the last warnings), outbox (decisions not yet sent)
 //   session: shown (held posts already put in front of the person), stream (the last event id seen)
 
-const { alarms, notifications, permissions, runtime, scripting, storage, tabs, toolbar } = __pg_src_platform;
+const { alarms, native, notifications, permissions, runtime, scripting, storage, tabs, toolbar } = __pg_src_platform;
 const { describe, protectionStatus, pushRecent, recentEntry } = __pg_src_lib_findings;
 const { due, enqueue, newKey } = __pg_src_lib_outbox;
 const { allowed, pickTab, senderKind } = __pg_src_lib_routing;
@@ -1048,6 +1100,7 @@ const { hostsFromPatterns, isIp, matchPatterns, notCovered, pageInScope, parseHo
 const { ServiceError, createClient } = __pg_src_lib_service;
 const { Choice } = __pg_src_lib_vocabulary;
 const { effective } = __pg_src_lib_settings;
+const { askHost, withHost } = __pg_src_lib_native;
 const { createSseParser, jsonData, readStream } = __pg_src_lib_sse;
 const TICK = "postguard-tick";
 const DYNAMIC_SCRIPT = "postguard-extra-hosts";
@@ -1056,9 +1109,21 @@ const HEALTH_MAX_AGE_MS = 60 * 1000;
 
 // -- settings, the client, and what the worker knows --------------------------------------------------------------
 
+const NATIVE_RETRY_MS = 5 * 60 * 1000;
+
+/** The service's address and token from PostGuard's native host (a deployed laptop: nothing to paste), asked once a
+ * browser session and kept in session storage (the worker may stop); no host is asked again after 5 minutes. */
+async function hostSettings() {
+  const { nativeHost } = await storage.session.get("nativeHost");
+  if (nativeHost && (nativeHost.values || Date.now() - nativeHost.at < NATIVE_RETRY_MS)) return nativeHost.values ?? null;
+  const values = await askHost(native.send);
+  await storage.session.set({ nativeHost: { values, at: Date.now() } });
+  return values;
+}
+
 async function settings() {
-  const [managed, local] = await Promise.all([storage.managed(), storage.local.get("settings")]);
-  return effective(managed, local.settings ?? {});
+  const [managed, local, host] = await Promise.all([storage.managed(), storage.local.get("settings"), hostSettings()]);
+  return effective(withHost(managed, host), local.settings ?? {});
 }
 
 function clientFor(cfg, timeoutMs = 8000) {

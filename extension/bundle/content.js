@@ -43,6 +43,13 @@ const runtime = {
   openOptionsPage: () => api().runtime.openOptionsPage(),
 };
 
+// -- native messaging (PostGuard's host, registered by the school's deployment) ------------------------------------
+
+const native = {
+  /** One message to a native host; resolves with its answer, rejects when the host is not installed or refuses. */
+  send: (host, message) => api().runtime.sendNativeMessage(host, message),
+};
+
 // -- storage ------------------------------------------------------------------------------------------------------
 
 const storage = {
@@ -120,7 +127,7 @@ const toolbar = {
   },
   setTitle: (title) => (api().action ?? api().browserAction).setTitle({ title }),
 };
-return { available, runtime, storage, tabs, scripting, alarms, notifications, permissions, toolbar };
+return { available, runtime, native, storage, tabs, scripting, alarms, notifications, permissions, toolbar };
 })();
 
 // src/lib/vocabulary.js

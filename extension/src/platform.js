@@ -38,6 +38,13 @@ export const runtime = {
   openOptionsPage: () => api().runtime.openOptionsPage(),
 };
 
+// -- native messaging (PostGuard's host, registered by the school's deployment) ------------------------------------
+
+export const native = {
+  /** One message to a native host; resolves with its answer, rejects when the host is not installed or refuses. */
+  send: (host, message) => api().runtime.sendNativeMessage(host, message),
+};
+
 // -- storage ------------------------------------------------------------------------------------------------------
 
 export const storage = {

@@ -4,7 +4,7 @@
 //            reasons (the pack's override reasons), recent (the last warnings), outbox (decisions not yet sent)
 //   session: shown (held posts already put in front of the person), stream (the last event id seen)
 
-import { alarms, notifications, permissions, runtime, scripting, storage, tabs, toolbar } from "../platform.js";
+import { alarms, native, notifications, permissions, runtime, scripting, storage, tabs, toolbar } from "../platform.js";
 import { describe, protectionStatus, pushRecent, recentEntry } from "../lib/findings.js";
 import { due, enqueue, newKey } from "../lib/outbox.js";
 import { allowed, pickTab, senderKind } from "../lib/routing.js";
@@ -14,6 +14,7 @@ import {
 import { ServiceError, createClient } from "../lib/service.js";
 import { Choice } from "../lib/vocabulary.js";
 import { effective } from "../lib/settings.js";
+import { askHost, withHost } from "../lib/native.js";
 import { createSseParser, jsonData, readStream } from "../lib/sse.js";
 
 const TICK = "postguard-tick";
@@ -23,9 +24,21 @@ const HEALTH_MAX_AGE_MS = 60 * 1000;
 
 // -- settings, the client, and what the worker knows --------------------------------------------------------------
 
+const NATIVE_RETRY_MS = 5 * 60 * 1000;
+
+/** The service's address and token from PostGuard's native host (a deployed laptop: nothing to paste), asked once a
+ * browser session and kept in session storage (the worker may stop); no host is asked again after 5 minutes. */
+async function hostSettings() {
+  const { nativeHost } = await storage.session.get("nativeHost");
+  if (nativeHost && (nativeHost.values || Date.now() - nativeHost.at < NATIVE_RETRY_MS)) return nativeHost.values ?? null;
+  const values = await askHost(native.send);
+  await storage.session.set({ nativeHost: { values, at: Date.now() } });
+  return values;
+}
+
 async function settings() {
-  const [managed, local] = await Promise.all([storage.managed(), storage.local.get("settings")]);
-  return effective(managed, local.settings ?? {});
+  const [managed, local, host] = await Promise.all([storage.managed(), storage.local.get("settings"), hostSettings()]);
+  return effective(withHost(managed, host), local.settings ?? {});
 }
 
 function clientFor(cfg, timeoutMs = 8000) {
