@@ -210,9 +210,9 @@ def overview():
         span = f"{days[0].day} {days[0]:%b} to {days[-1].day} {days[-1]:%b}"
         charts_html = {
             "per_day": charts.stacked_days(stats["per_day"], days, colours, "chart-days",
-                                           f"Events per day by rule, {span}"),
-            "decisions": charts.hbars(stats["decisions"], "chart-decisions", "What happened to the posts",
-                                      charts.decision_colour, label=lambda d: d.replace("_", " ")),
+                                           f"Findings per day by rule, {span}", label=words.rule_name),
+            "decisions": charts.hbars(stats["decisions"], "chart-decisions", "What happened, by finding",
+                                      charts.decision_colour, label=words.decision_words),
             "hosts": charts.hbars(stats["hosts"], "chart-hosts", "Top destinations", charts.PALETTE[0])
             if stats["hosts"] else None,
         }

@@ -13,7 +13,7 @@ from rules.config import default_path, template, write_private
 from rules.media import StripError, formats, inspect, sniff
 from rules.record.keys import TOKEN_FILE, secret_file
 
-from . import commands, deploy, library_cmd, native_host, server_cmd
+from . import commands, deploy, install_state, library_cmd, native_host, server_cmd
 from .about import version
 from .commands import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, UsageError, engine_for, with_proxy
 from .progress import Progress
@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_cmd.add_parsers(sub, common)
     deploy.add_parsers(sub, common)
     native_host.add_parsers(sub, common)
+    install_state.add_parsers(sub, common)
     return parser
 
 

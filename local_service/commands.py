@@ -16,6 +16,7 @@ from rules.roster import import_csv
 
 from . import accounts
 from .auth import set_password
+from .install_state import Inspector
 from .progress import Progress
 
 log = logging.getLogger("postguard")
@@ -185,6 +186,9 @@ def cmd_status(args) -> int:
     for line in engine.status():
         print(line)
     print(f"config: {config.path or 'defaults (no config file)'}; data: {config.data_dir}")
+    print("this laptop's setup (postguard deploy):")
+    for check in Inspector(config).all():
+        print(f"  {check.line()}")
     return 0
 
 

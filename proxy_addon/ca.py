@@ -1,6 +1,6 @@
 """The proxy's certificate authority: made once per install, its private key readable by its owner only, and the
-steps to make the laptop's browsers trust it; where it is trusted now (postguard status) and taking that trust away
-again (postguard uninstall).
+steps to make the laptop's browsers trust it (where it is trusted now, and taking that trust away again, are
+local_service/install_state.py's: postguard status and postguard uninstall).
 
 A laptop installed by the deployment scripts (postguard deploy) has one CA for every account on it, in
 [deploy] ca_dir: the install script makes it as the administrator, trusts it in the machine's store and lets the
@@ -20,8 +20,6 @@ KEY_FILES = ("mitmproxy-ca.pem", "mitmproxy-ca.p12")  # these hold the private k
 
 CERT_FILE = "mitmproxy-ca-cert.pem"
 NSS_NICKNAME = "PostGuard"
-LINUX_ANCHOR = Path("/usr/local/share/ca-certificates/postguard.crt")
-LINUX_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
 def confdir(config) -> Path:
@@ -96,86 +94,3 @@ def install(cert: Path) -> list[str]:
         done.append(f"Chromium/Chrome NSS database ({nss})")
     return done
 
-
-# -- where the CA is trusted now, and taking it away -------------------------------------------------------------------
-
-def pem_body(text: str) -> str:
-    """The base64 of a PEM certificate, without armour or line breaks: what identifies it inside a bundle."""
-    lines = [ln.strip() for ln in text.splitlines()]
-    try:
-        start = lines.index("-----BEGIN CERTIFICATE-----")
-        end = lines.index("-----END CERTIFICATE-----", start)
-    except ValueError:
-        raise ValueError("not a PEM certificate") from None
-    return "".join(lines[start + 1:end])
-
-
-def nss_db() -> Path:
-    return Path.home() / ".pki" / "nssdb"
-
-
-def trust_report(cert: Path, system_bundle: Path = LINUX_BUNDLE,
-                 nss: Path | None = None) -> list[tuple[str, bool | None, str]]:
-    """(where, trusted, how it was told) for the OS store and for NSS (Chromium on Linux, Firefox's own store);
-    trusted is None when this machine cannot tell."""
-    body = pem_body(cert.read_text())
-    out = []
-    system = platform.system()
-    if system == "Linux":
-        try:
-            bundle = system_bundle.read_text(errors="replace")
-            found = body in "".join(ln.strip() for ln in bundle.splitlines())
-            out.append(("the system's trusted CAs", found, str(system_bundle)))
-        except OSError as exc:
-            out.append(("the system's trusted CAs", None, f"{system_bundle}: {exc.strerror}"))
-    elif system == "Darwin":
-        r = _run(["security", "verify-cert", "-c", str(cert), "-p", "ssl"])
-        out.append(("the System keychain", None if r is None else r.returncode == 0, "security verify-cert"))
-    elif system == "Windows":
-        r = _run(["certutil", "-verifystore", "Root", _sha1(cert)])
-        out.append(("the machine's Root store", None if r is None else r.returncode == 0, "certutil -verifystore Root"))
-    nss = nss or nss_db()
-    if not nss.is_dir():
-        out.append(("NSS (Chromium on Linux)", False, f"no NSS database at {nss}"))
-    else:
-        r = _run(["certutil", "-d", f"sql:{nss}", "-L", "-n", NSS_NICKNAME, "-a"])
-        if r is None:
-            out.append(("NSS (Chromium on Linux)", None, "certutil is not installed (libnss3-tools)"))
-        else:
-            found = r.returncode == 0 and body in "".join(r.stdout.split())
-            out.append(("NSS (Chromium on Linux)", found, f"{nss}, nickname {NSS_NICKNAME}"))
-    return out
-
-
-def _sha1(cert: Path) -> str:
-    import base64
-    import hashlib
-    return hashlib.sha1(base64.b64decode(pem_body(cert.read_text()))).hexdigest()
-
-
-def _run(argv: list[str]):
-    if not shutil.which(argv[0]):
-        return None
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
-def uninstall(nss: Path | None = None) -> list[str]:
-    """Take PostGuard's CA out of every store this account can change; returns what was done."""
-    done = []
-    if platform.system() == "Linux" and os.geteuid() == 0 and LINUX_ANCHOR.exists():
-        LINUX_ANCHOR.unlink()
-        if shutil.which("update-ca-certificates"):
-            subprocess.run(["update-ca-certificates", "--fresh"], check=True, capture_output=True)
-        done.append("system trust store (update-ca-certificates)")
-    nss = nss or nss_db()
-    if shutil.which("certutil") and nss.is_dir():
-        removed = 0
-        while removed < 20 and subprocess.run(["certutil", "-d", f"sql:{nss}", "-D", "-n", NSS_NICKNAME],
-                                              capture_output=True).returncode == 0:
-            removed += 1  # one entry a call: an old install may have added it more than once
-        if removed:
-            done.append(f"NSS database ({nss})")
-    return done

@@ -1,0 +1,117 @@
+"""postguard status on a deployed laptop, in words: the CA trusted by the system and by Firefox, the PAC and the
+extension set by the browsers' policies, the native host registered, the service running; and after the deployment's
+uninstall script, none of it left."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from local_service import install_state
+from local_service.app import create_app
+from local_service.cli import main
+from local_service.install_state import Inspector
+from local_service.services import Services
+from proxy_addon import ca
+from rules import load_config
+
+EXT_ID = "abcdefghijklmnopabcdefghijklmnop"
+
+
+def _config(tmp_path, extra=""):
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'data_dir = "{tmp_path / "data"}"\n[deploy]\nextension_id = "{EXT_ID}"\nservice_port = 9411\n'
+                    + extra)
+    return load_config(conf)
+
+
+@pytest.mark.parametrize("extra", ["", 'ca_dir = "/var/lib/postguard/ca"\n'])
+def test_ca_folder_is_the_proxys(tmp_path, extra):
+    config = _config(tmp_path, extra)
+    assert install_state.ca_folder(config) == ca.confdir(config)
+
+
+def test_ca_trusted_by_the_system_bundle_and_by_firefox_policy(tmp_path):
+    config = _config(tmp_path)
+    cert = ca.ensure_ca(config)
+    root = tmp_path / "root"
+    bundle = root / "etc/ssl/certs/ca-certificates.crt"
+    bundle.parent.mkdir(parents=True)
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    checks = {c.what: c for c in Inspector(config, root=root, nss=tmp_path / "nss", system="Linux").ca()}
+    assert checks["proxy certificate"].ok
+    assert checks["CA trusted by the system"].ok is False
+    assert checks["CA trusted by Firefox"].ok is False
+    bundle.write_text(bundle.read_text() + cert.read_text())
+    ff = root / "etc/firefox/policies/policies.json"
+    ff.parent.mkdir(parents=True)
+    ff.write_text(f'{{"policies": {{"Certificates": {{"Install": ["{cert}"]}}}}}}')
+    checks = {c.what: c for c in Inspector(config, root=root, nss=tmp_path / "nss", system="Linux").ca()}
+    assert checks["CA trusted by the system"].ok and checks["CA trusted by Firefox"].ok
+    assert "NO" in checks["CA trusted by NSS (Chromium and Chrome on Linux)"].line()
+
+
+def test_no_certificate_yet_says_who_makes_it(tmp_path):
+    check = Inspector(_config(tmp_path), root=tmp_path, system="Linux").ca()[0]
+    assert check.ok is False and "install script" in check.line()
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="install.sh runs as root")
+def test_install_puts_every_policy_in_effect_and_uninstall_leaves_none(tmp_path):
+    conf = tmp_path / "school.toml"
+    conf.write_text(f'[deploy]\nextension_id = "{EXT_ID}"\nservice_port = 9411\n')
+    out = tmp_path / "out"
+    assert main(["deploy", "--config", str(conf), "--out", str(out)]) == 0
+    bundle = out / "linux/postguard"
+    bundle.mkdir()
+    (bundle / "postguard").write_text("#!/bin/sh\n")
+    (bundle / "postguard").chmod(0o755)
+    staging = tmp_path / "root"
+    staging.mkdir()
+    env = {**os.environ, "POSTGUARD_ROOT": str(staging)}
+    config = load_config(out / "linux/config.toml")
+
+    def look():
+        return {c.what: c for c in Inspector(config, root=staging, system="Linux").browsers()}
+
+    assert not look()  # no browser folders: nothing to report per browser
+    subprocess.run(["sh", str(out / "linux/install.sh")], check=True, capture_output=True, env=env)
+    checks = look()
+    for browser in ("chrome", "chromium", "edge"):
+        assert checks[f"{browser}: PAC in effect by policy"].ok, checks
+        assert checks[f"{browser}: extension installed by policy"].ok
+        assert checks[f"{browser}: native host registered"].ok
+    assert checks["firefox: native host registered"].ok
+    subprocess.run(["sh", str(out / "linux/uninstall.sh")], check=True, capture_output=True, env=env)
+    after = look()
+    assert after and not any(c.ok for c in after.values()), after
+
+
+def test_service_running_is_told_by_its_pac_file(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "config.toml").write_text(f'data_dir = "{tmp_path / "data"}"\n[deploy]\nservice_port = {port}\n')
+    config = load_config(tmp_path / "config.toml")
+    assert Inspector(config).service().ok is False
+    svc = Services.open(config, database=f"sqlite:///{tmp_path / 'e.sqlite3'}", user="t")
+    server = make_server("127.0.0.1", port, create_app({"TESTING": True}, svc), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        check = Inspector(config).service()
+    finally:
+        server.shutdown()
+        server.server_close()
+        svc.store.close()
+    assert check.ok, check.line()
+
+
+def test_status_prints_the_setup_in_words(tmp_path, capsys):
+    config = _config(tmp_path)
+    assert main(["status", "--config", str(config.path)]) == 0
+    out = capsys.readouterr().out
+    assert "this laptop's setup" in out and "proxy certificate: NO" in out and "service running: NO" in out
