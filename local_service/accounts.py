@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import pyotp
 
+from rules.sso_config import REVIEWER_ROLES
+
 from . import auth
 
 ADMIN = auth.ACCOUNT  # "admin": the account of installs from before named accounts
@@ -32,7 +34,8 @@ ROLES: dict[str, frozenset[str]] = {
     "dpo": frozenset({"aggregates", "events", "audit"}),
     "reporting": frozenset({"aggregates"}),
 }
-ADMIN_GRANTS = [{"role": "trust_admin", "schools": [ALL]}, {"role": "dpo", "schools": [ALL]}]
+assert tuple(ROLES) == REVIEWER_ROLES  # the config's [[sso.groups]] role names these
+ADMIN_GRANTS = auth.ADMIN_GRANTS
 EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,}$")
 TOTP_ISSUER = "PostGuard"
 

@@ -132,6 +132,9 @@ def _safe_next(target: str | None) -> str:
     return url_for("admin.overview")
 
 
+safe_next = _safe_next  # sso.py returns to the page that asked for a sign-in too
+
+
 # -- login -------------------------------------------------------------------------------------------------------
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -15,7 +15,7 @@ from flask import Flask, abort, current_app, jsonify, make_response, request
 
 from rules.record.keys import SESSION_KEY_FILE, read_secret
 
-from . import admin, api, contact, home, pac, photos, staff, triage
+from . import admin, api, contact, home, pac, photos, sso, staff, triage
 from .services import Services
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -57,6 +57,7 @@ def create_app(test_config: Mapping | None = None, services: Services | None = N
     app.register_blueprint(photos.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(triage.bp)
+    sso.init_app(app, svc.config)
     app.register_blueprint(staff.bp)
     app.register_blueprint(home.bp)
     return app

@@ -19,7 +19,7 @@ from rules import load_config
 from rules.record.events import Event, utcnow
 from rules.record.keys import SESSION_KEY_FILE, read_secret
 
-from . import admin, checkpoint, fleet, triage, trust
+from . import admin, checkpoint, fleet, sso, triage, trust
 from .alerts import Alerter
 from .app import _host_ok, _origin_ok, _refuse
 from .services import Services
@@ -43,6 +43,7 @@ def create_server_app(services: Services, test_config: dict | None = None) -> Fl
     app.register_blueprint(admin.bp)
     app.register_blueprint(fleet.bp)
     app.register_blueprint(triage.bp)
+    sso.init_app(app, services.config)
     app.add_url_rule("/", "index", lambda: redirect(url_for("admin.overview")))
     return app
 

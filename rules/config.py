@@ -23,6 +23,7 @@ from pydantic import (AfterValidator, Field, PrivateAttr, Strict, ValidationErro
                       field_validator)
 
 from .alert_config import Alerts
+from .sso_config import Sso
 from .detectors import DETECTORS
 from .packs import PackError, available, resolve
 from .schema import (Camera, ConfigError, Int, Label, Network, NonBlank, Number, PathValue, Site, Str,  # noqa: F401
@@ -287,6 +288,7 @@ class _Root(Table):
     server: Server = Field(default_factory=Server, description=Server.__doc__)
     deploy: Deploy = Field(default_factory=Deploy, description=Deploy.__doc__)
     alerts: Alerts = Field(default_factory=Alerts, description=Alerts.__doc__)
+    sso: Sso = Field(default_factory=Sso, description=Sso.__doc__)
     _path: Path | None = PrivateAttr(None)
 
     @property
