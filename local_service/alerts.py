@@ -432,26 +432,14 @@ class Alerter:
         else:
             failures.clear()
 
-    def send_syslog(self, events: list[dict], attempts: int | None = None) -> None:
-        failures = Failures(self.store, "syslog")
+    def send_syslog(self, events: list[dict]) -> None:
         try:
-            syslog_cef.SyslogSender(self.alerts.syslog, wait_s=self.wait_s).send(
-                [syslog_cef.rfc5424(syslog_cef.cef(e, words.rule_name(e["rule"])), e["severity"]) for e in events],
-                attempts=attempts)
+            send_syslog(self.store, self.alerts.syslog, events, wait_s=self.wait_s)
         except Exception as exc:
-            log.error("syslog alert failed: %s", describe(exc))
-            failures.record(exc)
-            if attempts == 1:
-                raise
-        else:
-            failures.clear()
+            log.error("syslog alert failed: %s", describe(exc))  # recorded for the dashboard
 
     def webhook_secret(self) -> str:
-        name = self.alerts.webhook_secret_file
-        path = Path(name).expanduser() if name else secret_file(self.config, "webhook_secret")
-        if not path.exists():
-            write_private(path, secrets.token_urlsafe(32) + "\n")
-        return path.read_text(encoding="utf-8").strip()
+        return webhook_secret(self.config, self.alerts)
 
     def payload(self, events) -> dict:
         return {"source": "PostGuard", "count": len(events), "events": [
@@ -625,20 +613,43 @@ def _subject(events: list[dict]) -> str:
     return f"PostGuard: {len(events)} events"
 
 
-def send_test_webhook(alerter: Alerter, url: str) -> None:
+def webhook_secret(config: Config, alerts: Alerts | None = None) -> str:
+    """The key webhook requests are signed with: [alerts] webhook_secret_file, else webhook_secret in data_dir
+    (made at first use, readable by its owner only)."""
+    name = (alerts or config.alerts).webhook_secret_file
+    path = Path(name).expanduser() if name else secret_file(config, "webhook_secret")
+    if not path.exists():
+        write_private(path, secrets.token_urlsafe(32) + "\n")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def send_syslog(store, url: str, events: list[dict], attempts: int | None = None, wait_s: float = 1.0) -> None:
+    """CEF lines for `events` to the syslog listener at `url`; each failure recorded for the dashboard, raised."""
+    failures = Failures(store, "syslog")
+    try:
+        syslog_cef.SyslogSender(url, wait_s=wait_s).send(
+            [syslog_cef.rfc5424(syslog_cef.cef(e, words.rule_name(e["rule"])), e["severity"]) for e in events],
+            attempts=attempts)
+    except Exception as exc:
+        failures.record(exc)
+        raise
+    failures.clear()
+
+
+def send_test_webhook(store, config: Config, url: str) -> None:
     """One signed test request to `url`, tried once: raises what went wrong (and records it)."""
-    failures = Failures(alerter.store, "webhook")
-    webhooks.Webhook(url, alerter.webhook_secret(), attempts=1).post(
+    failures = Failures(store, "webhook")
+    webhooks.Webhook(url, webhook_secret(config), attempts=1).post(
         {"source": "PostGuard", "test": True, "count": 0, "events": []}, on_failure=failures.record)
     failures.clear()
 
 
-def send_test_syslog(alerter: Alerter) -> None:
-    """One CEF test line to the configured syslog listener, tried once: raises what went wrong."""
+def send_test_syslog(store, config: Config) -> None:
+    """One CEF test line to the configured syslog listener, tried once: raises what went wrong (and records it)."""
     test = {"id": "test", "time": utcnow().isoformat(), "rule": "alert.test", "severity": "info",
             "decision": "recorded", "message": "PostGuard test message from the dashboard's settings page",
-            "school": alerter.school}
-    alerter.send_syslog([test], attempts=1)
+            "school": config.school.name}
+    send_syslog(store, config.alerts.syslog, [test], attempts=1)
 
 
 def send_test(mailer: Mailer, to: str) -> None:

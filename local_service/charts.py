@@ -42,8 +42,9 @@ def _day_label(d: date) -> str:
     return f"{d.day} {d.strftime('%b')}"
 
 
-def stacked_days(per_day, days: list[date], colours: dict[str, str], chart_id: str, title: str) -> Markup:
-    """Events per day, a bar per day stacked by rule."""
+def stacked_days(per_day, days: list[date], colours: dict[str, str], chart_id: str, title: str,
+                 label=str) -> Markup:
+    """Events per day, a bar per day stacked by rule (`label(rule)`: its name in the tooltips)."""
     height, left, right, top_m, bottom = 250, 44, 8, 14, 34
     plot_w, plot_h = WIDTH - left - right, height - top_m - bottom
     counts: dict[str, dict[str, int]] = {}
@@ -57,7 +58,7 @@ def stacked_days(per_day, days: list[date], colours: dict[str, str], chart_id: s
     out = [f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" aria-labelledby="{chart_id}-t '
            f'{chart_id}-d" xmlns="http://www.w3.org/2000/svg">',
            f'<title id="{chart_id}-t">{escape(title)}</title>',
-           f'<desc id="{chart_id}-d">{total} events over {len(days)} days, from {days[0]} to {days[-1]}; '
+           f'<desc id="{chart_id}-d">{total} findings over {len(days)} days, from {days[0]} to {days[-1]}; '
            f'the busiest day had {biggest}.</desc>']
     for v in range(0, ymax + 1, step):
         y = top_m + plot_h - v / ymax * plot_h
@@ -73,7 +74,7 @@ def stacked_days(per_day, days: list[date], colours: dict[str, str], chart_id: s
             h = n / ymax * plot_h
             y -= h
             out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                       f'fill="{colours[rule]}"><title>{_day_label(d)}: {escape(rule)} {n}</title></rect>')
+                       f'fill="{colours[rule]}"><title>{_day_label(d)}: {escape(label(rule))} {n}</title></rect>')
         if i % 5 == 0 or i == len(days) - 1:
             last = i == len(days) - 1  # the newest day's label ends at the plot's edge instead of running off it
             out.append(f'<text class="axis" x="{x + bar_w if last else left + i * slot + slot / 2:.1f}" '
@@ -121,3 +122,34 @@ def swatch(colour: str) -> Markup:
     """A legend's colour square."""
     return Markup(f'<svg class="swatch" width="12" height="12" aria-hidden="true"><rect width="12" height="12" '
                   f'rx="2" fill="{escape(colour)}"/></svg>')
+
+
+POST_WINDOW_S = 5.0  # the findings of one post are stored together (Store.post_events' window)
+POSTS_CAP = 20000  # events read to count posts; past it the tiles count events, and say so
+
+
+def post_counts(rows, cap: int = POSTS_CAP) -> dict | None:
+    """Posts, not events: a post with two findings is one post. `rows` newest first (Store.iter_all); the events
+    of one post share person, laptop, destination, path, school and origin within POST_WINDOW_S. Returns
+    {"posts": n, "by_decision": {decision: posts with an event of that decision}}, or None past `cap` events."""
+    last: dict[tuple, tuple[float, int]] = {}  # post key -> (time of its oldest event so far, post number)
+    decisions: dict[int, set[str]] = {}
+    n = 0
+    for i, row in enumerate(rows):
+        if i >= cap:
+            return None
+        if row.get("purged") or row.get("decision") == "purged":
+            continue
+        key = tuple(row.get(c) for c in ("user", "device", "host", "path", "school", "origin"))
+        t = row["_time"].timestamp()
+        seen = last.get(key)
+        if seen is None or seen[0] - t > POST_WINDOW_S:
+            n += 1
+            seen = (t, n)
+        last[key] = (t, seen[1])
+        decisions.setdefault(seen[1], set()).add(row["decision"])
+    by_decision: dict[str, int] = {}
+    for ds in decisions.values():
+        for d in ds:
+            by_decision[d] = by_decision.get(d, 0) + 1
+    return {"posts": n, "by_decision": by_decision}

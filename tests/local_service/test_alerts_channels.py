@@ -167,14 +167,14 @@ def test_a_syslog_listener_that_is_down_shows_as_a_failing_channel(store, pg_con
     assert store.get_setting("alert_syslog_failures") == 1  # tenacity tried 3 times; the channel records the batch
     assert "ConnectionRefusedError" in store.get_setting("alert_syslog_last_error")
     with pytest.raises(ConnectionRefusedError):
-        send_test_syslog(alerter)
+        send_test_syslog(store, pg_config.model_copy(update={"alerts": Alerts(syslog=url)}))
+    assert store.get_setting("alert_syslog_failures") == 2
 
 
 def test_send_test_syslog_reaches_the_listener(store, pg_config):
     listener = Listener("udp")
     try:
-        alerter = Alerter(store, config=pg_config, alerts=Alerts(syslog=listener.url))
-        send_test_syslog(alerter)
+        send_test_syslog(store, pg_config.model_copy(update={"alerts": Alerts(syslog=listener.url)}))
         (got,) = listener.wait(1)
     finally:
         listener.stop()
@@ -239,9 +239,9 @@ def test_a_refusing_webhook_is_not_retried_and_the_test_button_raises(store, pg_
         alerter.flush()
         assert len(hook.received) == 1 and store.get_setting("alert_webhook_failures") == 1
         with pytest.raises(Exception, match="400"):
-            send_test_webhook(alerter, hook.url)
+            send_test_webhook(store, pg_config, hook.url)
         hook.statuses = [204]
-        send_test_webhook(alerter, hook.url)
+        send_test_webhook(store, pg_config, hook.url)
         assert json.loads(hook.received[-1][0])["test"] is True
         assert store.get_setting("alert_webhook_failing_since") is None
     finally:
