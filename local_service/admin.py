@@ -206,6 +206,8 @@ def overview():
         rule_totals[rule] = rule_totals.get(rule, 0) + n
     decisions = dict(stats["decisions"])
     total = sum(decisions.values())
+    # the tiles count posts (a post with two findings is one), read from the events when there are not too many
+    posts = charts.post_counts(store.iter_all(scoped(Filter(since=since), "aggregates"))) if total else None
     recent_high = store.list(scoped(Filter(since=since, severity="high")), limit=8).rows if can("events") else []
     _audit("view_overview", since=days[0].isoformat(), events=total)
     charts_html = {}
@@ -222,7 +224,7 @@ def overview():
     return render_template("admin/overview.html", days=days, stats=stats, total=total, decisions=decisions,
                            colours=colours, rule_totals=rule_totals, charts=charts_html, recent_high=recent_high,
                            swatch=charts.swatch, decision_colour=charts.decision_colour,
-                           alert_failures=alerts.failing(store))
+                           alert_failures=alerts.failing(store), posts=posts)
 
 
 # -- the event list, a person's history, an event ----------------------------------------------------------------
@@ -475,7 +477,11 @@ def when(value) -> str:
     return str(value)
 
 
-@bp.app_context_processor
-def _words():
-    return {"rule_name": words.rule_name, "decision_words": words.decision_words,
-            "time_zone": services().config.school.time_zone}
+# Globals, not a context processor: the macros in _macros.html are imported without the page's context.
+bp.add_app_template_global(words.rule_name, "rule_name")
+bp.add_app_template_global(words.decision_words, "decision_words")
+
+
+@bp.app_template_global("time_zone")
+def time_zone() -> str:
+    return services().config.school.time_zone

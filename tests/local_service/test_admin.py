@@ -309,7 +309,7 @@ def test_an_event_page_shows_evidence_clauses_message_and_reason(client, auth, s
     r = client.get(f"/admin/events/{e.id}")
     assert r.status_code == 200
     for text in [e.message, "Parental consent on file", "must not be published on personal web space",
-                 "St Mary of the Angels: 6.9", "&#34;lat&#34;: 53.38", f'href="/admin/people/{e.user}"', "overridden",
+                 "St Mary of the Angels: 6.9", "<dt>Latitude (about 1 km)</dt><dd>53.38", f'href="/admin/people/{e.user}"', "overridden",
                  e.host]:
         assert text in r.text, text
     assert client.get("/admin/events/00000000-0000-4000-8000-000000000000").status_code == 404
