@@ -318,3 +318,33 @@ def test_admin_set_password_still_makes_the_admin_account(store, monkeypatch, ca
     row = store.account_get("admin")
     assert accounts.Account.of(row).roles == ["dpo", "trust_admin"]
     assert admin_auth.check_password(store, "the admin password")
+
+
+def test_a_named_accounts_attempts_are_counted_atomically_on_its_own_count(store_url, monkeypatch):
+    """The lockout that holds under parallel guesses (test_login_security) holds for every account: 20 threads
+    guessing one named account's password get exactly the limit of checks, on SQLite and PostgreSQL."""
+    import threading
+
+    monkeypatch.setattr(admin_auth, "now", lambda: 2_000_000_000.0)
+    store = Store(store_url)
+    try:
+        email = make_account(store, "dsl@test-school.sch.uk", "dsl")
+        key = admin_auth.failures_key(store, email)
+        assert key not in (admin_auth.FAILURES_SETTING, admin_auth.UNKNOWN_FAILURES)
+        let_through, start = [], threading.Barrier(20)
+
+        def attempt():
+            start.wait()
+            if admin_auth.begin_attempt(store, 5, 60, key) == 0:
+                let_through.append(1)
+
+        threads = [threading.Thread(target=attempt) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(let_through) == 5
+        assert admin_auth.lockout_remaining(store, key) == 60
+        assert admin_auth.lockout_remaining(store) == 0  # the admin account's count is untouched
+    finally:
+        store.close()
