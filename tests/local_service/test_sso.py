@@ -190,6 +190,16 @@ def test_someone_with_no_account_and_no_group_is_refused(dashboard, provider):
     assert audits(dashboard.store, "login_failed")[-1]["detail"]["account"] == "stranger@elsewhere.org"
 
 
+def test_a_token_naming_the_admin_account_gets_nothing(dashboard, provider):
+    from local_service import auth as admin_auth
+
+    admin_auth.set_password(dashboard.store, "the admin password")
+    set_user(provider, "sneaky", email="admin", preferred_username="admin")
+    browser, back = dashboard.sign_in("sneaky")
+    assert back.status_code == 403 and "is not an e-mail address" in back.text
+    assert browser.get(f"{dashboard.base}/admin/audit", allow_redirects=False, timeout=10).status_code == 302
+
+
 def test_a_group_taken_away_takes_its_role_away_at_the_next_sign_in(dashboard, provider):
     set_user(provider, "mover", email="mover@trust.org.uk", groups=["it-team"])
     assert dashboard.sign_in("mover")[1].status_code == 302
