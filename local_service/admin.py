@@ -252,6 +252,8 @@ def _options(params: dict) -> dict[str, list[str]]:
     opts = {name: values.get(name) for name in choices.COLUMNS}
     opts["severity"] = list(SEVERITIES)
     opts["decision"] = list(DECISIONS)
+    if current_app.config.get("FLEET") and g.get("account") and g.account.schools("events") is not None:
+        opts["user"], opts["device"] = [], []  # the drop-downs read every school's events: no names from others
     for name in TEXT_FILTERS:
         if params.get(name) and params[name] not in opts.get(name, []):
             opts[name] = [params[name], *opts.get(name, [])]

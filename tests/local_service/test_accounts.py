@@ -209,7 +209,8 @@ def server(tmp_path):
     a, b = evs[:6], evs[6:]
     with svc.store.engine.begin() as conn:  # events as laptops of two schools forwarded them
         conn.execute(events_table.update().where(events_table.c.id.in_([e.id for e in a])).values(school="St Mary"))
-        conn.execute(events_table.update().where(events_table.c.id.in_([e.id for e in b])).values(school="Mill Lane"))
+        conn.execute(events_table.update().where(events_table.c.id.in_([e.id for e in b]))
+                     .values(school="Mill Lane", user="zara-at-mill-lane"))
     svc.store.school_add("St Mary", "s" * 43)
     svc.store.school_add("Mill Lane", "m" * 43)
     yield app, svc.store, a, b
@@ -226,8 +227,10 @@ def test_the_dsl_of_one_school_sees_nothing_of_another(server):
     dsl = make_account(store, "dsl@stmary.sch.uk", "dsl", ["St Mary"])
     r = Reviewer(client, store)
     assert r.login(dsl).status_code == 302
-    shown = ids_on(client.get("/admin/events").get_data(as_text=True))
-    assert shown == {e.id for e in a}
+    listed = client.get("/admin/events").get_data(as_text=True)
+    assert ids_on(listed) == {e.id for e in a}
+    assert "zara-at-mill-lane" not in listed  # not even in the filters' drop-downs
+    assert "zara-at-mill-lane" not in client.get("/admin/events?q=zara").get_data(as_text=True)
     assert ids_on(client.get("/admin/events?school=Mill+Lane").get_data(as_text=True)) == set()
     assert client.get(f"/admin/events/{b[0].id}").status_code == 404
     assert client.get(f"/admin/events/{a[0].id}").status_code == 200
