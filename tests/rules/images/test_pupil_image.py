@@ -104,9 +104,10 @@ def test_bad_camera_register_is_a_config_error(tmp_path):
 
 def test_taken_on_the_school_site(tmp_path, corpus):
     cfg = config(tmp_path, 'sites = [{ name = "Main site", lat = 53.3829, lon = -1.4567, radius_m = 300 }]')
-    # a street scene taken on site, no one in it: location.gps says where; it is not a photo of pupils
+    # a street scene taken on site, no one in it: location.gps says where and location.school_site that it is the
+    # school's premises (issue 18 item 2); it is not a photo of pupils
     v = verdict(cfg, (corpus / IPHONE7).read_bytes())
-    assert pupil(v) is None and [f.rule for f in v.findings] == ["location.gps"]
+    assert pupil(v) is None and [f.rule for f in v.findings] == ["location.gps", "location.school_site"]
     f = pupil(verdict(cfg, with_exif_of(astronaut_jpeg(), corpus / IPHONE7)))
     assert f and signals(f)["site"]["site"] == "Main site" and f.evidence["score"] == 1.1 and f.severity == "high"
 
