@@ -5,6 +5,7 @@ import random
 from datetime import timedelta
 
 import pytest
+from zoneinfo import ZoneInfo
 
 from local_service import auth
 from rules.record.events import Event, utcnow
@@ -52,7 +53,7 @@ def seeded(live_app):
 def log_in(page, base):
     page.goto(f"{base}/admin/")
     assert "/admin/login" in page.url
-    page.get_by_label("Admin password").fill(PASSWORD)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)  # the account field left empty: "admin"
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{base}/admin/")
 
@@ -70,9 +71,11 @@ def test_log_in_filter_open_an_event_and_download_the_csv(seeded, page):
     page.get_by_label("Rule").select_option("location.place")
     page.get_by_role("button", name="Apply filters").click()
     page.wait_for_url("**/admin/events?*rule=location.place*")
-    rules = page.locator("table.events tbody tr td:nth-child(4)").all_inner_texts()
+    rules = page.locator("table.events tbody tr td.col-rule .rule-id").all_inner_texts()
     expected = [e for e in events if e.rule == "location.place"]
     assert rules and set(rules) == {"location.place"}
+    assert set(page.locator("table.events tbody tr td.col-rule .rule-name").all_inner_texts()) == \
+        {"Place name in a photo"}
     assert len(rules) == min(50, len(expected))
     page.screenshot(path=str(ARTIFACTS / "dashboard-events.png"), full_page=True)
 
@@ -119,3 +122,76 @@ def test_staff_link_from_another_site_shows_only_their_own_events(seeded, page):
     assert page.locator("article.staff-event").count() == len(mine)
     page.screenshot(path=str(ARTIFACTS / "staff-record.png"))
     assert "j.smith" not in page.content()
+
+
+def visible_right_edges(page, selector: str) -> list[float]:
+    return page.eval_on_selector_all(selector, "els => els.map(e => e.getBoundingClientRect().right)")
+
+
+@pytest.mark.parametrize("width", [820, 390])
+def test_the_decision_column_stays_on_screen_on_a_narrow_window(seeded, page, width):
+    app, store, events = seeded
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page, app.base_url)
+    page.goto(f"{app.base_url}/admin/events")
+    decisions = page.locator("table.events tbody td.col-decision")
+    assert decisions.count() == 50 and decisions.first.is_visible()
+    assert max(visible_right_edges(page, "table.events tbody td.col-decision")) <= width
+    assert max(visible_right_edges(page, "table.events thead th.col-decision")) <= width
+    scroll = page.eval_on_selector("table.events", "t => [t.parentElement.scrollWidth, t.parentElement.clientWidth]")
+    assert scroll[0] <= scroll[1], scroll  # nothing to scroll sideways to
+    assert page.eval_on_selector("html", "h => h.scrollWidth") <= width
+    # what the narrow view drops is on the event's own page
+    assert not page.locator("table.events tbody td.col-device").first.is_visible()
+    page.screenshot(path=str(ARTIFACTS / f"dashboard-events-{width}px.png"), full_page=True)
+    # at full width every column is there
+    page.set_viewport_size({"width": 1280, "height": 900})
+    assert page.locator("table.events tbody td.col-device").first.is_visible()
+    assert page.locator("table.events tbody td.col-host").first.is_visible()
+
+
+def test_times_in_the_school_time_zone_words_not_ids_and_posts_on_the_tiles(seeded, page):
+    app, store, events = seeded
+    log_in(page, app.base_url)
+    tiles = page.locator("ul.cards").inner_text()
+    assert "posts with a finding" in tiles and f"({len(events)} findings" in tiles
+    page.goto(f"{app.base_url}/admin/events")
+    times = page.locator("table.events tbody td.col-time").all_inner_texts()
+    assert times and all(t.endswith((" GMT", " BST")) for t in times), times[:3]
+    assert "UTC" not in page.locator("main").inner_text()
+    newest = max(events, key=lambda e: e.time)
+    local = newest.time.astimezone(ZoneInfo("Europe/London"))
+    assert times[0] == f"{local.day} {local:%b %Y, %H:%M} {local.tzname()}"
+    gps = next(e for e in sorted(events, key=lambda e: e.time, reverse=True) if e.rule == "location.gps")
+    page.goto(f"{app.base_url}/admin/events/{gps.id}")
+    main = page.locator("main").inner_text()
+    assert "Location (GPS) in a photo or video" in page.locator("h1").inner_text()
+    assert "The file held a location (53.38, -1.46, rounded to about 1 km), in its EXIF GPS." in main
+    assert "Latitude (about 1 km)" in main and "{" not in page.locator("section", has_text="Evidence").inner_text()
+    page.goto(f"{app.base_url}/admin/audit")
+    audit = page.locator("table.audit").inner_text()
+    assert "Viewed an event" in audit and "{" not in audit
+
+
+def test_the_search_box_finds_a_person_and_words_from_a_reason(seeded, page):
+    app, store, events = seeded
+    log_in(page, app.base_url)
+    page.goto(f"{app.base_url}/admin/events")
+    page.get_by_role("searchbox", name="Search").fill("Parental consent")
+    page.get_by_role("button", name="Apply filters").click()
+    page.wait_for_url("**/admin/events?*q=Parental+consent*")
+    overridden = sorted((e for e in events if e.decision == "overridden"), key=lambda e: e.time, reverse=True)
+    shown = page.locator("table.events tbody tr")
+    assert shown.count() == min(50, len(overridden)) > 0
+    assert set(page.locator("td.col-decision").all_inner_texts()) == {"Posted anyway after a warning"}
+    assert "mentioning “Parental consent”" in page.locator("#search-note").inner_text()
+    page.get_by_role("searchbox", name="Search").fill("a.khan")
+    page.get_by_role("button", name="Apply filters").click()
+    page.wait_for_url("**q=a.khan*")
+    assert "whose person is “a.khan”" in page.locator("#search-note").inner_text()
+    assert set(page.locator("td.col-person").all_inner_texts()) == {"a.khan"}
+    nobody = page.locator("table.events tbody tr")
+    page.get_by_role("searchbox", name="Search").fill("no such words anywhere")
+    page.get_by_role("button", name="Apply filters").click()
+    page.wait_for_url("**q=no+such*")
+    assert nobody.count() == 0 and "No events match" in page.locator("main").inner_text()
