@@ -34,7 +34,7 @@ only when the simulation itself went wrong: an integrity event or an error statu
 - dashboard: p95 under 200 ms at 10 million events
 
 PostgreSQL is a throwaway cluster on loopback (tests/pgserver.py's, with --pg-settings on top: fsync on). --quick is
-a smoke run: 60 devices, a 3 s period, 4 s measured, 20,000 events for the dashboard.
+a smoke run: 40 devices, a 2 s period, 2 s measured, 5,000 events for the dashboard.
 
 Usage: python bench/fleet_bench.py [--devices N] [--quick] [--duration S] [--mix 0:85,1:10,2:4,3:1] [--events M]
 """
@@ -50,7 +50,6 @@ import platform
 import random
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -214,23 +213,27 @@ async def _send_all(plan, start_at, host, port, connections):
         if before is not None:
             await before
         conn = await pool.get()
-        status = 0
+        status, tries = 0, 0
+        request = (head + f"X-PostGuard-Device: {device}\r\nX-PostGuard-Signature: {sig}\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         try:
-            reader, writer = conn
-            writer.write((head + f"X-PostGuard-Device: {device}\r\nX-PostGuard-Signature: {sig}\r\n"
-                          f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
-            status, close, answer = await _response(reader)
-            if status != 200:
-                print(f"upload answered {status}: {answer[:300]!r}", file=sys.stderr)
-            if close:
-                writer.close()
-                conn = await asyncio.open_connection(host, port)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as e:
-            print(f"upload failed: {e!r}", file=sys.stderr)
-            conn = await asyncio.open_connection(host, port)
+            while status == 0 and tries < 5:  # a keep-alive connection the server closed: resend, as a laptop does
+                tries += 1
+                try:
+                    reader, writer = conn
+                    writer.write(request)
+                    status, close, answer = await _response(reader)
+                    if status != 200:
+                        print(f"upload answered {status}: {answer[:300]!r}", file=sys.stderr)
+                    if close:
+                        writer.close()
+                        conn = await asyncio.open_connection(host, port)
+                except (OSError, asyncio.IncompleteReadError, ValueError):
+                    conn[1].close()
+                    conn = await asyncio.open_connection(host, port)
         finally:
             pool.put_nowait(conn)
-        results.append((due, time.time() - start_at - due, status, n))
+        results.append((due, time.time() - start_at - due, status, n, tries - 1))
 
     loop_start = time.time()
     if start_at > loop_start:
@@ -387,7 +390,7 @@ def pct(values: list[float], p: float) -> float:
 def run_uploads(args, store, server, host, port, pg_pid) -> dict:
     rate = args.devices / args.period
     before_db, before_events = db_bytes(store), events_held(store)
-    build_s = max(5.0, (args.warmup + args.duration) * rate / 1500 / args.clients)  # ~1,500 batches/s/process
+    build_s = max(2.0 if args.quick else 5.0, (args.warmup + args.duration) * rate / 1500 / args.clients)  # ~1,500/s
     start_at = time.time() + build_s
     ctx = multiprocessing.get_context("fork")
     pipes, procs = [], []
@@ -419,8 +422,11 @@ def run_uploads(args, store, server, host, port, pg_pid) -> dict:
     lat = [r[1] for r in window]
     ok = [r for r in window if r[2] == 200]
     errors = [r for r in results if r[2] != 200]
-    # completed in the window: due in it, and answered before it ended (late answers count against throughput)
-    completed = [r for r in window if r[0] + r[1] < args.warmup + args.duration]
+    resent = sum(r[4] for r in results)
+    # held: answers given during the window, whenever they were due (a backlog from the warm-up shows in latency)
+    completed = [r for r in results if args.warmup <= r[0] + r[1] < args.warmup + args.duration]
+    timeline = [sum(1 for r in results if t <= r[0] + r[1] < t + 10) / 10
+                for t in range(0, int(args.warmup + args.duration), 10)]
     elapsed = snap1[4] - snap0[4]
     server_cpu, pg_cpu, client_cpu = (snap1[i] - snap0[i] for i in range(3))
     busy = snap1[3][0] - snap0[3][0]
@@ -429,7 +435,8 @@ def run_uploads(args, store, server, host, port, pg_pid) -> dict:
     after_db = db_bytes(store)
     integrity = store.count(store_mod.Filter(rule=None)) - events_now
     return {"offered": rate, "held": len(completed) / args.duration, "uploads": len(window), "ok": len(ok),
-            "errors": len(errors), "p50": pct(lat, 50), "p99": pct(lat, 99), "max": max(lat) if lat else 0,
+            "errors": len(errors), "resent": resent, "timeline": timeline, "p50": pct(lat, 50), "p99": pct(lat, 99),
+            "max": max(lat) if lat else 0,
             "events": sum(r[3] for r in window), "events_total": events_now - before_events,
             "server_cpu": server_cpu, "pg_cpu": pg_cpu, "client_cpu": client_cpu, "busy": busy, "total": total,
             "elapsed": elapsed, "growth": after_db - before_db, "not_forwarded": integrity}
@@ -489,11 +496,11 @@ def bulk_fill(store, args) -> float:
                        now() - make_interval(secs => :span * (1 - (g + random()) / :n)),
                        s.rule, s.severity, s.decision, s."user", d.name, s.host, s.path, s.source, s.reason,
                        s.message, s.clauses, s.evidence, false,
-                       md5(g::text || 'd') || md5(g::text || 'D'), md5(g::text || 'p') || md5(g::text || 'P'),
-                       md5(g::text || 'h') || md5(g::text || 'H'), md5(g::text || 's') || md5(g::text || 'S'),
+                       encode(sha256((g::text || 'd')::bytea), 'hex'), encode(sha256((g::text || 'p')::bytea), 'hex'),
+                       encode(sha256((g::text || 'h')::bytea), 'hex'), encode(sha256((g::text || 's')::bytea), 'hex'),
                        d.school, d.id, 1000000 + g / :ndev,
-                       md5(g::text || 'op') || md5(g::text || 'OP'), md5(g::text || 'oh') || md5(g::text || 'OH'),
-                       md5(g::text || 'os') || md5(g::text || 'OS'), true,
+                       encode(sha256((g::text || 'op')::bytea), 'hex'), encode(sha256((g::text || 'oh')::bytea), 'hex'),
+                       encode(sha256((g::text || 'os')::bytea), 'hex'), true,
                        now() - make_interval(secs => :span * (1 - (g + random()) / :n)),
                        now() - make_interval(secs => :span * (1 - (g + random()) / :n))
                 FROM generate_series(:lo, :hi - 1) AS g
@@ -568,7 +575,7 @@ def run_dashboard(args, store, host, port) -> list[tuple]:
         status, _ = admin.request("GET", path)
         cold = time.perf_counter() - t
         if status != 200:
-            print(f"  {path} answered {status}", file=sys.stderr)
+            raise PageFailed(f"{path} answered {status}")
         for _ in range(args.workers * 2):  # every worker's first load (its drop-down values) before timing
             admin.request("GET", path)
         times = []
@@ -578,6 +585,10 @@ def run_dashboard(args, store, host, port) -> list[tuple]:
             times.append(time.perf_counter() - t)
         out.append((label, path, cold, pct(times, 50), pct(times, 95)))
     return out
+
+
+class PageFailed(Exception):
+    pass
 
 
 def explain(store, path: str) -> str:
@@ -612,15 +623,21 @@ def report_uploads(r: dict, args) -> bool:
     print(f"\n== uploads: {args.devices:,} laptops, one batch every {args.period:g} s, mix {args.mix} ==")
     print(f"offered          {r['offered']:9.1f} uploads/s")
     print(f"held             {r['held']:9.1f} uploads/s   ({r['uploads']:,} due in {args.duration:g} s, "
-          f"{r['ok']:,} answered 200, {r['errors']} errors in the whole run)")
-    print(f"latency p50      {measure.fmt_s(r['p50'])}   (from the moment each upload was due)")
+          f"{r['ok']:,} answered 200, {r['errors']} errors and {r['resent']} resends "
+          "on a closed connection in the whole run)")
+    print("answered/s       " + " ".join(f"{x:.0f}" for x in r["timeline"]) + "   (each 10 s from the first, "
+          f"warm-up {args.warmup:g} s)")
+    print(f"latency p50      {measure.fmt_s(r['p50'])}   (from the moment each upload was due, for those due in "
+          "the window)")
     print(f"latency p99      {measure.fmt_s(r['p99'])}")
     print(f"latency max      {measure.fmt_s(r['max'])}")
     n = max(1, r["uploads"])
     print(f"events           {r['events']:9,} in the window ({r['events'] / n:.2f} an upload); "
           f"{r['events_total']:,} stored in the whole run")
+    n = max(1, r["held"] * args.duration)  # the CPU of the window went to the uploads answered in it
     print(f"CPU per upload   {r['server_cpu'] / n * 1e3:8.2f} ms gunicorn + {r['pg_cpu'] / n * 1e3:.2f} ms "
-          f"PostgreSQL = {(r['server_cpu'] + r['pg_cpu']) / n * 1e3:.2f} ms")
+          f"PostgreSQL = {(r['server_cpu'] + r['pg_cpu']) / n * 1e3:.2f} ms   (CPU in the window / uploads "
+          "answered in it)")
     cores = r["total"] / r["elapsed"] if r["elapsed"] else 0
     other = r["busy"] - r["server_cpu"] - r["pg_cpu"] - r["client_cpu"]
     for name, v in (("gunicorn", r["server_cpu"]), ("PostgreSQL", r["pg_cpu"]), ("client (load gen.)",
@@ -630,9 +647,9 @@ def report_uploads(r: dict, args) -> bool:
     if r["events_total"]:
         print(f"database growth  {r['growth'] / r['events_total'] * 1e6 / 2**30:8.2f} GiB per million events "
               f"({r['growth'] / 2**20:.1f} MiB for {r['events_total']:,}; includes the devices' rows' churn)")
-    ok = r["held"] >= TARGET_UPLOADS_S * min(1.0, r["offered"] / TARGET_UPLOADS_S) * 0.99 and \
+    ok = r["held"] >= min(TARGET_UPLOADS_S, r["offered"]) * 0.99 and \
         r["p99"] < TARGET_UPLOAD_P99_S
-    full = r["offered"] >= TARGET_UPLOADS_S
+    full = r["offered"] >= TARGET_UPLOADS_S * 0.99  # 25,000 a minute is 416.7/s: the issue's 420, rounded
     print(f"target: >= {TARGET_UPLOADS_S} uploads/s held, p99 < {TARGET_UPLOAD_P99_S * 1e3:.0f} ms: "
           f"{measure.verdict(ok and full)}" + ("" if full else f"  (offered only {r['offered']:.0f}/s: not a full "
                                                                 "run)"))
@@ -645,7 +662,8 @@ def main(argv=None) -> int:
     ap.add_argument("--schools", type=int, default=50)
     ap.add_argument("--period", type=float, default=60.0, help="seconds between a laptop's uploads (default 60)")
     ap.add_argument("--mix", default="0:85,1:10,2:4,3:1", help="events a batch: count:weight,... ")
-    ap.add_argument("--warmup", type=float, default=15.0)
+    ap.add_argument("--warmup", type=float, default=60.0, help="seconds sent before measuring (default 60: every "
+                    "laptop has uploaded once, so the workers have read its key)")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds measured")
     ap.add_argument("--clients", type=int, default=1, help="load generator processes")
     ap.add_argument("--connections", type=int, default=48, help="keep-alive connections, all clients together")
@@ -659,8 +677,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="a smoke run: a few devices, seconds")
     args = ap.parse_args(argv)
     if args.quick:
-        args.devices, args.schools, args.period, args.warmup, args.duration = 60, 3, 3.0, 1.0, 4.0
-        args.events, args.page_runs, args.connections = 20_000, 3, 8
+        args.devices, args.schools, args.period, args.warmup, args.duration = 40, 3, 2.0, 1.0, 2.0
+        args.events, args.page_runs, args.connections = 5_000, 2, 8
         args.mix = "0:50,1:25,2:15,3:10"
         args.pg_settings = "shared_buffers=128MB max_connections=100"
 
@@ -701,14 +719,18 @@ def main(argv=None) -> int:
             print(f"filled in {fill:.0f} s (INSERT ... SELECT of uploaded rows, indexes rebuilt, VACUUM ANALYZE)")
             print(f"events table     {table / 2**30:6.2f} GiB + indexes {idx / 2**30:.2f} GiB = "
                   f"{(table + idx) / rows * 1e6 / 2**30:.2f} GiB per million events")
-            pages = run_dashboard(args, store, host, port)
+            try:
+                pages = run_dashboard(args, store, host, port)
+            except PageFailed as e:
+                print(f"SIMULATION WRONG: the dashboard page {e}")
+                bad, pages = True, []
             print(f"{'page':34s} {'cold':>11s} {'p50':>11s} {'p95':>11s}")
             slow = []
             for label, path, cold, p50, p95 in pages:
                 print(f"{label:34s} {measure.fmt_s(cold)} {measure.fmt_s(p50)} {measure.fmt_s(p95)}")
                 if p95 >= TARGET_PAGE_P95_S:
                     slow.append(path)
-            worst = max(p[4] for p in pages)
+            worst = max((p[4] for p in pages), default=float("inf"))
             print(f"target: every page's p95 < {TARGET_PAGE_P95_S * 1e3:.0f} ms at {rows:,} events: "
                   f"{measure.verdict(worst < TARGET_PAGE_P95_S)} (worst {measure.fmt_s(worst).strip()})")
             for path in slow:
