@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 from phonenumbers import PhoneNumberType as T
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from .. import identifiers, platforms, schema
 from ..model import Submission
@@ -135,10 +135,15 @@ class ContactDetailsDetector(Detector):
         def _known_region(cls, value: str) -> str:
             return _region(value)
 
-        @field_validator("school_numbers")
-        @classmethod
-        def _numbers(cls, values: list[str]) -> list[str]:
-            return values  # normalised by the detector, with the region (a validator cannot see the sibling key)
+        @model_validator(mode="after")
+        def _numbers(self):
+            """Each school number must be a phone number as read in `region` (checked here, at load, with it)."""
+            for raw in self.school_numbers:
+                try:
+                    phonenumbers.parse(raw, self.region)
+                except phonenumbers.NumberParseException as exc:
+                    raise ValueError(f"school_numbers: not a phone number: {raw!r} ({exc})") from None
+            return self
 
         @field_validator("school_postcodes")
         @classmethod
@@ -152,13 +157,9 @@ class ContactDetailsDetector(Detector):
         super().__init__(config, tuning)
         self.region = self.options.region
         self.school_numbers = set()
-        for raw in self.options.school_numbers:
-            try:
-                self.school_numbers.add(phonenumbers.format_number(phonenumbers.parse(raw, self.region),
-                                                                   phonenumbers.PhoneNumberFormat.E164))
-            except phonenumbers.NumberParseException as exc:
-                raise schema.ConfigError(f"contact_details.school_numbers: not a phone number: {raw!r} ({exc})") \
-                    from None
+        for raw in self.options.school_numbers:  # parsed when the config was read (Options._numbers)
+            self.school_numbers.add(phonenumbers.format_number(phonenumbers.parse(raw, self.region),
+                                                               phonenumbers.PhoneNumberFormat.E164))
         self.school_postcodes = frozenset(self.options.school_postcodes)
         self.school_domains = frozenset(d for d in config.school.email_domains if d)
         official = set()
