@@ -82,6 +82,7 @@ WIKIBASE_WRITES = ("wbeditentity", "wbcreateclaim", "wbcreateredirect", "wblinkt
                    "wblremovesense", "wblmergelexemes")  # WikibaseLexeme
 FLOW_WRITES = frozenset({"new-topic", "reply", "edit-post", "edit-header", "edit-title", "edit-topic-summary",
                          "moderate-post", "moderate-topic", "lock-topic", "close-open-topic"})
+MENTOR_LIST_WRITES = frozenset({"add", "change", "remove"})  # GrowthExperiments ApiManageMentorList geaction
 
 API_WRITES: dict[str, ApiWrite] = {
     **{action: ApiWrite(f"Action API {action}") for action in CORE_PAGE_WRITES},
@@ -94,6 +95,17 @@ API_WRITES: dict[str, ApiWrite] = {
     "cxpublishsection": ApiWrite("Content Translation"),
     "wikilove": ApiWrite("WikiLove"),
     **{action: ApiWrite("Wikibase", ENTITY_TITLE, entity=True) for action in WIKIBASE_WRITES},
+    # the audit of August 2026 (docs/wikipedia.md, "Audit"): each module is isWriteMode/needsToken in its source and
+    # saves a wiki page
+    "wikilambda_edit": ApiWrite("Wikifunctions", (("zid", "{}"),)),
+    "massmessage": ApiWrite("MassMessage", (("spamlist", "{}"),)),
+    "editmassmessagelist": ApiWrite("MassMessage", (("spamlist", "{}"),)),
+    "helppanelquestionposter": ApiWrite("Growth help panel", (("relevanttitle", "question about {}"),)),
+    "growthmanagementorlist": ApiWrite("Growth mentor list", (), when=("geaction", MENTOR_LIST_WRITES)),
+    "pagetriagetagging": ApiWrite("PageTriage", PAGE_TITLE),
+    "communityconfigurationedit": ApiWrite("Community Configuration", (("provider", "configuration {}"),)),
+    "markfortranslation": ApiWrite("Translate", PAGE_TITLE),
+    "stabilize": ApiWrite("FlaggedRevs", PAGE_TITLE),
 }
 
 
@@ -107,8 +119,11 @@ class FormSave:
     unless: tuple[str, ...] = ()
     actions: frozenset[str] | None = None
     titles: tuple = PAGE_TITLE
+    get: bool = False  # also a save when fetched with GET (a rollback link carries its token)
 
 
+WIKIBASE_FORM_TITLE = (("id", "{}"), ("fromid", "{}"), ("label", "new entity {}"))
+ENTITY_SCHEMA_TITLE = (("ID", "{}"), ("label", "new schema {}"))
 FORM_SAVES = (
     FormSave("classic editor", (("wpTextbox1",), ("wpEditToken",), ("wpUltimateParam",)),
              unless=("wpPreview", "wpDiff"), actions=frozenset({"submit", "edit"})),
@@ -116,7 +131,38 @@ FORM_SAVES = (
                         ("wpUploadFile", "wpUploadFileURL", "wpSessionKey", "wpDestFile")), titles=FILE_TITLE),
     FormSave("move form", (("wpOldTitle",), ("wpNewTitleMain", "wpNewTitle"), ("wpEditToken",)),
              actions=frozenset({"submit"}), titles=MOVE_FORM_TITLE),
+    # core index.php actions and special pages (includes/actions/, includes/specials/)
+    FormSave("delete form", (("wpEditToken",), ("wpReason", "wpDeleteReasonList", "wpConfirmB")),
+             actions=frozenset({"delete"})),
+    FormSave("protect form", (("wpEditToken",), ("mwProtect-reason", "wpProtectReasonSelection",
+                                                 "mwProtect-level-edit", "mwProtect-level-move")),
+             actions=frozenset({"protect", "unprotect"})),
+    FormSave("rollback", (("from",), ("token",)), actions=frozenset({"rollback"}), titles=(("title", "{}"),),
+             get=True),  # from= names the editor reverted, not the page
+    FormSave("change content model form", (("wpmodel",), ("wppagetitle",), ("wpEditToken",)),
+             titles=(("wppagetitle", "{}"),)),
+    FormSave("import form", (("editToken",), ("source",), ("xmlimport", "interwiki", "frompage")),
+             titles=(("frompage", "{}"), ("xmlimport", "import of {}"))),
+    FormSave("merge history form", (("targetID",), ("destID",), ("wpEditToken",)), actions=frozenset({"submit"}),
+             titles=(("dest", "{}"), ("target", "{}"))),
+    FormSave("page language form", (("wppagename",), ("wplanguage",), ("wpEditToken",)),
+             titles=(("wppagename", "{}"),)),
+    # Wikibase special pages (Wikidata, Commons): repo/includes/Specials/
+    FormSave("Wikibase form", (("lang",), ("label",), ("wpEditToken",)), titles=WIKIBASE_FORM_TITLE),
+    FormSave("Wikibase form", (("id",), ("language",), ("value", "label", "description", "aliases"),
+                               ("wpEditToken",)), titles=WIKIBASE_FORM_TITLE),
+    FormSave("Wikibase form", (("id",), ("site",), ("page",), ("wpEditToken",)), titles=WIKIBASE_FORM_TITLE),
+    FormSave("Wikibase form", (("fromid",), ("toid",), ("wpEditToken",)), titles=WIKIBASE_FORM_TITLE),
+    # EntitySchema (Wikidata): its edit action and special pages
+    FormSave("EntitySchema", (("wpschema-text",), ("wpEditToken",)), actions=frozenset({"submit", "edit"})),
+    FormSave("EntitySchema", (("schema-text",), ("languagecode",), ("wpEditToken",)), titles=ENTITY_SCHEMA_TITLE),
+    FormSave("EntitySchema", (("ID",), ("languagecode",), ("label", "description", "aliases"), ("wpEditToken",)),
+             titles=ENTITY_SCHEMA_TITLE),
+    # MassMessage's Special:MassMessage (its preview button is preview-button)
+    FormSave("MassMessage form", (("spamlist",), ("subject",), ("submit-button",), ("wpEditToken",)),
+             titles=(("spamlist", "{}"),)),
 )
+GET_SAVE_ACTIONS = frozenset(a for form in FORM_SAVES if form.get for a in form.actions or ())
 
 @dataclass(frozen=True)
 class RestWrite:
@@ -134,7 +180,12 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REST_WRITES = (
     RestWrite(frozenset({"POST"}), re.compile(r"/v1/page/?$"), "REST API", (("title", "{}"),)),
     RestWrite(frozenset({"PUT"}), re.compile(r"/v1/page/(?P<title>[^/]+)$"), "REST API"),
-    RestWrite(WRITE_METHODS, re.compile(r"/wikibase/v\d+/(?:entities/(?:items|properties)(?:/(?P<title>[^/]+))?"
+    RestWrite(frozenset({"POST"}), re.compile(r"/content/v1/page/?$"), "REST API", (("title", "{}"),)),
+    RestWrite(frozenset({"PUT"}), re.compile(r"/content/v1/page/(?P<title>[^/]+)$"), "REST API"),
+    RestWrite(frozenset({"POST"}), re.compile(r"/content/v2-beta/page:move(?:/(?P<title>[^/]+))?$"), "REST API",
+              (("from", "{}"),)),
+    RestWrite(WRITE_METHODS, re.compile(r"/wikibase/v\d+/(?:entities/(?:items|properties|lexemes)"
+                                        r"(?:/(?P<title>[^/]+))?"
                                         r"|statements/(?P<statement>[^/]+))(?:/.*)?$"),
               "Wikibase REST API", entity=True),
 )
@@ -188,14 +239,16 @@ class WikipediaDetector(Detector):
         self._wiki_hosts: dict[str, str] = {}  # netloc -> its host when a covered wiki, else ""
 
     def check(self, submission: Submission, rules: set[str]):
-        if RULE not in rules or submission.method.upper() not in WRITE_METHODS:
-            return
+        method = submission.method.upper()
+        if RULE not in rules or (method not in WRITE_METHODS
+                                 and not (method == "GET" and "rollback" in submission.url)):
+            return  # only a rollback link saves with a GET; a substring test keeps every other GET cheap
         parts = urlsplit(submission.url)
         host = self._wiki_host(parts)
         if not host or parts.path.startswith(BEACON_PATHS):
             return
         params = request_params(submission)
-        save = classify(submission.method.upper(), parts.path, params)
+        save = classify(method, parts.path, params)
         if save is None:
             return
         yield Hit(RULE, *self._describe(submission, host, save, params), target=URL_TARGET)
@@ -243,11 +296,14 @@ def request_params(submission: Submission) -> dict[str, str]:
 def classify(method: str, path: str, params: dict) -> Save | None:
     if "/rest.php/" in path:
         return rest_save(method, path.split("/rest.php", 1)[1], params)
+    form_path = path.endswith("/index.php") or "/wiki/" in path
+    if method == "GET":
+        return form_save(path, params, get=True) if form_path else None
     if method != "POST":
         return None
     if path.endswith("/api.php"):
         return api_save(params)
-    if path.endswith("/index.php") or "/wiki/" in path:
+    if form_path:
         return form_save(path, params)
     return None
 
@@ -265,10 +321,12 @@ def api_save(params: dict) -> Save | None:
     return Save(write.shape, action, title_of(params, write.titles, write.entity))
 
 
-def form_save(path: str, params: dict) -> Save | None:
+def form_save(path: str, params: dict, get: bool = False) -> Save | None:
     action = params.get("action", "view")
+    if get and action not in GET_SAVE_ACTIONS:
+        return None
     for form in FORM_SAVES:
-        if form.actions is not None and action not in form.actions:
+        if (get and not form.get) or (form.actions is not None and action not in form.actions):
             continue
         if all(any(f in params for f in group) for group in form.needs) and not any(f in params for f in
                                                                                      form.unless):
