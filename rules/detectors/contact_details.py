@@ -45,7 +45,12 @@ _KIND = {T.MOBILE: "mobile", T.FIXED_LINE: "landline", T.FIXED_LINE_OR_MOBILE: "
 
 # An address: a local part and a domain, each bounded, no nested quantifiers; the domain is checked in Python.
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@([A-Za-z0-9.-]{3,253})")
-_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_LABEL = re.compile(r"[A-Za-z0-9-]{1,63}")  # a domain label; not starting or ending with "-" is checked apart
+
+
+def _label(label: str) -> bool:
+    return _LABEL.fullmatch(label) is not None and label[0] != "-" and label[-1] != "-"
+
 
 # A house number (optionally with a letter: 12A) and a street: up to 40 characters of name, then a street word.
 _STREET_WORDS = ("road", "rd", "street", "st", "avenue", "ave", "lane", "ln", "close", "drive", "dr", "way",
@@ -260,7 +265,7 @@ class ContactDetailsDetector(Detector):
         for m in _EMAIL.finditer(text):
             domain = m.group(1).strip(".-").lower()
             labels = domain.split(".")
-            if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels) or not labels[-1].isalpha():
+            if len(labels) < 2 or not all(map(_label, labels)) or not labels[-1].isalpha():
                 continue
             if (_under(domain, self.school_domains) or _under(domain, self.official) or domain in own
                     or _under(domain, self.platform_domains) or platforms.in_scope(domain, own)):
