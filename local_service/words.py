@@ -45,6 +45,10 @@ FIELD_LABELS = {
     "error": "Error", "detector": "Check", "reason": "Reason", "filters": "Filters", "rows": "Rows",
     "user": "Person", "id": "Event", "page_link": "Page", "changed": "Changed", "to": "To", "ok": "Succeeded",
     "since": "Since", "channel": "Channel", "school": "School", "device": "Laptop",
+    "carriers": "Every place in the file holding it", "school_site": "Nearest school site",
+    "identifier": "What was found", "last_two": "Last two characters", "types": "Kinds", "kinds": "Kinds",
+    "places": "Place names", "addresses": "Addresses (masked)", "signal": "Signal", "score": "Score",
+    "name": "Name", "country": "Country", "on_site": "On the site",
 }
 
 AUDIT_ACTIONS = {
@@ -94,19 +98,28 @@ def fields(detail: dict) -> list[tuple[str, str]]:
     return [(label(k), value_text(v)) for k, v in sorted((detail or {}).items())]
 
 
+def _name(value) -> str:
+    return str(value.get("name") or "") if isinstance(value, dict) else str(value or "")
+
+
 def evidence_sentence(rule: str, evidence: dict) -> str:
     """What the evidence shows, in one sentence."""
     ev = evidence or {}
     if "lat" in ev and "lon" in ev:
-        where = ev.get("nearest_town") or ev.get("town") or ev.get("place")
+        where = _name(ev.get("nearest_town") or ev.get("town") or ev.get("place"))
         text = f"The file held a location ({value_text(ev['lat'])}, {value_text(ev['lon'])}, rounded to about 1 km)"
         if where:
-            text += f" near {value_text(where)}"
+            text += f" near {where}"
         if ev.get("source"):
             text += f", in its {value_text(ev['source'])}"
-        if ev.get("on_site") is True:
-            text += "; it is on the school site"
+        site = ev.get("school_site")
+        if ev.get("on_site") is True or (isinstance(site, dict) and site.get("on_site") is True):
+            text += f"; it is on the school site{' (' + _name(site) + ')' if _name(site) else ''}"
         return text + "."
+    if isinstance(ev.get("places"), dict) and ev["places"]:
+        return f"The file named a place: {', '.join(dict.fromkeys(str(v) for v in ev['places'].values()))}."
+    if ev.get("identifier"):
+        return f"Found: {ev['identifier']}{' (' + value_text(ev['count']) + ')' if ev.get('count') else ''}."
     if not ev:
         return "No further evidence was kept."
     return f"{rule_name(rule)}: {len(ev)} detail{'s' if len(ev) != 1 else ''} kept, listed below."
