@@ -171,3 +171,10 @@ def test_on_the_trust_server_a_dsl_triages_only_their_school(tmp_path):
         assert store.triage_of([b[0].id]) == {}
     finally:
         store.close()
+
+
+def test_an_event_page_links_to_its_posts_triage(client, store, posts, people):
+    Reviewer(client, store).login(people["dsl"])
+    page = client.get(f"/admin/events/{posts[0][1].id}").text
+    assert f'href="/admin/triage/posts/{posts[0][1].id}"' in page
+    assert "pupil.image" in client.get(f"/admin/triage/posts/{posts[0][1].id}").text
