@@ -201,7 +201,8 @@ def cmd_strip(args) -> int:
         data = bytes(read_file(src))
     except (OSError, ValueError) as exc:
         raise UsageError(f"{src}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}") from None
-    if sniff(data) is None:
+    fmt = sniff(data)
+    if fmt is None or formats.BY_NAME[fmt].kind == formats.DOCUMENT:  # documents are read, never rewritten
         print(f"postguard: {src}: not a recognised image or video file; nothing written", file=sys.stderr)
         return EXIT_USAGE
     problems = inspect(data).warnings

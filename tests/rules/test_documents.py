@@ -408,3 +408,12 @@ def test_a_class_list_attached_to_a_pdf_is_read(detector):
     writer.write(buf)
     hits, errors = check(detector, "newsletter.pdf", buf.getvalue())
     assert errors == [] and hits and hits[0].evidence["counts"]["UPN"] == 12
+
+
+def test_strip_refuses_a_document_as_it_refuses_any_file_that_is_not_a_picture(tmp_path, capsys):
+    """PDF and Office files joined the formats table to be read; `postguard strip` still writes nothing for them."""
+    from local_service.cli import main
+    src = tmp_path / "class list.pdf"
+    src.write_bytes(S.pdf(ROSTER[:5], pages=1))
+    assert main(["strip", str(src), "-o", str(tmp_path / "out.pdf")]) == 2
+    assert not (tmp_path / "out.pdf").exists() and "not a recognised image" in capsys.readouterr().err
