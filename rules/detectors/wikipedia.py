@@ -139,6 +139,8 @@ FORM_SAVES = (
              actions=frozenset({"protect", "unprotect"})),
     FormSave("rollback", (("from",), ("token",)), actions=frozenset({"rollback"}), titles=(("title", "{}"),),
              get=True),  # from= names the editor reverted, not the page
+    FormSave("undo form", (("wpSave",), ("wpEditToken",)), unless=("wpPreview", "wpDiff"),
+             actions=frozenset({"mcrundo", "mcrrestore"})),  # McrUndoAction saves only on wpSave
     FormSave("change content model form", (("wpmodel",), ("wppagetitle",), ("wpEditToken",)),
              titles=(("wppagetitle", "{}"),)),
     FormSave("import form", (("editToken",), ("source",), ("xmlimport", "interwiki", "frompage")),
