@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -136,3 +137,51 @@ def test_bundle_runs_the_proxy_and_the_service(tmp_path):
     assert proc.returncode == 0, err[-3000:]
     assert "PostGuard stopped" in out
     assert (tmp_path / "data/mitmproxy/mitmproxy-ca-cert.pem").is_file()
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder another account can enter (pytest's own are root's only)."""
+    path = Path(tempfile.mkdtemp(prefix="postguard-shared-ca-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@needs_bundle
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0 or not shutil.which("runuser"),
+                    reason="needs root to act as the install script and another account")
+def test_bundle_runs_as_an_account_with_the_laptops_shared_ca(shared_tmp):
+    """As deployed: the install script (root) makes the laptop's CA in [deploy] ca_dir and lets the accounts read it;
+    a person's `postguard run` signs with that CA, and leaves it as it found it."""
+    tmp_path = shared_tmp
+    ca_dir = tmp_path / "ca"
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[deploy]\nca_dir = "{ca_dir}"\n')
+    conf.chmod(0o644)
+    r = subprocess.run([str(BUNDLE), "ca", "--config", str(conf)], capture_output=True, text=True,
+                       env=_clean_env(tmp_path), timeout=120)
+    assert r.returncode == 0, r.stderr
+    ca_dir.chmod(0o755)
+    for f in ca_dir.iterdir():
+        f.chmod(0o644)  # the install scripts give the accounts' group read access; here: everyone
+    before = {f.name: f.read_bytes() for f in ca_dir.iterdir()}
+    home = tmp_path / "person"
+    home.mkdir()
+    shutil.chown(home, "nobody")
+    proc = subprocess.Popen(["runuser", "-u", "nobody", "--", "env", "-i", f"HOME={home}", "PATH=/usr/bin:/bin",
+                             str(BUNDLE), "run", "--config", str(conf), "--service-port", "0", "--proxy-port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line, deadline = "", time.monotonic() + 180
+        while time.monotonic() < deadline and "PostGuard proxy on" not in line:
+            ready, _, _ = select.select([proc.stdout], [], [], 1)
+            if ready:
+                line = proc.stdout.readline()
+            assert proc.poll() is None, proc.stderr.read()[-3000:]
+        assert "PostGuard proxy on" in line
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert {f.name: f.read_bytes() for f in ca_dir.iterdir()} == before
+    assert not (home / ".local/share/postguard/mitmproxy").exists()  # no CA of its own

@@ -4,7 +4,7 @@ $bundle = '@@{bundle}'
 $caDir = '@@{ca_dir}'
 $exe = Join-Path $bundle 'postguard.exe'
 if (-not (Test-Path $exe)) { exit 1 }
-$version = (& $exe --version) 2>$null
+$version = & $exe --version 2>$null
 if ($version -ne 'postguard @@{version}') { exit 1 }
 if (-not (Get-ScheduledTask -TaskName 'PostGuard' -ErrorAction SilentlyContinue)) { exit 1 }
 $certFile = Join-Path $caDir 'mitmproxy-ca-cert.cer'
