@@ -149,12 +149,12 @@ def login():
     # The attempt is counted (atomically, in the store, on the account's own count) before the slow password check,
     # and refused uncounted and unchecked while that account's logins are locked: parallel guesses get no more
     # checks than the limit, for every account.
-    name = (request.form.get("account") or "").strip().lower() or accounts.ADMIN
+    name = (request.form.get("account") or "").strip().lower()[:254] or accounts.ADMIN
     key = auth.failures_key(store, name)
     wait = auth.begin_attempt(store, current_app.config.get("ADMIN_MAX_FAILURES", auth.MAX_FAILURES),
                               current_app.config.get("ADMIN_LOCKOUT_S", auth.LOCKOUT_S), key)
     if wait:
-        _audit("login_refused", account=name[:254], reason="locked out", seconds=wait)
+        _audit("login_refused", account=name, reason="locked out", seconds=wait)
         return _login_failed(f"Too many wrong passwords. Wait {wait} seconds, then try again.", 429, nxt)
     row = store.account_get(name) if auth.check_password(store, request.form.get("password", ""), name) else None
     if row is not None and (not row.get("totp_secret")
@@ -165,7 +165,7 @@ def login():
         _audit("login", method="password" + (" + TOTP" if row.get("totp_secret") else ""))
         return redirect(_safe_next(nxt))
     wait = auth.lockout_remaining(store, key)
-    _audit("login_failed", account=name[:254], reason="code" if row is not None else "password")
+    _audit("login_failed", account=name, reason="code" if row is not None else "password")
     message = "That password is not right, or the account or its code."
     if wait:
         message += f" Too many wrong passwords: wait {wait} seconds before trying again."
