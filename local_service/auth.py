@@ -56,7 +56,7 @@ def set_password(store, password: str) -> None:
         store.account_put(ACCOUNT, ADMIN_GRANTS)
     store.account_update(ACCOUNT, password_hash=hasher.hash(password))
     clear_failures(store)
-    store.admin_sessions_end()  # a new admin password logs every session out, on the server
+    store.admin_sessions_end(account=ACCOUNT)  # a new password logs that account out everywhere, on the server
 
 
 def password_is_set(store) -> bool:

@@ -359,3 +359,16 @@ def test_every_dashboard_view_says_which_roles_open_it(app, server):
         for rule in flask_app.url_map.iter_rules():
             if rule.rule.startswith("/admin") and rule.endpoint != "admin.login" and not rule.endpoint.startswith("sso."):
                 assert rule.endpoint in accounts.VIEWS, f"{rule.endpoint} ({rule.rule}): add it to accounts.VIEWS"
+
+
+def test_a_password_change_ends_that_accounts_sessions_only(app, store, seeded):
+    admin_auth.set_password(store, PASSWORD)
+    dsl = make_account(store, "dsl@test-school.sch.uk", "dsl")
+    a, b = app.test_client(), app.test_client()
+    Reviewer(a, store).login("admin")
+    Reviewer(b, store).login(dsl)
+    admin_auth.set_password(store, "another admin password")
+    assert a.get("/admin/events").status_code == 302 and b.get("/admin/events").status_code == 200
+    Reviewer(a, store).login("admin", "another admin password")
+    accounts.set_password(store, dsl, "another dsl password")
+    assert a.get("/admin/events").status_code == 200 and b.get("/admin/events").status_code == 302
