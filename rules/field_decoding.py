@@ -18,6 +18,10 @@ from urllib.parse import unquote, urlsplit
 MAX_SCAN = 64 << 10  # characters: longer values are searched as they are, not decoded
 MAX_NESTED = 256 << 10  # characters: longer values are not parsed as JSON
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.(eyJ[A-Za-z0-9_-]{4,})\.[A-Za-z0-9_-]*")
+# Any compact JWS (header.payload.signature, base64url): a header or payload serialised with a space or a newline
+# first does not start "eyJ" ("eyAi", "ewog"); the header must still decode to a JSON object naming its "alg".
+JWS = re.compile(r"(?<![A-Za-z0-9_.-])([A-Za-z0-9_-]{8,})\.([A-Za-z0-9_-]{8,})\.([A-Za-z0-9_-]*)(?![A-Za-z0-9_.-])")
+MAX_TOKENS = 4  # JWTs read from one value
 BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 HEX = re.compile(r"(?:[0-9A-Fa-f]{2}){4,}")
 ESCAPE = re.compile(r"\\u([0-9A-Fa-f]{4})")
@@ -131,16 +135,50 @@ def decodings(text: str, depth: int = 0) -> Iterator[tuple[str, str]]:
 # -- ID tokens and URLs ---------------------------------------------------------------------------------------------
 
 def jwt_claims(token: str) -> dict:
-    """A JWT's payload (an ID token's claims), not verified; {} when the text is not one."""
-    m = JWT.fullmatch(token.strip())
-    if not m:
+    """A JWT's payload (an ID token's claims), not verified; {} when the text is not one. An HTTP "Bearer " prefix
+    is allowed."""
+    text = token.strip()
+    if text[:7].lower() == "bearer ":
+        text = text[7:].lstrip()
+    m = JWS.fullmatch(text) if len(text) <= MAX_SCAN else None
+    return _claims(m) if m else {}
+
+
+def jwt_claims_in(text: str) -> list[dict]:
+    """The claims of every JWT inside a text (a callback URL's `#id_token=...`, a header value, a form field),
+    percent-encoding undone first; at most MAX_TOKENS, and only in the first MAX_SCAN characters."""
+    if "." not in text:
+        return []
+    text = text[:MAX_SCAN]
+    if "%" in text:
+        text = unquote(text)
+    found = []
+    for m in JWS.finditer(text):
+        claims = _claims(m)
+        if claims:
+            found.append(claims)
+            if len(found) >= MAX_TOKENS:
+                break
+    return found
+
+
+def is_jwt(text: str) -> bool:
+    return bool(jwt_claims(text)) or bool(JWT.fullmatch(text.strip()))
+
+
+def _claims(m: re.Match) -> dict:
+    header = _b64url_json(m.group(1))
+    if not isinstance(header, dict) or "alg" not in header:
         return {}
-    payload = m.group(1)
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (binascii.Error, ValueError):
-        return {}
+    claims = _b64url_json(m.group(2))
     return claims if isinstance(claims, dict) else {}
+
+
+def _b64url_json(part: str):
+    try:
+        return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (binascii.Error, ValueError):
+        return None
 
 
 def host_of(url: str) -> str:

@@ -15,7 +15,8 @@ from typing import Iterable, Iterator, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 from .. import platforms
-from ..field_decoding import JWT, MAX_SCAN, Leaf, decodings, host_of, jwt_claims, leaves, named
+from ..field_decoding import (MAX_SCAN, Leaf, decodings, host_of, is_jwt, jwt_claims, jwt_claims_in, leaves,
+                              named)
 from ..model import Submission
 from ..platforms_accounts import ACCOUNT_KINDS, CONTENT_KINDS, Platform, Provider, lookup, registry
 from .base import Detector, Hit, field_target
@@ -95,7 +96,7 @@ class SchoolEmailDetector(Detector):
         for address, hit in self._id_tokens(target.platform, fields):
             seen.add(address)
             yield hit
-        counted = (leaf for leaf in fields if not JWT.fullmatch(leaf.value.strip()) and
+        counted = (leaf for leaf in fields if not is_jwt(leaf.value) and
                    (target.every_field or self._email_like(leaf.name)))
         for leaf, (address, how) in self._addresses(counted):
             if address.lower() not in seen:
@@ -134,14 +135,17 @@ class SchoolEmailDetector(Detector):
 
     def _id_tokens(self, platform: str, fields: list[Leaf]) -> Iterator[tuple[str, Hit]]:
         """An ID token posted back after "Sign in with ...": its claims say which account signed in."""
+        seen: set[str] = set()  # a token inside JSON is met twice: in its own field and in the JSON text
         for leaf in fields:
-            claims = jwt_claims(leaf.value) if leaf.value[:3] == "eyJ" else {}
-            address = self._token_address(claims)
-            if address:
-                issuer = host_of(str(claims.get("iss", "")))
-                provider = self.reg.issuers.get(issuer, issuer or "identity")
-                yield address.lower(), self._hit("id_token", platform, (address, "jwt"), field_target(leaf.name),
-                                                 provider=provider)
+            for claims in jwt_claims_in(leaf.value):
+                address = self._token_address(claims)
+                if address and address.lower() not in seen:
+                    seen.add(address.lower())
+                    issuer = host_of(str(claims.get("iss", "")))
+                    provider = self.reg.issuers.get(issuer, issuer or "identity")
+                    yield address.lower(), self._hit("id_token", platform, (address, "jwt"),
+                                                     field_target(leaf.name), provider=provider)
+                    break
 
     def _token_address(self, claims: dict) -> str | None:
         for claim in self.reg.address_claims:
@@ -162,6 +166,8 @@ class SchoolEmailDetector(Detector):
         if kind is None:
             return
         platform = self._destination(provider, params)
+        if platform is None and kind != "oauth":
+            platform = self._referred_destination(submission.context.get("page_url", ""))
         if platform is None:
             return
         found = self._hint(provider, params, url.path)
@@ -190,11 +196,20 @@ class SchoolEmailDetector(Detector):
                 return platform
         return None
 
+    def _referred_destination(self, page_url: str) -> Platform | None:
+        """Where a sign-in form posted from a provider's authorize page returns: its Referer is that page (same
+        origin, so the whole URL), whose redirect_uri or continue names the platform."""
+        page = urlsplit(page_url)
+        provider = lookup(page.hostname or "", self.reg.provider_by_host)
+        if provider is None or not page.query:
+            return None
+        return self._destination(provider, parse_qsl(page.query, keep_blank_values=True))
+
     def _hint(self, provider: Provider, params: list[tuple[str, str]], path: str) -> tuple[str, str, str] | None:
         """A login_hint / hd / domain_hint (or a tenant in the path) of the school's domain."""
         for name, value in params:
             if name in provider.hints and value:
-                found = self._find(value, name)
+                found = self._token_hint(value) or self._find(value, name)
                 domain = value.strip().lstrip("@").lower()
                 if found:
                     return (*found, f"param:{name}")
@@ -204,6 +219,11 @@ class SchoolEmailDetector(Detector):
         if provider.tenant_in_path and "." in tenant and self._school_domain(tenant):
             return f"@{tenant}", "tenant", "url"
         return None
+
+    def _token_hint(self, value: str) -> tuple[str, str] | None:
+        """An id_token_hint: the claims of the ID token it holds (an address inside is base64url, not plain)."""
+        address = self._token_address(jwt_claims(value))
+        return (address, "jwt") if address else None
 
     # -- addresses --
 
