@@ -207,7 +207,8 @@ def overview():
     decisions = dict(stats["decisions"])
     total = sum(decisions.values())
     # the tiles count posts (a post with two findings is one), read from the events when there are not too many
-    posts = charts.post_counts(store.iter_all(scoped(Filter(since=since), "aggregates"))) if total else None
+    posts = charts.post_counts(store.iter_all(scoped(Filter(since=since), "aggregates")), 2 * charts.POSTS_CAP) \
+        if 0 < total <= charts.POSTS_CAP else None
     recent_high = store.list(scoped(Filter(since=since, severity="high")), limit=8).rows if can("events") else []
     _audit("view_overview", since=days[0].isoformat(), events=total)
     charts_html = {}
