@@ -125,7 +125,8 @@ def swatch(colour: str) -> Markup:
 
 
 POST_WINDOW_S = 5.0  # the findings of one post are stored together (Store.post_events' window)
-POSTS_CAP = 20000  # events read to count posts; past it the tiles count events, and say so
+POSTS_CAP = 2000  # the most events read to count posts (bench/dashboard_bench.py: about 0.4 s per 1,000 on 2 busy
+#                   cores); past it the tiles count findings, and say so. A Store.count_posts in SQL would lift this.
 
 
 def post_counts(rows, cap: int = POSTS_CAP) -> dict | None:
