@@ -47,6 +47,21 @@ def track(data: bytes, trak, report: MediaReport) -> None:
             report.patches.append(blank(payload, payload + size * repeat))
 
 
+def stream(data: bytes, lo: int, hi: int, report: MediaReport, source: str = "GoPro GPMF") -> None:
+    """One GPMF stream outside a track: GoPro's APP6 segment in its photos, the `GPMF` box in its videos' udta."""
+    found = False
+    for payload, size, repeat, lat_field, lon_field in _gps_entries(data, lo, hi):
+        for r in range(repeat if not found else 0):
+            at = payload + r * size
+            lat, lon = _value(data, at, lat_field), _value(data, at, lon_field)
+            if lat or lon:
+                report.coordinates.append(Coordinate(lat, lon, source))
+                found = True
+                break
+        report.patches.append(Patch(payload - 8, payload - 4, b"FREE"))
+        report.patches.append(blank(payload, payload + size * repeat))
+
+
 def _value(data: bytes, at: int, field) -> float:
     offset, fmt, scale = field
     return struct.unpack_from(">" + fmt, data, at + offset)[0] / scale

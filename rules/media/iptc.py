@@ -1,14 +1,16 @@
-"""IPTC-IIM datasets (and the Photoshop resource blocks that carry them): place names only."""
+"""IPTC-IIM datasets, and the Photoshop resource blocks that carry them: IPTC place names, and the EXIF (0x0422) and
+XMP (0x0424) blocks Photoshop keeps beside them (ExifTool's Photoshop.pm), which can hold a GPS IFD or exif:GPS*."""
 from __future__ import annotations
 
 import hashlib
 import struct
 
-from .report import MediaReport, Patch, Place, apply_patches
+from . import tiff, xmp  # tiff imports this module too: both only reach each other's names at call time
+from .report import MediaReport, Patch, Place, apply_patches, safely
 
 PLACE_DATASETS = {26: "ContentLocationCode", 27: "ContentLocationName", 90: "City", 92: "Sub-location",
                   95: "Province-State", 100: "Country-PrimaryLocationCode", 101: "Country-PrimaryLocationName"}
-IRB_IPTC, IRB_IPTC_DIGEST = 0x0404, 0x0425
+IRB_IPTC, IRB_IPTC_DIGEST, IRB_EXIF, IRB_XMP = 0x0404, 0x0425, 0x0422, 0x0424
 
 
 def parse_iim(data: bytes, start: int, end: int, report: MediaReport) -> None:
@@ -58,6 +60,10 @@ def parse_irb(data: bytes, start: int, end: int, report: MediaReport) -> int | N
                 iim = (pos, pos + size, report.patches[before:])
         elif rid == IRB_IPTC_DIGEST and size == 16:
             digest = pos
+        elif rid == IRB_EXIF and data[pos:pos + 2] in (b"II", b"MM"):  # a whole TIFF structure, offsets from it
+            safely(report, "Photoshop EXIF", tiff.parse, data, pos, pos + size, report, "EXIF (Photoshop)")
+        elif rid == IRB_XMP:
+            safely(report, "Photoshop XMP", xmp.parse, data, pos, pos + size, report, "XMP (Photoshop)")
         pos += size + (size & 1)
     if iim and digest is not None:
         refresh_digest(data, iim[0], iim[1], iim[2], digest, report)

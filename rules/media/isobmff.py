@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import struct
 
-from . import gpmf, tiff, xmp
+from . import gpmf, jumbf, tiff, xmp
 from .boxes import Box, boxes  # noqa: F401  (Box: re-exported)
 from .report import Budget, Coordinate, MediaReport, OverBudget, Patch, Place, Spliced, blank, safely
 
@@ -76,6 +76,10 @@ def _walk(data: bytes, start: int, end: int, report: MediaReport, depth: int, pa
             safely(report, "XMP", xmp.parse, data, box.body, box.end, report, "XMP (QuickTime)")
         elif t == b"uuid" and box.uuid == CANON_UUID:
             _canon(data, box, report)
+        elif t == b"uuid" and box.uuid == jumbf.C2PA_UUID:
+            safely(report, "C2PA", jumbf.isobmff_uuid, data, box.body, box.end, report)
+        elif t == b"GPMF" and parent == b"udta":  # GoPro: the camera's GPMF, apart from the telemetry track
+            safely(report, "GPMF", gpmf.stream, data, box.body, box.end, report, "GoPro GPMF (udta)")
         elif t == b"Exif" and depth == 0:  # JPEG XL
             if box.body + 4 <= box.end:
                 lo = box.body + 4 + struct.unpack_from(">I", data, box.body)[0]

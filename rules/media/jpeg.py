@@ -1,10 +1,11 @@
-"""JPEG: the marker segments before the image data (EXIF, XMP, extended XMP, Photoshop/IPTC)."""
+"""JPEG: the marker segments before the image data (EXIF, XMP, extended XMP, Photoshop/IPTC, GoPro's APP6 GPMF,
+C2PA's APP11 JUMBF) and what phones append after the picture (Samsung's SEFT trailer, a motion photo's MP4)."""
 from __future__ import annotations
 
 import struct
 
-from . import iptc, tiff, xmp
-from .report import MediaReport, Spliced, safely
+from . import gpmf, iptc, isobmff, jumbf, tiff, xmp
+from .report import MediaReport, Place, Spliced, blank, safely
 
 XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"
 EXT_XMP_ID = b"http://ns.adobe.com/xmp/extension/\0"
@@ -18,6 +19,8 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool
     others: list[tuple[int, int]] = []
     first_patch = len(report.patches)
     metadata: list[tuple[int, int]] = []  # the APPn and COM segments: the only bytes strip may write
+    sos = None
+    jumbf_parts: list[tuple[int, int]] = []
     while pos + 4 <= end:
         if data[pos] != 0xFF:  # junk between segments: resynchronise on the next marker, as ExifTool does
             nxt = data.find(b"\xff", pos, min(end, pos + 65536))
@@ -34,6 +37,7 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool
             pos += 2
             continue
         if marker in (0xDA, 0xD9):  # start of scan: metadata is all before it
+            sos = pos if marker == 0xDA else None
             break
         length = struct.unpack_from(">H", data, pos + 2)[0]
         body, seg_end = pos + 4, pos + 2 + length
@@ -63,9 +67,20 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool
             safely(report, "MPF", _mpf, data, body + 4, end, others)
         elif marker == 0xED and data[body:body + 14] == PHOTOSHOP_ID:
             safely(report, "Photoshop", iptc.parse_irb, data, body + 14, seg_end, report)
+        elif marker == 0xE6 and data[body:body + 6] == b"GoPro\0":  # GoPro stills: GPMF, as in its videos
+            safely(report, "GoPro APP6", gpmf.stream, data, body + 6, seg_end, report, "GoPro APP6 GPMF")
+        elif marker == 0xEB and data[body:body + 2] == b"JP" and seg_end - body > 16:
+            jumbf_parts.append((body, seg_end))  # C2PA content credentials, split over APP11 segments
         pos = seg_end
     for guid, parts in extended.items():
         _extended_xmp(data, sorted(parts), report)
+    if jumbf_parts:
+        safely(report, "C2PA", jumbf.jpeg_segments, data, jumbf_parts, report)
+    if not embedded and sos is not None:
+        trailer = _trailer(data, sos, end)
+        if trailer:
+            metadata.append(trailer)  # past the picture's end: no decoder draws from it
+            safely(report, "JPEG trailer", _walk_trailer, data, *trailer, report, [lo for lo, _ in others])
     _keep_to_metadata(report, first_patch, metadata)
     for lo, hi in others:  # the other images of a multi-picture file (gain maps, depth maps) carry EXIF too
         if data[lo:lo + 3] == b"\xff\xd8\xff":
@@ -104,3 +119,88 @@ def _extended_xmp(data: bytes, parts: list[tuple[int, int, int]], report: MediaR
         expected += hi - lo
     packet = Spliced(data, [(lo, hi) for _, lo, hi in parts])
     safely(report, "XMP", xmp.parse, packet.buf, 0, len(packet.buf), report, "XMP (extended)", packet.pieces)
+
+
+MAX_TRAILER_BLOCKS = 256
+MAX_MP4_TRIES = 16
+
+
+def _trailer(data: bytes, sos: int, end: int) -> tuple[int, int] | None:
+    """Where the bytes after the picture's end (EOI) lie, if there are any. A file that ends with its EOI has none,
+    and that is known without reading the image data; otherwise the EOI is the first FF D9 after the scan header
+    (the coded data escapes every FF, so FF D9 in it is only ever the end)."""
+    if data[end - 2:end] == b"\xff\xd9":
+        return None
+    eoi = data.find(b"\xff\xd9", sos, end)
+    return (eoi + 2, end) if 0 <= eoi and eoi + 2 < end else None
+
+
+def _walk_trailer(data: bytes, lo: int, hi: int, report: MediaReport, walked: list[int]) -> None:
+    """Samsung's SEFT trailer (its blocks: other pictures with their own EXIF, the motion photo's MP4, the mobile
+    network's country), else a motion photo's MP4 appended after the picture (Google's MicroVideo and Motion Photo
+    formats). The other pictures the MPF index lists were walked already (`walked`)."""
+    if data[hi - 4:hi] == b"SEFT" and hi - lo >= 8:
+        _seft(data, lo, hi, report, walked)
+        return
+    _mp4_at_end(data, lo, hi, report)
+
+
+def _seft(data: bytes, lo: int, hi: int, report: MediaReport, walked: list[int]) -> None:
+    """ExifTool's Samsung.pm: ... blocks ..., "SEFH" directory, its length (u32 LE), "SEFT". Each directory entry:
+    type (u16 at +2), distance back from the directory to the block (u32), block size (u32); each block: 4 bytes,
+    name length (u32), name, data."""
+    length = struct.unpack_from("<I", data, hi - 8)[0]
+    directory = hi - 8 - length
+    if directory < lo or length < 12 or data[directory:directory + 4] != b"SEFH":
+        raise ValueError("Samsung trailer: no SEFH directory where its length points")
+    count = struct.unpack_from("<I", data, directory + 8)[0]
+    if count > MAX_TRAILER_BLOCKS or 12 + 12 * count > length:
+        raise ValueError(f"Samsung trailer: {count} blocks do not fit its directory")
+    for i in range(count):
+        kind, back, size = struct.unpack_from("<HII", data, directory + 12 + 12 * i + 2)
+        start = directory - back
+        if back > directory - lo or size > back or size < 8:
+            raise ValueError(f"Samsung trailer: block {i} lies outside the trailer")
+        name_len = struct.unpack_from("<I", data, start + 4)[0]
+        if name_len + 8 > size:
+            raise ValueError(f"Samsung trailer: block {i}'s name is longer than the block")
+        name = bytes(data[start + 8:start + 8 + name_len])
+        body, body_end = start + 8 + name_len, start + size
+        if data[body:body + 3] == b"\xff\xd8\xff":
+            if body not in walked:
+                parse(data, body, body_end, report, embedded=True)
+        elif data[body + 4:body + 8] == b"ftyp":
+            isobmff.parse(data, body, body_end, report)
+        elif name == b"MCC_Data" and data[body:body_end].strip(b"\0 ").isdigit() and \
+                data[body:body_end].strip(b"\0 0"):  # "000": what removal leaves
+            # The mobile network's country code: ExifTool's MCCData, a place at the level of a country.
+            report.places.append(Place("Samsung trailer MCCData", bytes(data[body:body_end]).decode().strip("\0 ")))
+            report.patches.append(blank(body, body_end, b"0"))
+
+
+def _mp4_at_end(data: bytes, lo: int, hi: int, report: MediaReport) -> None:
+    """An MP4 whose top-level boxes run exactly to the end of the file: the last `ftyp` that starts such a chain."""
+    at, tries = data.rfind(b"ftyp", lo + 4, hi), 0
+    while at >= lo + 4 and tries < MAX_MP4_TRIES:
+        tries += 1
+        if _boxes_reach(data, at - 4, hi):
+            isobmff.parse(data, at - 4, hi, report)
+            return
+        at = data.rfind(b"ftyp", lo + 4, at)
+
+
+def _boxes_reach(data: bytes, pos: int, hi: int) -> bool:
+    for _ in range(4096):
+        if pos == hi:
+            return True
+        if pos + 8 > hi:
+            return False
+        size = struct.unpack_from(">I", data, pos)[0]
+        if size == 1 and pos + 16 <= hi:
+            size = struct.unpack_from(">Q", data, pos + 8)[0]
+        elif size == 0:
+            size = hi - pos
+        if size < 8 or not data[pos + 4:pos + 8].isascii():
+            return False
+        pos += size
+    return False

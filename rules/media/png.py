@@ -9,7 +9,7 @@ import re
 import struct
 import zlib
 
-from . import iptc, tiff, xmp
+from . import iptc, jumbf, tiff, xmp
 from .report import Budget, MediaReport, OverBudget, Patch, apply_patches, safely
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -34,6 +34,8 @@ def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
             body_end = end
         if ctype == b"eXIf":
             _in_place(data, pos, body, body_end, report, _exif)
+        elif ctype == b"caBX":  # C2PA content credentials: a JUMBF manifest store
+            _in_place(data, pos, body, body_end, report, jumbf.walk)
         elif ctype in (b"tEXt", b"zTXt", b"iTXt"):
             safely(report, "PNG text", _text, data, pos, ctype, body, body_end, report, budget)
         elif ctype == b"IEND":

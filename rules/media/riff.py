@@ -1,9 +1,9 @@
-"""WebP (RIFF): the EXIF and XMP chunks."""
+"""WebP (RIFF): the EXIF, XMP and C2PA chunks."""
 from __future__ import annotations
 
 import struct
 
-from . import tiff, xmp
+from . import jumbf, tiff, xmp
 from .report import MediaReport, safely
 
 
@@ -20,6 +20,8 @@ def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
             safely(report, "EXIF", tiff.parse, data, lo, body_end, report, "EXIF (WebP)")
         elif fourcc == b"XMP ":
             safely(report, "XMP", xmp.parse, data, body, body_end, report, "XMP (WebP)")
+        elif fourcc == b"C2PA":  # content credentials: a JUMBF manifest store
+            safely(report, "C2PA", jumbf.walk, data, body, body_end, report)
         pos = body_end + (size & 1)
 
 

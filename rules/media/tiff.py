@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 
 from . import iptc, xmp
-from .report import Coordinate, MediaReport, Patch, Place, blank
+from .report import Coordinate, MediaReport, Patch, Place, blank, safely
 
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
 MAGICS = {42, 0x55, 0x4F52, 0x5352, 43}  # TIFF, Panasonic RW2, Olympus ORF ("RO", "RS"), BigTIFF (not walked)
@@ -18,6 +18,15 @@ TAG_SUBIFDS, TAG_XMP, TAG_IPTC, TAG_PHOTOSHOP = 0x014A, 0x02BC, 0x83BB, 0x8649
 TAG_EXIF_IFD, TAG_GPS_IFD = 0x8769, 0x8825
 TAG_BODY_SERIAL, TAG_DNG_SERIAL = 0xA431, 0xC62F
 TAG_DATETIME_ORIGINAL, TAG_CREATE_DATE = 0x9003, 0x9004
+TAG_MAKERNOTE = 0x927C
+
+# Maker notes that name where the photo was taken (ExifTool's Panasonic.pm, Nikon.pm LocationInfo, Samsung.pm Type2):
+# tag -> the name ExifTool gives it. Other makers write their GPS-equipped cameras' fixes in the GPS IFD, and what
+# Canon and Pentax call a city (TimeZoneCity, HometownCity) is the clock's time zone, not where the photo was taken.
+PANASONIC_PLACES = {0x67: "Location", 0x69: "Country", 0x6B: "State", 0x6D: "City", 0x6F: "Landmark", 0x80: "City2"}
+SAMSUNG_PLACES = {0x30: "LocalLocationName", 0x31: "LocationName"}
+NIKON_LOCATION_INFO = 0x0039
+EMPTY_PLACES = {"", "---"}  # what Panasonic writes when the camera had no place
 
 GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON = 1, 2, 3, 4
 GPS_AREA_INFO = 0x1C
@@ -159,6 +168,8 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, label: str = "
                 report.camera.setdefault("serial", t.ascii(vpos, size))
             elif tag in (TAG_DATETIME_ORIGINAL, TAG_CREATE_DATE) and name == "ExifIFD" and typ == 2:
                 report.camera.setdefault("taken", t.ascii(vpos, size))  # "YYYY:MM:DD HH:MM:SS", camera's clock
+            elif tag == TAG_MAKERNOTE and vpos is not None and name == "ExifIFD" and size >= 16:
+                safely(report, "MakerNote", _maker_note, t, vpos, size, report)
             elif tag == TAG_XMP and vpos is not None and typ in (1, 7) and name == "IFD0":
                 xmp.parse(data, vpos, vpos + size, report, "XMP")
             elif tag == TAG_IPTC and vpos is not None and name == "IFD0":
@@ -219,3 +230,44 @@ def _blank_gps_ifd(t: Tiff, ifd: int) -> list[Patch]:
     new = new + b"\0" * max(0, table_end - pos - len(new))
     patches.append(Patch(pos, table_end, new[:table_end - pos]))
     return patches
+
+
+def _maker_note(t: Tiff, at: int, size: int, report: MediaReport) -> None:
+    """The place names some makers keep in their maker notes; each is blanked in place."""
+    data = t.data
+    head = bytes(data[at:at + 16])
+    if head.startswith(b"Panasonic\0\0\0"):  # an IFD after the header; offsets from the EXIF's TIFF header
+        _named_places(t, at + 12 - t.start, PANASONIC_PLACES, "Panasonic", report)
+    elif head.startswith(b"Nikon\0\x02") and head[10:12] in (b"II", b"MM"):  # its own TIFF header at +10
+        inner = Tiff(data, at + 10, min(at + size, t.end))
+        for tag, typ, count, vpos, vsize, _ in inner.entries(inner.first_ifd):
+            if tag == NIKON_LOCATION_INFO and vpos is not None and vsize >= 9:
+                _nikon_location(data, vpos, vsize, report)
+    elif head[2:14] == t.pack16(1) + t.pack16(7) + t.pack32(4) + b"0100":  # Samsung Type2: a bare IFD
+        _named_places(t, at - t.start, SAMSUNG_PLACES, "Samsung", report)
+
+
+def _named_places(t: Tiff, ifd: int, names: dict[int, str], maker: str, report: MediaReport) -> None:
+    for tag, typ, count, vpos, size, _ in t.entries(ifd):
+        if tag in names and vpos is not None and typ in (1, 2, 7) and size:
+            text = bytes(t.data[vpos:vpos + size]).split(b"\0\0", 1)[0].replace(b"\0", b" ")
+            value = text.decode("utf-8", "replace").strip()
+            if value not in EMPTY_PLACES:
+                report.places.append(Place(f"{maker} MakerNote {names[tag]}", value))
+                report.patches.append(blank(vpos, vpos + size))
+
+
+def _nikon_location(data: bytes, vpos: int, size: int, report: MediaReport) -> None:
+    """Nikon LocationInfo: version (4), text encoding (1: UTF-8, 2: UTF-16), CountryCode (3), POILevel (1),
+    Location (70)."""
+    encoding = data[vpos + 4]
+    country = bytes(data[vpos + 5:vpos + 8]).split(b"\0", 1)[0].decode("latin-1").strip()
+    raw = bytes(data[vpos + 9:vpos + size])
+    location = (raw.decode("utf-16-be", "replace") if encoding == 2 else raw.decode("utf-8", "replace"))
+    location = location.split("\0", 1)[0].strip()
+    if location:
+        report.places.append(Place("Nikon MakerNote Location", location))
+    if country:
+        report.places.append(Place("Nikon MakerNote CountryCode", country))
+    if location or country:
+        report.patches.append(blank(vpos + 5, vpos + size))

@@ -1,0 +1,329 @@
+"""Location in vendor segments, trailers, maker notes and content credentials (docs/location-sources.md): each built
+byte by byte as the phone or camera lays it out (after ExifTool's tag tables), found, blanked in place, and each with a
+near miss that must not be a location."""
+import json
+import struct
+
+import pytest
+
+from rules import media
+from rules.media import jumbf
+from tests.rules.test_location import SHEFFIELD, box, exif_blob, gps_ifd, jpeg_with_gps
+
+from .checks import found_and_stripped, no_location
+from .test_isobmff import ISO6709, ZERO, mp4
+from .test_png import chunk
+
+FORMATS = ("JPEG", "PNG", "MP4", "WEBP")
+
+LAT, LON = SHEFFIELD
+
+
+def segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def after_soi(jpeg: bytes, *segments: bytes) -> bytes:
+    return jpeg[:2] + b"".join(segments) + jpeg[2:]
+
+
+def plain_jpeg() -> bytes:
+    return jpeg_with_gps(None)
+
+
+# ---------------------------------------------------------------- Photoshop APP13: the EXIF and XMP resource blocks
+
+def irb(rid: int, payload: bytes) -> bytes:
+    return b"8BIM" + struct.pack(">H", rid) + b"\0\0" + struct.pack(">I", len(payload)) + payload + b"\0" * (
+        len(payload) & 1)
+
+
+def test_gps_in_photoshops_exif_resource_is_found_and_blanked():
+    app13 = segment(0xED, b"Photoshop 3.0\0" + irb(0x0422, exif_blob(gps_ifd(LAT, LON))[6:]))
+    found_and_stripped(after_soi(plain_jpeg(), app13), "JPEG", pixels=True)
+
+
+def test_zero_gps_in_photoshops_exif_resource_is_not_a_location():
+    app13 = segment(0xED, b"Photoshop 3.0\0" + irb(0x0422, exif_blob(ZERO)[6:]))
+    no_location(after_soi(plain_jpeg(), app13), "JPEG")
+
+
+def test_xmp_in_photoshops_resource_is_read():
+    packet = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              b'<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="53,22.97083N" '
+              b'exif:GPSLongitude="1,27.40067W"/></rdf:RDF></x:xmpmeta>')
+    app13 = segment(0xED, b"Photoshop 3.0\0" + irb(0x0424, packet))
+    found_and_stripped(after_soi(plain_jpeg(), app13), "JPEG", pixels=True)
+
+
+# ---------------------------------------------------------------- GoPro GPMF: APP6 in its photos, udta in its videos
+
+def klv(key: bytes, typ: str, size: int, repeat: int, payload: bytes) -> bytes:
+    pad = b"\0" * (-len(payload) % 4)
+    return key + bytes([ord(typ) if typ else 0, size]) + struct.pack(">H", repeat) + payload + pad
+
+
+def nest(key: bytes, *items: bytes) -> bytes:
+    body = b"".join(items)
+    return klv(key, "", 1, len(body), body)
+
+
+def gopro_gps(lat: float, lon: float) -> bytes:
+    """DEVC > STRM > SCAL, GPS5 (latitude, longitude, altitude, 2D and 3D speed), as a HERO writes it."""
+    scal = klv(b"SCAL", "l", 4, 5, struct.pack(">5i", 10_000_000, 10_000_000, 1000, 1000, 100))
+    gps5 = klv(b"GPS5", "l", 20, 1, struct.pack(">5i", round(lat * 1e7), round(lon * 1e7), 120_000, 0, 0))
+    return nest(b"DEVC", klv(b"DVID", "L", 4, 1, struct.pack(">I", 1)), nest(b"STRM", scal, gps5))
+
+
+def test_gps_in_gopros_app6_is_found_and_blanked():
+    found_and_stripped(after_soi(plain_jpeg(), segment(0xE6, b"GoPro\0" + gopro_gps(LAT, LON))), "JPEG",
+                       pixels=True)
+
+
+def test_gps_in_gopros_udta_gpmf_box_is_found_and_blanked():
+    found_and_stripped(mp4(box(b"GPMF", gopro_gps(LAT, LON))), "MP4")
+
+
+def test_gopro_app6_without_a_fix_is_not_a_location():
+    no_location(after_soi(plain_jpeg(), segment(0xE6, b"GoPro\0" + gopro_gps(0, 0))), "JPEG")
+
+
+# ---------------------------------------------------------------- trailers: Samsung SEFT, motion photos
+
+def seft(*blocks: tuple[int, bytes, bytes]) -> bytes:
+    """Samsung's trailer: the blocks, the SEFH directory (each entry: type, distance back from the directory, size),
+    the directory's length and "SEFT"."""
+    out, entries = b"", []
+    for kind, name, payload in blocks:
+        block = b"\0\0" + struct.pack("<HI", kind, len(name)) + name + payload
+        entries.append((kind, len(out), len(block)))
+        out += block
+    directory_at = len(out)
+    directory = b"SEFH" + struct.pack("<II", 101, len(entries)) + b"".join(
+        b"\0\0" + struct.pack("<HII", kind, directory_at - at, size) for kind, at, size in entries)
+    return out + directory + struct.pack("<I", len(directory)) + b"SEFT"
+
+
+def test_gps_in_a_samsung_trailer_picture_is_found_and_blanked():
+    data = plain_jpeg() + seft((0x0001, b"DualShot_1", jpeg_with_gps(gps_ifd(LAT, LON))))
+    found_and_stripped(data, "JPEG", pixels=True)
+
+
+def test_gps_in_a_samsung_motion_photo_video_is_found_and_freed():
+    video = mp4(box(b"\xa9xyz", struct.pack(">HH", len(ISO6709), 0x15c7) + ISO6709))
+    found_and_stripped(plain_jpeg() + seft((0x0a30, b"MotionPhoto_Data", video)), "JPEG", pixels=True)
+
+
+def test_samsung_network_country_is_a_place_and_is_blanked():
+    data = plain_jpeg() + seft((0x0aa1, b"MCC_Data", b"234"), (0x0a01, b"Image_UTC_Data", b"1700000000000"))
+    report = media.inspect(data)
+    assert [(p.field, p.value) for p in report.places] == [("Samsung trailer MCCData", "234")]
+    cleaned = media.strip(data)
+    assert len(cleaned) == len(data) and media.inspect(cleaned).places == []
+    assert b"Image_UTC_Data1700000000000" in cleaned  # the rest of the trailer is left as it was
+
+
+def test_samsung_trailer_without_location_is_not_a_location():
+    no_location(plain_jpeg() + seft((0x0a01, b"Image_UTC_Data", b"1700000000000"),
+                                    (0x0001, b"DualShot_1", jpeg_with_gps(ZERO))), "JPEG")
+
+
+def test_samsung_trailer_whose_directory_points_outside_it_is_an_error():
+    trailer = bytearray(seft((0x0001, b"DualShot_1", jpeg_with_gps(gps_ifd(LAT, LON)))))
+    entry = trailer.index(b"SEFH") + 12
+    trailer[entry + 4:entry + 8] = struct.pack("<I", 10_000_000)  # far past the file's start
+    report = media.inspect(plain_jpeg() + bytes(trailer))
+    assert report.errors and report.real_coordinates == []
+    with pytest.raises(media.StripError):
+        media.strip(plain_jpeg() + bytes(trailer))
+
+
+def test_gps_in_a_google_motion_photos_video_is_found_and_freed():
+    """Google's MicroVideo / Motion Photo: the MP4 follows the picture's end (its XMP gives the offset from the end
+    of the file); PostGuard finds it by its box chain, which must run exactly to the end."""
+    video = mp4(box(b"\xa9xyz", struct.pack(">HH", len(ISO6709), 0x15c7) + ISO6709))
+    found_and_stripped(plain_jpeg() + video, "JPEG", pixels=True)
+
+
+@pytest.mark.parametrize("tail, why", [
+    (mp4(b""), "a motion photo whose video has no location"),
+    (b"\0" * 4 + b"ftyp" + b"isom" + b"\xff" * 40, "bytes after the picture that name ftyp but are no box chain"),
+    (mp4(box(b"\xa9xyz", struct.pack(">HH", 18, 0x15c7) + b"+00.0000+000.0000/")), "a video at (0, 0)"),
+])
+def test_near_misses_after_the_picture(tail, why):
+    no_location(plain_jpeg() + tail, "JPEG")
+
+
+# ---------------------------------------------------------------- C2PA content credentials: stds.exif
+
+def jumb(label: bytes, *content: bytes) -> bytes:
+    jumd = box(b"jumd", b"\0" * 16 + b"\x03" + label + b"\0")
+    return box(b"jumb", jumd + b"".join(content))
+
+
+def manifest_store(exif: dict) -> bytes:
+    assertion = jumb(b"stds.exif", box(b"json", json.dumps(
+        {"@context": {"exif": "http://ns.adobe.com/exif/1.0/"}, **exif}).encode()))
+    return jumb(b"c2pa", jumb(b"urn:uuid:6e5a6f1c", jumb(b"c2pa.assertions", assertion)))
+
+
+GPS_EXIF = {"exif:GPSVersionID": "2.2.0.0", "exif:GPSLatitude": "53,22.97083N", "exif:GPSLongitude": "1,27.40067W",
+            "exif:GPSAltitude": 120.5, "exif:DateTimeOriginal": "2026-06-08T10:00:00Z"}
+
+
+def app11(store: bytes, parts: int = 1) -> bytes:
+    """APP11 segments: "JP", box instance 1, packet sequence; later packets repeat the box header."""
+    cut = [len(store) * i // parts for i in range(parts + 1)]
+    out = b""
+    for i in range(parts):
+        body = store[cut[i]:cut[i + 1]] if i == 0 else store[:8] + store[cut[i]:cut[i + 1]]
+        out += segment(0xEB, b"JP" + struct.pack(">HI", 1, i + 1) + body)
+    return out
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_gps_in_c2pa_content_credentials_is_found_and_blanked(parts):
+    data = after_soi(plain_jpeg(), app11(manifest_store(GPS_EXIF), parts))
+    cleaned = found_and_stripped(data, "JPEG", pixels=True)
+    assert b"2026-06-08T10:00:00Z" in cleaned  # the rest of the assertion is left
+
+
+def test_c2pa_json_stays_well_formed_after_removal():
+    store = manifest_store(GPS_EXIF)
+    data = after_soi(plain_jpeg(), app11(store))
+    cleaned = media.strip(data)
+    at = cleaned.index(b'{"@context"')
+    value = json.loads(cleaned[at:at + len(json.dumps({"@context": {"exif": "http://ns.adobe.com/exif/1.0/"},
+                                                       **GPS_EXIF}))])
+    assert value["exif:GPSLatitude"].strip() == "" and value["exif:GPSAltitude"] == 0
+
+
+def test_gps_in_c2pa_cbor_assertion_is_found():
+    def tstr(text: bytes) -> bytes:
+        return bytes([0x60 + len(text)]) + text
+    cbor = b"\xa2" + tstr(b"exif:GPSLatitude") + tstr(b"53,22.97083N") + tstr(b"exif:GPSLongitude") + \
+        tstr(b"1,27.40067W")
+    data = after_soi(plain_jpeg(), app11(jumb(b"c2pa", jumb(b"stds.exif", box(b"cbor", cbor)))))
+    found_and_stripped(data, "JPEG", pixels=True)
+
+
+def test_c2pa_in_png_webp_and_mp4_is_found():
+    store = manifest_store(GPS_EXIF)
+    png = jpeg_with_gps(None, fmt="PNG")
+    found_and_stripped(png[:33] + chunk(b"caBX", store) + png[33:], "PNG", pixels=True)
+    webp = jpeg_with_gps(None, fmt="WEBP") + b"C2PA" + struct.pack("<I", len(store)) + store
+    webp = webp[:4] + struct.pack("<I", len(webp) - 8) + webp[8:]
+    found_and_stripped(webp, "WEBP", pixels=True)
+    uuid = box(b"uuid", jumbf.C2PA_UUID + b"\0\0\0\0manifest\0" + b"\0" * 8 + store)
+    found_and_stripped(mp4(b"") + uuid, "MP4")
+
+
+@pytest.mark.parametrize("exif, why", [
+    ({"exif:DateTimeOriginal": "2026-06-08T10:00:00Z", "exif:Make": "Leica"}, "an EXIF assertion without GPS"),
+    ({"exif:GPSLatitude": "0,0.0N", "exif:GPSLongitude": "0,0.0E"}, "GPS at (0, 0)"),
+    ({"exif:GPSLatitude": "53,22.97083N"}, "a latitude without a longitude"),
+])
+def test_c2pa_near_misses(exif, why):
+    no_location(after_soi(plain_jpeg(), app11(manifest_store(exif))), "JPEG")
+
+
+def test_gps_words_outside_a_json_box_are_not_read():
+    """The same JSON in the jumd description (a label) is not an assertion's content."""
+    text = json.dumps(GPS_EXIF).encode()
+    no_location(after_soi(plain_jpeg(), app11(jumb(b"c2pa" + text))), "JPEG")
+
+
+# ---------------------------------------------------------------- maker notes that name the place
+
+def with_maker_note(build) -> bytes:
+    """A JPEG whose ExifIFD holds the maker note build(offset) returns, `offset` being where the note lies from the
+    TIFF header (Panasonic and Samsung count their offsets from there). Built twice: the note's length is fixed,
+    so the second build lands where the first did."""
+    from PIL import Image
+    import io
+
+    def make(note: bytes) -> bytes:
+        exif = Image.Exif()
+        exif[0x010F] = "Panasonic"
+        exif.get_ifd(0x8769)[0x927C] = note
+        buf = io.BytesIO()
+        Image.new("RGB", (64, 48), (120, 160, 200)).save(buf, "JPEG", exif=exif)
+        return buf.getvalue()
+
+    first = make(build(0))
+    tiff_at = first.index(b"Exif\0\0") + 6
+    assert first[tiff_at:tiff_at + 2] == b"MM"  # Pillow writes a JPEG's EXIF big-endian; so do ifd() below
+    note_at = first.index(build(0)[:12]) - tiff_at
+    data = make(build(note_at))
+    assert data.index(build(note_at)[:12]) - tiff_at == note_at
+    return data
+
+
+def ifd(entries: list[tuple[int, int, int, bytes]], at: int, head: int) -> bytes:
+    """An IFD at `at` (from the TIFF header) after `head` bytes of maker-note header; its values follow it."""
+    table_len = 2 + 12 * len(entries) + 4
+    values, table = b"", struct.pack(">H", len(entries))
+    for tag, typ, count, value in entries:
+        if len(value) <= 4:
+            table += struct.pack(">HHI", tag, typ, count) + value.ljust(4, b"\0")
+        else:
+            table += struct.pack(">HHII", tag, typ, count, at + head + table_len + len(values))
+            values += value + b"\0" * (len(value) & 1)
+    return table + b"\0\0\0\0" + values
+
+
+def panasonic(city: bytes, landmark: bytes):
+    def build(at: int) -> bytes:
+        return b"Panasonic\0\0\0" + ifd([(0x0001, 7, 4, b"0121"), (0x6D, 7, 72, city.ljust(72, b"\0")),
+                                         (0x6F, 7, 128, landmark.ljust(128, b"\0"))], at, 12)
+    return build
+
+
+def test_panasonic_place_names_are_a_place_and_are_blanked():
+    data = with_maker_note(panasonic(b"Sheffield", b"Winter Garden"))
+    report = media.inspect(data)
+    assert [(p.field, p.value) for p in report.places] == [
+        ("Panasonic MakerNote City", "Sheffield"), ("Panasonic MakerNote Landmark", "Winter Garden")]
+    cleaned = media.strip(data)
+    assert len(cleaned) == len(data) and media.inspect(cleaned).places == []
+    assert b"Sheffield" not in cleaned and b"Panasonic\0\0\0" in cleaned
+
+
+def test_panasonic_without_a_place_writes_dashes_which_are_not_a_place():
+    no_location(with_maker_note(panasonic(b"---", b"---")), "JPEG")
+
+
+def nikon(location: bytes, country: bytes = b"GBR"):
+    def build(at: int) -> bytes:
+        info = b"0100" + b"\x01" + country.ljust(3, b"\0") + b"\x01" + location.ljust(70, b"\0")
+        inner = b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", 1) + struct.pack(
+            "<HHII", 0x0039, 7, len(info), 8 + 2 + 12 + 4) + b"\0\0\0\0" + info
+        return b"Nikon\0\x02\x10\0\0" + inner
+    return build
+
+
+def test_nikon_location_info_is_a_place_and_is_blanked():
+    data = with_maker_note(nikon(b"Kelham Island Museum"))
+    report = media.inspect(data)
+    assert ("Nikon MakerNote Location", "Kelham Island Museum") in [(p.field, p.value) for p in report.places]
+    cleaned = media.strip(data)
+    assert media.inspect(cleaned).places == [] and b"Kelham" not in cleaned
+
+
+def test_nikon_location_info_left_empty_is_not_a_place():
+    no_location(with_maker_note(nikon(b"", b"")), "JPEG")
+
+
+def test_samsung_maker_note_location_name_is_a_place():
+    def build(at: int) -> bytes:
+        return ifd([(0x0001, 7, 4, b"0100"), (0x0031, 2, 16, b"Sheffield, UK".ljust(16, b"\0"))], at, 0)
+    data = with_maker_note(build)
+    assert [(p.field, p.value) for p in media.inspect(data).places] == [("Samsung MakerNote LocationName",
+                                                                         "Sheffield, UK")]
+    assert media.inspect(media.strip(data)).places == []
+
+
+def test_a_place_word_in_another_makers_note_is_not_read():
+    def build(at: int) -> bytes:  # Panasonic's layout without its header: some other maker's IFD
+        return b"OtherMaker\0\0" + panasonic(b"Sheffield", b"Winter Garden")(at)[12:]
+    no_location(with_maker_note(build), "JPEG")
