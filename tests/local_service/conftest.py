@@ -12,7 +12,7 @@ EXTENSION_ORIGIN = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
 def pg_config(tmp_path):
     return parse_config({"data_dir": str(tmp_path / "data"), "school": {
         "name": "Test School", "email_domains": ["test-school.sch.uk"],
-        "sites": [{"name": "Main site", "lat": 53.3828, "lon": -1.4567, "radius_m": 300}]}})
+        "sites": [{"name": "Main site", "lat": 53.3950, "lon": -1.4567, "radius_m": 300}]}})  # 1.3 km from the test photos
 
 
 @pytest.fixture
