@@ -34,7 +34,8 @@ ROLES: dict[str, frozenset[str]] = {
     "dpo": frozenset({"aggregates", "events", "audit"}),
     "reporting": frozenset({"aggregates"}),
 }
-assert tuple(ROLES) == REVIEWER_ROLES  # the config's [[sso.groups]] role names these
+if tuple(ROLES) != REVIEWER_ROLES:  # the config's [[sso.groups]] role names these
+    raise ImportError("accounts.ROLES and rules.sso_config.REVIEWER_ROLES name different roles")
 ADMIN_GRANTS = auth.ADMIN_GRANTS
 EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,}$")
 TOTP_ISSUER = "PostGuard"
@@ -52,7 +53,7 @@ class Account:
         grants = []
         for g in row.get("grants") or []:
             if isinstance(g, dict) and g.get("role") in ROLES:
-                schools = tuple(s for s in g.get("schools") or [] if isinstance(s, str)) or (ALL,)
+                schools = tuple(s for s in g.get("schools") or [] if isinstance(s, str))  # none: no school
                 grants.append((g["role"], schools))
         return cls(row["email"], tuple(grants))
 

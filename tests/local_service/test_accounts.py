@@ -372,3 +372,11 @@ def test_a_password_change_ends_that_accounts_sessions_only(app, store, seeded):
     Reviewer(a, store).login("admin", "another admin password")
     accounts.set_password(store, dsl, "another dsl password")
     assert a.get("/admin/events").status_code == 200 and b.get("/admin/events").status_code == 302
+
+
+def test_a_grant_without_schools_opens_no_school():
+    account = accounts.Account.of({"email": "x@y.sch.uk", "grants": [{"role": "dsl", "schools": []},
+                                                                     {"role": "nonsense", "schools": ["*"]}]})
+    assert account.roles == ["dsl"] and account.schools("events") == () and not account.may_see_school("events", "A")
+    assert accounts.Account.of({"email": "x@y.sch.uk", "grants": [{"role": "dsl", "schools": ["*"]}]}) \
+        .schools("events") is None
