@@ -120,6 +120,7 @@ class FormSave:
     actions: frozenset[str] | None = None
     titles: tuple = PAGE_TITLE
     get: bool = False  # also a save when fetched with GET (a rollback link carries its token)
+    when: tuple[str, frozenset[str]] | None = None  # a save only with one of these values of a field
 
 
 WIKIBASE_FORM_TITLE = (("id", "{}"), ("fromid", "{}"), ("label", "new entity {}"))
@@ -149,6 +150,13 @@ FORM_SAVES = (
              titles=(("dest", "{}"), ("target", "{}"))),
     FormSave("page language form", (("wppagename",), ("wplanguage",), ("wpEditToken",)),
              titles=(("wppagename", "{}"),)),
+    FormSave("undelete form", (("restore",), ("wpEditToken",)), titles=(("target", "{}"),)),  # preview: not
+    FormSave("revision delete form", (("wpSubmit",), ("wpEditToken",),
+                                      ("wpHidePrimary", "wpHideComment", "wpHideUser", "wpRevDeleteReasonList")),
+             titles=(("target", "{}"),)),
+    # Translate's Special:PageTranslation (the markfortranslation API's form); its token field is `token`
+    FormSave("Translate mark form", (("do",), ("target",), ("token",)), titles=(("target", "{}"),),
+             when=("do", frozenset({"mark"}))),
     # Wikibase special pages (Wikidata, Commons): repo/includes/Specials/
     FormSave("Wikibase form", (("lang",), ("label",), ("wpEditToken",)), titles=WIKIBASE_FORM_TITLE),
     FormSave("Wikibase form", (("id",), ("language",), ("value", "label", "description", "aliases"),
@@ -329,6 +337,8 @@ def form_save(path: str, params: dict, get: bool = False) -> Save | None:
         return None
     for form in FORM_SAVES:
         if (get and not form.get) or (form.actions is not None and action not in form.actions):
+            continue
+        if form.when and params.get(form.when[0]) not in form.when[1]:
             continue
         if all(any(f in params for f in group) for group in form.needs) and not any(f in params for f in
                                                                                      form.unless):
