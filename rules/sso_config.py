@@ -92,7 +92,8 @@ class SsoGroup(Table):
     provider: ProviderName = Field(description="The [[sso.providers]] name whose tokens carry the group.",
                                    json_schema_extra={"examples": ["entra"]})
     group: NonBlank = Field(description="The group as the token's group claim lists it (Entra: the group's object "
-                                        "id).", json_schema_extra={"examples": ["3b0c4f3e-5e3a-4b8e-9f0e-6a7d1c2b3a4f"]})
+                                        "id).",
+                            json_schema_extra={"examples": ["3b0c4f3e-5e3a-4b8e-9f0e-6a7d1c2b3a4f"]})
     role: Role = Field(description="The role its members get.", json_schema_extra={"examples": ["dsl"]})
     schools: list[NonBlank] = Field(default_factory=list, description="The schools the role is for; empty: every "
                                                                       "school.",

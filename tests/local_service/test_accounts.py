@@ -1,7 +1,6 @@
 """Named accounts and roles (issue 16 item 1): each role opens the views its role says and gets 403 on the others,
 on a laptop's dashboard and on the trust server, with grants for all schools or chosen ones; every view is in the
 audit log under the account that made it; TOTP as a second factor; a lockout per account; `postguard account`."""
-import argparse
 import io
 import re
 from datetime import timedelta
@@ -357,7 +356,8 @@ def test_every_dashboard_view_says_which_roles_open_it(app, server):
     """A page missing from accounts.VIEWS is open only to the old admin's roles: every page should be placed."""
     for flask_app in (app, server[0]):
         for rule in flask_app.url_map.iter_rules():
-            if rule.rule.startswith("/admin") and rule.endpoint != "admin.login" and not rule.endpoint.startswith("sso."):
+            if rule.rule.startswith("/admin") and rule.endpoint != "admin.login" \
+                    and not rule.endpoint.startswith("sso."):
                 assert rule.endpoint in accounts.VIEWS, f"{rule.endpoint} ({rule.rule}): add it to accounts.VIEWS"
 
 

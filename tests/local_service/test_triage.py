@@ -6,14 +6,13 @@ from datetime import timedelta
 
 import pytest
 
-from local_service import accounts
 from local_service.server import create_server_app
 from local_service.services import Services
 from rules.config import parse_config
 from rules.record.events import Event
 from rules.record.store import events as events_table
 
-from .admin_helpers import PASSWORD, T0, fast_hashing  # noqa: F401
+from .admin_helpers import T0, fast_hashing  # noqa: F401
 from .test_accounts import Reviewer, make_account
 
 
