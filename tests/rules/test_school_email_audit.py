@@ -10,13 +10,13 @@ import pytest
 
 from rules.field_decoding import is_jwt, jwt_claims, jwt_claims_in
 
-from .test_school_email import MASKED, PERSONAL, SCHOOL, b64url, hits, jwt
+from .test_school_email import MASKED, PERSONAL, SCHOOL, b64url, google_rpc, hits, jwt
 
 FORM = "application/x-www-form-urlencoded"
 MS_AUTHORIZE = ("https://login.microsoftonline.com/common/oauth2/v2.0/authorize?" + urlencode({
     "client_id": "4a1aa1d5-c567-49d0-ad0b-cd957a47f842", "response_type": "code", "scope": "openid email",
-    "redirect_uri": "https://www.linkedin.com/uas/oauth/mso/callback", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URW",
-    "code_challenge_method": "S256", "state": "xyz"}))
+    "redirect_uri": "https://www.linkedin.com/uas/oauth/mso/callback", "state": "xyz",
+    "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URW", "code_challenge_method": "S256"}))
 LIVE_AUTHORIZE = ("https://login.live.com/oauth20_authorize.srf?" + urlencode({
     "client_id": "000000004C12AE6F", "response_type": "code", "scope": "openid email",
     "redirect_uri": "https://www.pinterest.com/oauth/microsoft/"}))
@@ -77,6 +77,13 @@ FOUND = [
             "client_id": "4a1aa1d5", "redirect_uri": "https://discord.com/oauth/microsoft",
             "id_token_hint": jwt({"iss": "https://accounts.google.com", "sub": "1",
                                   "hd": "stmarys-angels.sch.uk"})}), {}, b""), "Discord", "oauth", "Microsoft"),
+    ("Google's sign-in RPC with no continue, posted from a sign-in page bound for Pinterest", post(
+        "https://accounts.google.com/v3/signin/_/AccountsSignInUi/data/batchexecute?rpcids=V1UmUe&hl=en-GB",
+        google_rpc("V1UmUe", [None, SCHOOL, 1]),
+        referer="https://accounts.google.com/v3/signin/identifier?" + urlencode({
+            "continue": "https://accounts.google.com/o/oauth2/v2/auth?" + urlencode({
+                "client_id": "1", "redirect_uri": "https://www.pinterest.com/oauth/google/"}),
+            "flowName": "GeneralOAuthFlow"})), "Pinterest", "login", "Google"),
     ("Reddit's OAuth password grant", post("https://www.reddit.com/api/v1/access_token", {
         "grant_type": "password", "username": SCHOOL, "password": "Tr0ub4dor&3"}), "Reddit", "login", None),
     ("Instagram sign-up's first step, check_email", post("https://www.instagram.com/api/v1/web/accounts/check_email/",
@@ -123,6 +130,11 @@ NOT_FOUND = [
     ("Entra ID lookup posted from a page on another host", post(
         "https://login.microsoftonline.com/common/GetCredentialType", {"username": SCHOOL}, "application/json",
         "https://www.linkedin.com/login")),
+    ("Google's sign-in RPC posted from a sign-in page bound for Classroom", post(
+        "https://accounts.google.com/v3/signin/_/AccountsSignInUi/data/batchexecute?rpcids=V1UmUe",
+        google_rpc("V1UmUe", [None, SCHOOL, 1]),
+        referer="https://accounts.google.com/v3/signin/identifier?" + urlencode({
+            "continue": "https://classroom.google.com/", "flowName": "GlifWebSignIn"}))),
     ("a personal address on the Entra ID form to LinkedIn", ms_login_form(PERSONAL, MS_AUTHORIZE)),
     ("Apple widget with a personal Apple ID", post("https://appleid.apple.com/appleauth/auth/signin/init", {
         "accountName": PERSONAL, "protocols": ["s2k"]}, "application/json", APPLE_AUTHORIZE)),
