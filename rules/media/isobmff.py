@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 import struct
 
-from . import gpmf, jumbf, tiff, xmp
+import brotlicffi
+
+from . import gpmf, jpeg, jumbf, tiff, xmp  # jpeg imports this module too: names reached at call time
 from .boxes import Box, boxes  # noqa: F401  (Box: re-exported)
 from .report import Budget, Coordinate, MediaReport, OverBudget, Patch, Place, Spliced, blank, safely
 
@@ -66,7 +68,7 @@ def _walk(data: bytes, start: int, end: int, report: MediaReport, depth: int, pa
             _walk(data, box.body, box.end, report, depth + 1, t, budget=budget)
         elif t in CONTAINERS:
             _walk(data, box.body, box.end, report, depth + 1, t, keys, budget)
-        elif t == b"\xa9xyz" and parent in (b"udta", b"ilst"):
+        elif t in (b"\xa9xyz", b"@xyz") and parent in (b"udta", b"ilst"):  # @xyz: ExifTool's UserData table
             _xyz(data, box, report, parent)
         elif t == b"loci":
             safely(report, "3GPP loci", _loci, data, box, report)
@@ -87,7 +89,52 @@ def _walk(data: bytes, start: int, end: int, report: MediaReport, depth: int, pa
         elif t == b"xml " and depth == 0:
             safely(report, "XMP", xmp.parse, data, box.body, box.end, report, "XMP (JPEG XL)")
         elif t == b"brob" and depth == 0:
-            report.warn("JPEG XL: brotli-compressed metadata box not inspected")
+            safely(report, "JPEG XL", _brob, data, box, report, budget)
+        elif t == b"mpvd" and depth == 0:  # Samsung's motion-photo HEIC: the video, an MP4 inside this box
+            _walk(data, box.body, box.end, report, depth + 1, t, budget=budget)
+        elif t == b"sefd" and depth == 0:  # Samsung's trailer, as a box of a HEIC
+            safely(report, "Samsung trailer", jpeg.seft, data, box.body, box.end, report, [])
+
+
+BROTLI_STEP = 1 << 20
+
+
+def _brob(data: bytes, box: Box, report: MediaReport, budget: _Budgets) -> None:
+    """JPEG XL's brotli-compressed box: the first 4 bytes name the box it holds. An Exif, XMP or C2PA box is
+    inflated (within the file's budget) and read; one holding a location becomes `free`, since its compressed bytes
+    cannot be blanked in place."""
+    inner = bytes(data[box.body:box.body + 4])
+    if inner not in (b"Exif", b"xml ", b"jumb"):
+        return
+    cap = min(MAX_ITEM_BYTES, budget.bytes.left)
+    d, pieces, size = brotlicffi.Decompressor(), [], 0
+    piece = d.process(bytes(data[box.body + 4:box.end]), output_buffer_limit=BROTLI_STEP)
+    while True:
+        pieces.append(piece)
+        size += len(piece)
+        if size > cap:
+            raise OverBudget(f"JPEG XL: a compressed {inner.decode()} box inflates past {cap} bytes")
+        if d.can_accept_more_data():
+            break
+        piece = d.process(b"", output_buffer_limit=BROTLI_STEP)
+        if not piece:
+            break
+    if not d.is_finished():
+        raise ValueError("JPEG XL: a compressed metadata box ends before its brotli stream")
+    budget.bytes.take(size)
+    buf, sub = b"".join(pieces), MediaReport()
+    if inner == b"Exif" and len(buf) >= 4:
+        tiff.parse(buf, 4 + struct.unpack_from(">I", buf, 0)[0], len(buf), sub, "EXIF (JPEG XL, compressed)")
+    elif inner == b"xml ":
+        xmp.parse(buf, 0, len(buf), sub, "XMP (JPEG XL, compressed)")
+    elif inner == b"jumb":
+        jumbf.walk(buf, 0, len(buf), sub)
+    report.coordinates += sub.coordinates
+    report.places += sub.places
+    for e in sub.errors:
+        report.fail(e)
+    if sub.real_coordinates or sub.places:
+        report.patches.extend(_free(box))
 
 
 def _keys(data: bytes, start: int, end: int, report: MediaReport) -> list[bytes] | None:

@@ -140,12 +140,12 @@ def _walk_trailer(data: bytes, lo: int, hi: int, report: MediaReport, walked: li
     network's country), else a motion photo's MP4 appended after the picture (Google's MicroVideo and Motion Photo
     formats). The other pictures the MPF index lists were walked already (`walked`)."""
     if data[hi - 4:hi] == b"SEFT" and hi - lo >= 8:
-        _seft(data, lo, hi, report, walked)
+        seft(data, lo, hi, report, walked)
         return
     _mp4_at_end(data, lo, hi, report)
 
 
-def _seft(data: bytes, lo: int, hi: int, report: MediaReport, walked: list[int]) -> None:
+def seft(data: bytes, lo: int, hi: int, report: MediaReport, walked: list[int]) -> None:
     """ExifTool's Samsung.pm: ... blocks ..., "SEFH" directory, its length (u32 LE), "SEFT". Each directory entry:
     type (u16 at +2), distance back from the directory to the block (u32), block size (u32); each block: 4 bytes,
     name length (u32), name, data."""

@@ -14,7 +14,7 @@ from .checks import found_and_stripped, no_location
 from .test_isobmff import ISO6709, ZERO, mp4
 from .test_png import chunk
 
-FORMATS = ("JPEG", "PNG", "MP4", "WEBP")
+FORMATS = ("JPEG", "PNG", "MP4", "WEBP", "JXL", "HEIF")
 
 LAT, LON = SHEFFIELD
 
@@ -327,3 +327,46 @@ def test_a_place_word_in_another_makers_note_is_not_read():
     def build(at: int) -> bytes:  # Panasonic's layout without its header: some other maker's IFD
         return b"OtherMaker\0\0" + panasonic(b"Sheffield", b"Winter Garden")(at)[12:]
     no_location(with_maker_note(build), "JPEG")
+
+
+# ---------------------------------------------------------------- JPEG XL's compressed boxes, Samsung's HEIC boxes
+
+def jxl_brob(inner: bytes, payload: bytes) -> bytes:
+    import brotlicffi
+    return (b"\0\0\0\x0cJXL \r\n\x87\n" + box(b"ftyp", b"jxl \0\0\0\0jxl ")
+            + box(b"brob", inner + brotlicffi.compress(payload)) + box(b"jxlc", b"\xff\x0a" + b"\0" * 32))
+
+
+def test_gps_in_a_compressed_jpeg_xl_exif_box_is_found_and_the_box_freed():
+    data = jxl_brob(b"Exif", b"\0\0\0\0" + exif_blob(gps_ifd(LAT, LON))[6:])
+    cleaned = found_and_stripped(data, "JXL")
+    assert b"brob" not in cleaned and b"jxlc" in cleaned
+
+
+@pytest.mark.parametrize("data, why", [
+    (jxl_brob(b"Exif", b"\0\0\0\0" + exif_blob(ZERO)[6:]), "a compressed Exif box at (0, 0)"),
+    (jxl_brob(b"jbrd", b"GPSLatitude 53.38 GPSLongitude -1.45"), "a compressed box of another kind"),
+])
+def test_jpeg_xl_compressed_near_misses(data, why):
+    no_location(data, "JXL")
+
+
+def test_a_compressed_jpeg_xl_box_that_is_a_bomb_or_broken_is_never_clean():
+    import brotlicffi
+    head = b"\0\0\0\x0cJXL \r\n\x87\n" + box(b"ftyp", b"jxl \0\0\0\0jxl ")
+    bomb = head + box(b"brob", b"Exif" + brotlicffi.compress(b"\0" * (12 << 20), quality=1))
+    broken = head + box(b"brob", b"Exif" + brotlicffi.compress(exif_blob(gps_ifd(LAT, LON)))[:-6])
+    for data in (bomb, broken):
+        report = media.inspect(data)
+        assert report.errors, report
+        with pytest.raises(media.StripError):
+            media.strip(data)
+
+
+def test_gps_in_a_samsung_heic_motion_photo_and_trailer_box_is_found():
+    from .test_isobmff import heif
+    video = mp4(box(b"@xyz", struct.pack(">HH", len(ISO6709), 0x15c7) + ISO6709))
+    found_and_stripped(heif(b"heic", ZERO) + box(b"mpvd", video), "HEIF")
+    trailer = seft((0x0001, b"DualShot_1", jpeg_with_gps(gps_ifd(LAT, LON))))
+    found_and_stripped(heif(b"heic", ZERO) + box(b"sefd", trailer), "HEIF")
+    no_location(heif(b"heic", ZERO) + box(b"mpvd", mp4(b"")), "HEIF")
