@@ -1156,6 +1156,7 @@ async function noteStatus(patch) {
 }
 
 async function noteError(e) {
+  if (e.kind === "auth") await storage.session.set({ nativeHost: null }); // a rotated token: ask the host again
   if (["unreachable", "timeout", "auth", "origin", "host"].includes(e.kind)) {
     await noteStatus({ reachable: false, configured: true, error: e.message, errorKind: e.kind });
   }

@@ -17,6 +17,8 @@ from local_service import deploy
 from local_service.app import create_app
 from local_service.services import Services
 from rules import load_config
+from rules.record.keys import TOKEN_FILE
+from rules.record.keys import rotate as rotate_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 EXT = ROOT / "extension"
@@ -59,16 +61,29 @@ def deployed(tmp_path):
     dep = deploy.Deployment.__new__(deploy.Deployment)
     dep.extension_id = ext_id
     (hosts / f"{deploy.HOST_NAME}.json").write_text(json.dumps(dep.native_host_manifest(str(wrapper))))
-    yield ext_id, profile, svc
-    server.shutdown()
-    server.server_close()
-    svc.store.close()
+    state = {"server": server, "svc": svc}
+
+    def rotate():
+        """A new token for this account (postguard's keys.rotate) and the service restarted with it, same port."""
+        state["server"].shutdown()
+        state["server"].server_close()
+        state["svc"].store.close()
+        rotate_secret(config, TOKEN_FILE)
+        state["svc"] = Services.open(config, database=f"sqlite:///{tmp_path / 'events.sqlite3'}", user="teacher1")
+        state["server"] = make_server("127.0.0.1", port, create_app({"TESTING": True}, state["svc"]), threaded=True)
+        threading.Thread(target=state["server"].serve_forever, daemon=True).start()
+        return state["svc"]
+
+    yield ext_id, profile, svc, rotate
+    state["server"].shutdown()
+    state["server"].server_close()
+    state["svc"].store.close()
 
 
 def test_extension_connects_through_the_native_host_with_no_token_typed(deployed):
     from playwright.sync_api import sync_playwright
 
-    ext_id, profile, svc = deployed
+    ext_id, profile, svc, rotate = deployed
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(profile), executable_path=str(CHROMIUM), headless=True,
@@ -85,8 +100,18 @@ def test_extension_connects_through_the_native_host_with_no_token_typed(deployed
                 return chrome.runtime.sendMessage({ type: "settings-changed" });
             }""")
             session = worker.evaluate("chrome.storage.session.get('nativeHost')")
+            # The token rotated: a refused call drops the host's old answer, and the next one asks the host again
+            # (without that, the old token would stay until the browser restarts).
+            rotated = rotate()
+            for _ in range(10):
+                again = page.evaluate('chrome.runtime.sendMessage({ type: "settings-changed" })')
+                if again["reachable"]:
+                    break
+            session2 = worker.evaluate("chrome.storage.session.get('nativeHost')")
         finally:
             context.close()
     assert status["configured"] and status["reachable"], status
     assert "token" in status["managed"] and status["settings"]["token"] == "set"
     assert session["nativeHost"]["values"]["token"] == svc.token
+    assert again["reachable"], again
+    assert session2["nativeHost"]["values"]["token"] == rotated.token != svc.token
