@@ -8,9 +8,11 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
+from proxy_addon.har import scan_har
+from rules import Engine, load_pack
 from rules.field_decoding import is_jwt, jwt_claims, jwt_claims_in
 
-from .test_school_email import MASKED, PERSONAL, SCHOOL, b64url, google_rpc, hits, jwt
+from .test_school_email import CONFIG, MASKED, PERSONAL, SCHOOL, b64url, google_rpc, hits, jwt
 
 FORM = "application/x-www-form-urlencoded"
 MS_AUTHORIZE = ("https://login.microsoftonline.com/common/oauth2/v2.0/authorize?" + urlencode({
@@ -189,3 +191,29 @@ def test_tokens_inside_a_text_are_found_bounded():
     many = " ".join(jwt(dict(GOOGLE_CLAIMS, sub=str(i))) for i in range(10))
     assert len(jwt_claims_in(many)) == 4
     assert jwt_claims_in("x" * (70 << 10) + " " + jwt(GOOGLE_CLAIMS)) == []  # past MAX_SCAN: not read
+
+
+def test_har_audit_finds_the_microsoft_sign_in_by_its_referer(tmp_path):
+    """scan-har reads the Referer as the proxy does: the authorize page (no hint: allowed) and then the username
+    posted from it (the school address, bound for LinkedIn: found)."""
+    def entry(method, url, headers, body=""):
+        req = {"method": method, "url": url, "httpVersion": "HTTP/2", "cookies": [], "queryString": [],
+               "headersSize": -1, "bodySize": len(body), "headers": [{"name": k, "value": v} for k, v in headers]}
+        if body:
+            req["postData"] = {"mimeType": "application/json", "text": body}
+        return {"startedDateTime": "2026-08-01T09:00:00.000Z", "time": 1, "request": req,
+                "response": {"status": 200, "statusText": "", "httpVersion": "HTTP/2", "cookies": [], "headers": [],
+                             "content": {"size": 0, "mimeType": "text/html"}, "redirectURL": "", "headersSize": -1,
+                             "bodySize": 0}, "cache": {}, "timings": {"send": 0, "wait": 1, "receive": 0}}
+
+    entries = [entry("GET", MS_AUTHORIZE, []),
+               entry("POST", "https://login.microsoftonline.com/common/GetCredentialType?mkt=en-GB",
+                     [("Content-Type", "application/json"), ("Referer", MS_AUTHORIZE)],
+                     json.dumps({"username": SCHOOL, "isOtherIdpSupported": True}))]
+    har = tmp_path / "sign-in.har"
+    har.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"},
+                                       "entries": entries}}))
+    results = list(scan_har(str(har), Engine(CONFIG, load_pack("default"))))
+    assert [len(r["findings"]) for r in results] == [0, 1] and not any(r["error"] for r in results)
+    ev = results[1]["findings"][0]["evidence"]
+    assert (ev["platform"], ev["kind"], ev["provider"]) == ("LinkedIn", "login", "Microsoft")

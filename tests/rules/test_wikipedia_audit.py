@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+import rules.detectors.wikipedia as wikipedia
+
 from .test_wikipedia import ANON, FORM, JPEG, JSON, TOKEN, hits, multipart, MULTIPART, one_hit, request
 
 RAW_TOKEN = TOKEN.replace("%2B%5C", "+\\")
@@ -212,7 +214,6 @@ def test_audited_near_miss_is_not_an_edit(case):
 
 def test_a_get_that_is_not_a_rollback_is_never_parsed(monkeypatch):
     """Every page view is a GET: only one naming a rollback reaches the classifier."""
-    import rules.detectors.wikipedia as wikipedia
     calls = []
     monkeypatch.setattr(wikipedia, "classify", lambda *a: calls.append(a))
     hits(request("GET", "https://en.wikipedia.org/w/index.php?title=Foo&action=edit", "", b""))
