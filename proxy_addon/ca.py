@@ -60,10 +60,22 @@ def protect(folder: Path) -> None:
             os.chmod(path, 0o600)
 
 
+def key_readers(cert: Path) -> str:
+    """Who can read the CA's private key beside `cert`, in words, from its file mode."""
+    key = cert.with_name(KEY_FILES[0])
+    try:
+        mode = stat.S_IMODE(key.stat().st_mode)
+    except OSError:
+        return "not found"
+    if os.name != "posix" or not mode & 0o077:
+        return "its owner only"
+    return "everyone on this laptop" if mode & 0o004 else "its owner and its group (this laptop's accounts)"
+
+
 def instructions(cert: Path, pac_url: str) -> str:
     nss = Path.home() / ".pki" / "nssdb"
     return f"""PostGuard's proxy certificate: {cert}
-(the private key beside it is readable by you only; never copy it off this laptop)
+(the private key beside it is readable by {key_readers(cert)}; never copy it off this laptop)
 
 Make the browsers trust it (once per laptop):
   Debian/Ubuntu (system):   sudo cp {cert} /usr/local/share/ca-certificates/postguard.crt && sudo update-ca-certificates

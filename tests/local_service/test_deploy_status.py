@@ -115,3 +115,11 @@ def test_status_prints_the_setup_in_words(tmp_path, capsys):
     assert main(["status", "--config", str(config.path)]) == 0
     out = capsys.readouterr().out
     assert "this laptop's setup" in out and "proxy certificate: NO" in out and "service running: NO" in out
+
+
+@pytest.mark.parametrize("mode,words", [(0o600, "its owner only"), (0o640, "its group"), (0o644, "everyone")])
+def test_ca_instructions_say_who_can_read_the_key(tmp_path, mode, words):
+    config = _config(tmp_path)
+    cert = ca.ensure_ca(config)
+    (cert.parent / "mitmproxy-ca.pem").chmod(mode)
+    assert words in ca.instructions(cert, "http://127.0.0.1:1/proxy.pac").split("\n")[1]
