@@ -19,6 +19,7 @@ import requests
 from werkzeug.serving import make_server
 
 from local_service import accounts, sso
+from local_service.app import create_app
 from local_service.server import create_server_app
 from local_service.services import Services
 from rules.config import ConfigError, parse_config
@@ -66,20 +67,22 @@ def set_user(base, sub, **claims):
 class Dashboard:
     """The trust server's app served on 127.0.0.1, with events of schools A and B."""
 
-    def __init__(self, tmp_path, provider, issuers=None, groups=()):
+    def __init__(self, tmp_path, provider, issuers=None, groups=(), laptop=False):
         self.port = _free_port()
         callback = f"http://127.0.0.1:{self.port}/admin/sso/trust/callback"
         reg = requests.post(f"{provider}/oauth2/clients", json={"redirect_uris": [callback]}, timeout=10).json()
         secret = tmp_path / "client-secret"
         secret.write_text(reg["client_secret"] + "\n")
-        config = parse_config({"data_dir": str(tmp_path / "server"), "sso": {
+        config = parse_config({"data_dir": str(tmp_path / "server"), "school": {"name": "A"}, "sso": {
             "providers": [{"name": "trust", "kind": "oidc", "label": "the trust's account",
                            "client_id": reg["client_id"], "client_secret_file": str(secret),
                            "metadata_url": f"{provider}/.well-known/openid-configuration",
                            "issuers": issuers or [provider]}],
             "groups": list(groups)}})
-        self.svc = Services.open(config, database=f"sqlite:///{tmp_path / 'server.sqlite3'}", token="-", user="s")
-        self.app = create_server_app(self.svc, {"SECRET_KEY": "sso-test"})
+        self.svc = Services.open(config, database=f"sqlite:///{tmp_path / 'server.sqlite3'}", token="t" * 20,
+                                 user="s")
+        self.app = (create_app({"SECRET_KEY": "sso-test"}, self.svc) if laptop  # a laptop's dashboard: school A's
+                    else create_server_app(self.svc, {"SECRET_KEY": "sso-test"}))
         self.store = self.svc.store
         evs = make_events(12)
         self.store.append(evs)
@@ -179,6 +182,22 @@ def test_the_dsl_of_school_a_sees_nothing_of_school_b_and_is_audited(dashboard, 
     browser.get(f"{dashboard.base}/admin/people/amy", timeout=10)
     for action in ("view_events", "view_person", "export_jsonl"):
         assert {a["actor"] for a in audits(dashboard.store, action)} == {"dsl@a.sch.uk"}, action
+
+
+def test_a_laptops_dashboard_signs_in_the_same_way(tmp_path, provider):
+    d = Dashboard(tmp_path, provider, laptop=True)
+    try:
+        accounts.add(d.store, "dsl@a.sch.uk", "dsl", ["A"])
+        accounts.add(d.store, "dsl@b.sch.uk", "dsl", ["B"])
+        set_user(provider, "laptop-dsl-a", email="dsl@a.sch.uk")
+        set_user(provider, "laptop-dsl-b", email="dsl@b.sch.uk")
+        browser, back = d.sign_in("laptop-dsl-a", "/admin/events")
+        assert back.status_code == 302 and browser.get(f"{d.base}/admin/events", timeout=10).status_code == 200
+        browser, back = d.sign_in("laptop-dsl-b", "/admin/events")  # this laptop is school A's
+        assert back.status_code == 302 and browser.get(f"{d.base}/admin/events", timeout=10).status_code == 403
+        assert [a["actor"] for a in audits(d.store, "view_events")] == ["dsl@a.sch.uk"]
+    finally:
+        d.close()
 
 
 def test_someone_with_no_account_and_no_group_is_refused(dashboard, provider):
