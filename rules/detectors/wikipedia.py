@@ -163,6 +163,8 @@ FORM_SAVES = (
                                ("wpEditToken",)), titles=WIKIBASE_FORM_TITLE),
     FormSave("Wikibase form", (("id",), ("site",), ("page",), ("wpEditToken",)), titles=WIKIBASE_FORM_TITLE),
     FormSave("Wikibase form", (("fromid",), ("toid",), ("wpEditToken",)), titles=WIKIBASE_FORM_TITLE),
+    FormSave("Wikibase form", (("from-id",), ("to-id",), ("wpEditToken",)),
+             titles=(("from-id", "{}"),)),  # WikibaseLexeme's Special:MergeLexemes
     # EntitySchema (Wikidata): its edit action and special pages
     FormSave("EntitySchema", (("wpschema-text",), ("wpEditToken",)), actions=frozenset({"submit", "edit"})),
     FormSave("EntitySchema", (("schema-text",), ("languagecode",), ("wpEditToken",)), titles=ENTITY_SCHEMA_TITLE),
