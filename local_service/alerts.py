@@ -29,7 +29,7 @@ import ssl
 import stat
 import threading
 import time as _time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -50,7 +50,8 @@ ATTEMPTS = 4  # a mail is tried at most this many times
 WAIT_S = 2.0  # then 2, 4, 8 s between attempts (at most MAX_WAIT_S)
 MAX_WAIT_S = 60.0
 TIMEOUT_S = 10
-CHANNELS = {"mail": "Alert e-mail", "webhook": "Alert webhook", "syslog": "Syslog (SIEM)"}  # how each is named on the dashboard
+# how each channel is named on the dashboard
+CHANNELS = {"mail": "Alert e-mail", "webhook": "Alert webhook", "syslog": "Syslog (SIEM)"}
 
 
 class MailSetupError(Exception):
