@@ -183,7 +183,6 @@ VIEWS: dict[str, tuple[str | None, str | None]] = {
     "triage.queue": ("events", None),
     "triage.post": ("events", "triage"),
 }
-EVENT_VIEWS = {name for name, (read, _) in VIEWS.items() if read == "events"}
 DEFAULT_NEEDS = ROLES["trust_admin"] | ROLES["dpo"]
 
 

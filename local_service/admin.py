@@ -69,12 +69,13 @@ def _require_login():
 
 
 def _allowed(account: accounts.Account) -> bool:
-    """The account holds what this view needs; for a person's events on a laptop, for this laptop's school."""
-    if not all(account.can(p) for p in accounts.needs(request.endpoint, request.method)):
-        return False
-    if request.endpoint in accounts.EVENT_VIEWS and not current_app.config.get("FLEET"):
-        return account.may_see_school("events", services().config.school.name)
-    return True
+    """The account holds what this view needs: on a laptop, for this laptop's school; on the trust server for some
+    school (the views then show only the account's schools)."""
+    needs = accounts.needs(request.endpoint, request.method)
+    if current_app.config.get("FLEET"):
+        return all(account.can(p) for p in needs)
+    school = services().config.school.name
+    return all(account.may_see_school(p, school) for p in needs)
 
 
 def _forbidden():
