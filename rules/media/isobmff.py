@@ -11,7 +11,7 @@ import struct
 
 import brotlicffi
 
-from . import gpmf, jpeg, jumbf, tiff, xmp  # jpeg imports this module too: names reached at call time
+from . import gpmf, insta360, jpeg, jumbf, tiff, xmp  # jpeg imports this module too: names reached at call time
 from .boxes import Box, boxes  # noqa: F401  (Box: re-exported)
 from .report import Budget, Coordinate, MediaReport, OverBudget, Patch, Place, Spliced, blank, safely
 
@@ -40,6 +40,10 @@ MAX_ITEMS_BYTES = 32 << 20  # bytes read from all Exif and XMP items of one file
 def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
     # One budget for the whole file: many meta boxes, each with an iloc or pointing at the same large item, must not
     # each get their own.
+    trailer = insta360.found(data, start, end)  # Insta360's videos end with their GPS log after the last box
+    if trailer is not None:
+        safely(report, "Insta360 trailer", insta360.parse, data, start, end, report)
+        end = trailer
     _walk(data, start, end, report, 0, None, budget=_Budgets())
 
 
@@ -74,6 +78,8 @@ def _walk(data: bytes, start: int, end: int, report: MediaReport, depth: int, pa
             safely(report, "3GPP loci", _loci, data, box, report)
         elif parent == b"ilst" and keys and t[:2] == b"\0\0":
             _keyed(data, box, keys, report)
+        elif t == b"xml " and parent == b"meta" and depth > 0:  # an ISO meta box's XMLBox (FullBox): XMP
+            safely(report, "XMP", xmp.parse, data, box.body + 4, box.end, report, "XMP (meta xml)")
         elif t == b"XMP_" or (t == b"uuid" and box.uuid == XMP_UUID):
             safely(report, "XMP", xmp.parse, data, box.body, box.end, report, "XMP (QuickTime)")
         elif t == b"uuid" and box.uuid == CANON_UUID:

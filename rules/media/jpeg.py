@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import struct
 
-from . import gpmf, iptc, isobmff, jumbf, tiff, xmp
+from . import gpmf, insta360, iptc, isobmff, jumbf, tiff, xmp
 from .report import MediaReport, Place, Spliced, blank, safely
 
 XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"
 EXT_XMP_ID = b"http://ns.adobe.com/xmp/extension/\0"
 PHOTOSHOP_ID = b"Photoshop 3.0\0"
 STANDALONE = set(range(0xD0, 0xDA)) | {0x01, 0xFF}
+XMP_OPENINGS = (b"<x:xmpmeta", b"<x:xapmeta", b"<rdf:RDF", b"<exif:")
 
 
 def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool = False) -> None:
@@ -63,6 +64,12 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool
                     guid = bytes(data[p:p + 32])
                     offset = struct.unpack_from(">I", data, p + 36)[0]
                     extended.setdefault(guid, []).append((offset, p + 40, seg_end))
+            elif head.startswith(b"http") or any(w in data[body:min(seg_end, body + 512)] for w in XMP_OPENINGS):
+                # XMP under another name than Adobe's (ExifTool reads any APP1 that starts "http" or holds
+                # "<exif:" as XMP): from its first tag
+                first = data.find(b"<", body, seg_end)
+                if first >= 0:
+                    safely(report, "XMP", xmp.parse, data, first, seg_end, report, "XMP (APP1)")
         elif marker == 0xE2 and data[body:body + 4] == b"MPF\0" and not embedded:
             safely(report, "MPF", _mpf, data, body + 4, end, others)
         elif marker == 0xED and data[body:body + 14] == PHOTOSHOP_ID:
@@ -137,11 +144,18 @@ def _trailer(data: bytes, sos: int, end: int) -> tuple[int, int] | None:
 
 def _walk_trailer(data: bytes, lo: int, hi: int, report: MediaReport, walked: list[int]) -> None:
     """Samsung's SEFT trailer (its blocks: other pictures with their own EXIF, the motion photo's MP4, the mobile
-    network's country), else a motion photo's MP4 appended after the picture (Google's MicroVideo and Motion Photo
-    formats). The other pictures the MPF index lists were walked already (`walked`)."""
+    network's country); else Insta360's trailer (its GPS log), a picture appended after this one, and a motion
+    photo's MP4 at the end (Google's MicroVideo and Motion Photo formats). The other pictures the MPF index lists
+    were walked already (`walked`)."""
     if data[hi - 4:hi] == b"SEFT" and hi - lo >= 8:
         seft(data, lo, hi, report, walked)
         return
+    insta = insta360.found(data, lo, hi)
+    if insta is not None:
+        insta360.parse(data, lo, hi, report)
+        hi = insta
+    if data[lo:lo + 3] == b"\xff\xd8\xff" and lo not in walked:  # another picture after this one, not in an MPF
+        parse(data, lo, hi, report, embedded=True)
     _mp4_at_end(data, lo, hi, report)
 
 
