@@ -4,7 +4,7 @@ are posted from), an earlier ID token as id_token_hint, ID tokens that do not st
 or carry "Bearer ", and the password grants and sign-up steps the registry missed; with their near misses."""
 import base64
 import json
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 
@@ -12,7 +12,7 @@ from proxy_addon.har import scan_har
 from rules import Engine, load_pack
 from rules.field_decoding import is_jwt, jwt_claims, jwt_claims_in
 
-from .test_school_email import CONFIG, MASKED, PERSONAL, SCHOOL, b64url, google_rpc, hits, jwt
+from .test_school_email import CONFIG, MASKED, PERSONAL, SCHOOL, SHAPES, b64url, google_rpc, hits, jwt
 
 FORM = "application/x-www-form-urlencoded"
 MS_AUTHORIZE = ("https://login.microsoftonline.com/common/oauth2/v2.0/authorize?" + urlencode({
@@ -217,3 +217,30 @@ def test_har_audit_finds_the_microsoft_sign_in_by_its_referer(tmp_path):
     assert [len(r["findings"]) for r in results] == [0, 1] and not any(r["error"] for r in results)
     ev = results[1]["findings"][0]["evidence"]
     assert (ev["platform"], ev["kind"], ev["provider"]) == ("LinkedIn", "login", "Microsoft")
+
+
+def _other_encoding(request_):
+    """The same request with its body sent the other way: a form as JSON, a flat JSON object as a form."""
+    method, url, headers, body = request_
+    ctype = headers.get("Content-Type", "")
+    if ctype == FORM:
+        return method, url, {"Content-Type": "application/json"}, json.dumps(dict(parse_qsl(body.decode()))).encode()
+    doc = json.loads(body) if body else None
+    if isinstance(doc, dict) and all(isinstance(v, (str, int, bool)) for v in doc.values()):
+        return method, url, {"Content-Type": FORM}, urlencode(doc).encode()
+    return None
+
+
+REENCODED = [(platform, kind, other) for platform, kinds in SHAPES.items() for kind, build in kinds.items()
+             for other in [_other_encoding(build(SCHOOL))] if other is not None]
+
+
+@pytest.mark.parametrize("platform,kind,request_", REENCODED, ids=[f"{p}-{k}" for p, k, _ in REENCODED])
+def test_every_sign_up_and_login_is_found_in_the_other_encoding_too(platform, kind, request_):
+    found = hits(request_)
+    assert len(found) == 1, found
+    assert (found[0].evidence["platform"], found[0].evidence["kind"]) == (platform, kind)
+
+
+def test_reencoding_covers_most_platforms():
+    assert len({p for p, _, _ in REENCODED}) >= 15
