@@ -11,6 +11,7 @@ from markupsafe import escape
 
 from local_service import auth as admin_auth
 from local_service import charts
+from local_service.words import rule_name
 from rules.record.events import Event, utcnow
 from local_service.export import safe_cell
 from rules.record.store import Filter
@@ -480,7 +481,7 @@ def test_settings_show_the_pack_in_use(client, auth, app):
     pack = app.extensions["postguard"].engine.pack
     assert str(escape(pack.name)) in html and pack.id in html
     for rule_id, spec in pack.rules.items():
-        assert f"<code>{rule_id}</code>" in html
+        assert f'{escape(rule_name(rule_id))} <code class="rule-id">{rule_id}</code>' in html  # in words, then the id
     assert "sanitise" in html and "high" in html
 
 
