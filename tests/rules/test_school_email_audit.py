@@ -86,6 +86,14 @@ FOUND = [
             "continue": "https://accounts.google.com/o/oauth2/v2/auth?" + urlencode({
                 "client_id": "1", "redirect_uri": "https://www.pinterest.com/oauth/google/"}),
             "flowName": "GeneralOAuthFlow"})), "Pinterest", "login", "Google"),
+    ("WS-Federation sign-in on login.live.com, returning by wreply", (
+        "GET", "https://login.live.com/login.srf?" + urlencode({
+            "wa": "wsignin1.0", "wreply": "https://www.pinterest.com/oauth/microsoft/", "login_hint": SCHOOL}), {},
+        b""), "Pinterest", "oauth", "Microsoft"),
+    ("WS-Federation on Entra ID, school tenant, returning to Discord", (
+        "GET", "https://login.microsoftonline.com/stmarys-angels.sch.uk/wsfed?" + urlencode({
+            "wa": "wsignin1.0", "wtrealm": "urn:discord", "wreply": "https://discord.com/sso/callback"}), {}, b""),
+     "Discord", "oauth", "Microsoft"),
     ("Reddit's OAuth password grant", post("https://www.reddit.com/api/v1/access_token", {
         "grant_type": "password", "username": SCHOOL, "password": "Tr0ub4dor&3"}), "Reddit", "login", None),
     ("Instagram sign-up's first step, check_email", post("https://www.instagram.com/api/v1/web/accounts/check_email/",
@@ -137,6 +145,8 @@ NOT_FOUND = [
         google_rpc("V1UmUe", [None, SCHOOL, 1]),
         referer="https://accounts.google.com/v3/signin/identifier?" + urlencode({
             "continue": "https://classroom.google.com/", "flowName": "GlifWebSignIn"}))),
+    ("WS-Federation to SharePoint", ("GET", "https://login.microsoftonline.com/stmarys-angels.sch.uk/wsfed?" + urlencode(
+        {"wa": "wsignin1.0", "wreply": "https://stmarys.sharepoint.com/_trust/"}), {}, b"")),
     ("a personal address on the Entra ID form to LinkedIn", ms_login_form(PERSONAL, MS_AUTHORIZE)),
     ("Apple widget with a personal Apple ID", post("https://appleid.apple.com/appleauth/auth/signin/init", {
         "accountName": PERSONAL, "protocols": ["s2k"]}, "application/json", APPLE_AUTHORIZE)),
