@@ -145,8 +145,9 @@ NOT_FOUND = [
         google_rpc("V1UmUe", [None, SCHOOL, 1]),
         referer="https://accounts.google.com/v3/signin/identifier?" + urlencode({
             "continue": "https://classroom.google.com/", "flowName": "GlifWebSignIn"}))),
-    ("WS-Federation to SharePoint", ("GET", "https://login.microsoftonline.com/stmarys-angels.sch.uk/wsfed?" + urlencode(
-        {"wa": "wsignin1.0", "wreply": "https://stmarys.sharepoint.com/_trust/"}), {}, b"")),
+    ("WS-Federation to SharePoint", (
+        "GET", "https://login.microsoftonline.com/stmarys-angels.sch.uk/wsfed?" + urlencode(
+            {"wa": "wsignin1.0", "wreply": "https://stmarys.sharepoint.com/_trust/"}), {}, b"")),
     ("a personal address on the Entra ID form to LinkedIn", ms_login_form(PERSONAL, MS_AUTHORIZE)),
     ("Apple widget with a personal Apple ID", post("https://appleid.apple.com/appleauth/auth/signin/init", {
         "accountName": PERSONAL, "protocols": ["s2k"]}, "application/json", APPLE_AUTHORIZE)),
