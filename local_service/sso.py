@@ -51,7 +51,8 @@ def init_app(app, config) -> None:
     for p in config.sso.providers:
         client = oauth.register(name=p.name, client_id=p.client_id, client_secret=_secret(p),
                                 server_metadata_url=p.metadata_url or METADATA[p.kind],
-                                client_kwargs={"scope": "openid email profile", "default_timeout": TIMEOUT_S})
+                                client_kwargs={"scope": "openid email profile", "default_timeout": TIMEOUT_S,
+                                               "code_challenge_method": "S256"})
         providers[p.name] = Provider(p, p.label or LABELS.get(p.kind, p.name), client)
     app.extensions["postguard_sso"] = providers
     app.register_blueprint(bp)

@@ -111,6 +111,7 @@ class Dashboard:
         assert r.status_code == 302
         authorize = r.headers["Location"]
         assert authorize.startswith("http://localhost:") and "nonce=" in authorize and "state=" in authorize
+        assert "code_challenge_method=S256" in authorize and "code_challenge=" in authorize  # PKCE
         assert browser.get(authorize, timeout=10).status_code == 200  # the provider's sign-in page
         r = browser.post(authorize, data={"sub": sub}, allow_redirects=False, timeout=10)
         assert r.status_code == 302 and r.headers["Location"].startswith(f"{self.base}/admin/sso/trust/callback?")
