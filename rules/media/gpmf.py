@@ -13,7 +13,8 @@ from .report import Coordinate, MediaReport, Patch, blank
 FIRST_SAMPLES = 8
 
 
-def track(data: bytes, trak, report: MediaReport) -> None:
+def timed_samples(data: bytes, trak, report: MediaReport, entry: bytes) -> list[tuple[int, int]] | None:
+    """The (start, end) of each sample of a timed-metadata track whose sample entry is `entry`, else None."""
     found = {}
 
     def walk(lo, hi, depth=0):
@@ -25,9 +26,15 @@ def track(data: bytes, trak, report: MediaReport) -> None:
 
     walk(trak.body, trak.end)
     stsd = found.get(b"stsd")
-    if not stsd or data[stsd.body + 12:stsd.body + 16] != b"gpmd":
+    if not stsd or data[stsd.body + 12:stsd.body + 16] != entry:
+        return None
+    return list(_samples(data, found))
+
+
+def track(data: bytes, trak, report: MediaReport) -> None:
+    samples = timed_samples(data, trak, report, b"gpmd")
+    if samples is None:
         return
-    samples = list(_samples(data, found))
     seen_position = False
     for i, (lo, hi) in enumerate(samples):
         hi = min(hi, len(data))

@@ -14,7 +14,7 @@ from .checks import found_and_stripped, no_location
 from .test_isobmff import ISO6709, ZERO, mp4
 from .test_png import chunk
 
-FORMATS = ("JPEG", "PNG", "MP4", "WEBP", "JXL", "HEIF")
+FORMATS = ("JPEG", "PNG", "MP4", "WEBP", "JXL", "HEIF")  # and MOV, AVIF through the same walkers
 
 LAT, LON = SHEFFIELD
 
@@ -441,3 +441,51 @@ def test_premieres_shot_location_is_a_place():
     assert [(p.field, p.value) for p in media.inspect(data).places] == [("XMP xmpDM:shotLocation",
                                                                          "Whirlow Hall Farm")]
     assert media.inspect(media.strip(data)).places == []
+
+
+# ---------------------------------------------------------------- Sony's rtmd timed metadata
+
+def rtmd_sample(lat: float, lon: float, gps: bool = True) -> bytes:
+    def tag(t: int, value: bytes) -> bytes:
+        return struct.pack(">HH", t, len(value)) + value
+
+    def dms(v: float) -> bytes:
+        d = int(abs(v)); m = int((abs(v) - d) * 60); s = round((abs(v) - d - m / 60) * 3600 * 1000)
+        return struct.pack(">6I", d, 1, m, 1, s, 1000)
+    header = struct.pack(">H", 0x1c) + b"\0" * 0x1a
+    body = b"\x06\x0e\x2b\x34\x02\x53" + b"\0" * 10 + tag(0x8115, b"\0\x64")
+    if gps:
+        body += tag(0x8500, b"\x02\x02\0\0") + tag(0x8501, b"N" if lat >= 0 else b"S") + tag(0x8502, dms(lat)) + \
+            tag(0x8503, b"E" if lon >= 0 else b"W") + tag(0x8504, dms(lon))
+    return header + body + b"\0\0\0\0"
+
+
+def rtmd_mp4(samples: list[bytes]) -> bytes:
+    """An MP4 with one timed-metadata track whose sample entry is `rtmd`, its samples in one chunk in mdat."""
+    from .test_isobmff import ftyp, full_box
+    head = ftyp(b"XAVC")
+
+    def moov(offset: int) -> bytes:
+        stsd = full_box(b"stsd", struct.pack(">I", 1) + box(b"rtmd", b"\0" * 8))
+        stsz = full_box(b"stsz", struct.pack(">II", 0, len(samples)) + b"".join(struct.pack(">I", len(s))
+                                                                          for s in samples))
+        stco = full_box(b"stco", struct.pack(">II", 1, offset))
+        stsc = full_box(b"stsc", struct.pack(">IIII", 1, 1, len(samples), 1))
+        stbl = box(b"stbl", stsd + stsz + stco + stsc)
+        return box(b"moov", box(b"mvhd", b"\0" * 100) + box(b"trak", box(b"mdia", box(b"minf", stbl))))
+
+    offset = len(head) + len(moov(0)) + 8
+    return head + moov(offset) + box(b"mdat", b"".join(samples))
+
+
+def test_gps_in_sonys_rtmd_track_is_found_and_blanked_in_every_frame():
+    data = rtmd_mp4([rtmd_sample(LAT, LON), rtmd_sample(LAT + 1e-4, LON), rtmd_sample(LAT + 2e-4, LON)])
+    report = media.inspect(data)
+    assert len(report.real_coordinates) == 1 and report.real_coordinates[0].source == "Sony rtmd GPS"
+    found_and_stripped(data, "MP4")
+    assert b"\x85\x02\x00\x18\x00\x00\x00\x35" not in media.strip(data)  # no frame keeps its latitude
+
+
+def test_sony_rtmd_without_gps_is_not_a_location():
+    no_location(rtmd_mp4([rtmd_sample(0, 0, gps=False)] * 3), "MP4")
+    no_location(rtmd_mp4([rtmd_sample(0, 0)]), "MP4")
