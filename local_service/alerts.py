@@ -435,7 +435,7 @@ class Alerter:
 
     def send_syslog(self, events: list[dict]) -> None:
         try:
-            send_syslog(self.store, self.alerts.syslog, events, wait_s=self.wait_s)
+            send_syslog(self.store, self.alerts.syslog, events, wait_s=self.wait_s, ca_file=self.alerts.syslog_ca_file)
         except Exception as exc:
             log.error("syslog alert failed: %s", describe(exc))  # recorded for the dashboard
 
@@ -624,11 +624,12 @@ def webhook_secret(config: Config, alerts: Alerts | None = None) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def send_syslog(store, url: str, events: list[dict], attempts: int | None = None, wait_s: float = 1.0) -> None:
+def send_syslog(store, url: str, events: list[dict], attempts: int | None = None, wait_s: float = 1.0,
+                ca_file: str = "") -> None:
     """CEF lines for `events` to the syslog listener at `url`; each failure recorded for the dashboard, raised."""
     failures = Failures(store, "syslog")
     try:
-        syslog_cef.SyslogSender(url, wait_s=wait_s).send(
+        syslog_cef.SyslogSender(url, wait_s=wait_s, ca_file=ca_file).send(
             [syslog_cef.rfc5424(syslog_cef.cef(e, words.rule_name(e["rule"])), e["severity"]) for e in events],
             attempts=attempts)
     except Exception as exc:
@@ -650,7 +651,7 @@ def send_test_syslog(store, config: Config) -> None:
     test = {"id": "test", "time": utcnow().isoformat(), "rule": "alert.test", "severity": "info",
             "decision": "recorded", "message": "PostGuard test message from the dashboard's settings page",
             "school": config.school.name}
-    send_syslog(store, config.alerts.syslog, [test], attempts=1)
+    send_syslog(store, config.alerts.syslog, [test], attempts=1, ca_file=config.alerts.syslog_ca_file)
 
 
 def send_test(mailer: Mailer, to: str) -> None:

@@ -1,5 +1,6 @@
-"""Events to a SIEM: syslog (RFC 5424) carrying CEF, over UDP (a datagram a message, RFC 5426) or TCP (octet
-counting, RFC 6587: `LEN SP MESSAGE`), as Microsoft Sentinel's CommonSecurityLog and Splunk read it.
+"""Events to a SIEM: syslog (RFC 5424) carrying CEF, over UDP (a datagram a message, RFC 5426), TCP (octet
+counting, RFC 6587: `LEN SP MESSAGE`) or TLS (RFC 5425, octet counting too), as Microsoft Sentinel's
+CommonSecurityLog and Splunk read it.
 
 CEF is `CEF:0|PostGuard|PostGuard|<version>|<rule>|<name>|<severity 0-10>|<extension>`: in the header `\\` and `|`
 are escaped with a backslash; in the extension `\\`, `=` and newlines (`\\n`, `\\r`). The extension carries only
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import time
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -80,14 +82,19 @@ def octet_frame(message: bytes) -> bytes:
 
 
 class SyslogSender:
-    """Sends messages to `udp://host:port` or `tcp://host:port` (default port 514); TCP is retried with backoff."""
+    """Sends messages to `udp://host:port`, `tcp://host:port` (default port 514) or `tls://host:port` (RFC 5425,
+    default 6514: the certificate checked against `ca_file` or the system's CAs, and its name against the host);
+    TCP and TLS are retried with backoff."""
 
-    def __init__(self, url: str, attempts: int = ATTEMPTS, wait_s: float = 1.0, timeout_s: float = TIMEOUT_S):
+    def __init__(self, url: str, attempts: int = ATTEMPTS, wait_s: float = 1.0, timeout_s: float = TIMEOUT_S,
+                 ca_file: str = ""):
         parts = urlsplit(url)
-        if parts.scheme not in ("udp", "tcp") or not parts.hostname:
-            raise ValueError(f"not udp://HOST[:PORT] or tcp://HOST[:PORT]: {url!r}")
-        self.url, self.proto, self.host, self.port = url, parts.scheme, parts.hostname, parts.port or 514
+        if parts.scheme not in ("udp", "tcp", "tls") or not parts.hostname:
+            raise ValueError(f"not udp://, tcp:// or tls://HOST[:PORT]: {url!r}")
+        self.url, self.proto, self.host = url, parts.scheme, parts.hostname
+        self.port = parts.port or (6514 if parts.scheme == "tls" else 514)
         self.attempts, self.wait_s, self.timeout_s = max(1, attempts), wait_s, timeout_s
+        self.context = ssl.create_default_context(cafile=ca_file or None) if self.proto == "tls" else None
 
     def send(self, messages: list[bytes], attempts: int | None = None) -> None:
         if not messages:
@@ -106,5 +113,7 @@ class SyslogSender:
                 for m in messages:
                     s.sendto(m, (self.host, self.port))
             return
-        with socket.create_connection((self.host, self.port), timeout=self.timeout_s) as s:
-            s.sendall(b"".join(octet_frame(m) for m in messages))
+        with socket.create_connection((self.host, self.port), timeout=self.timeout_s) as raw:
+            s = self.context.wrap_socket(raw, server_hostname=self.host) if self.context else raw
+            with s:
+                s.sendall(b"".join(octet_frame(m) for m in messages))

@@ -27,14 +27,14 @@ def _email(value: str) -> str:
 
 def _syslog(value: str) -> str:
     value = value.strip()
-    if value and not re.fullmatch(r"(udp|tcp)://[^\s/:]+(:\d{1,5})?", value):
-        raise ValueError(f"not udp://HOST[:PORT] or tcp://HOST[:PORT]: {value!r}")
+    if value and not re.fullmatch(r"(udp|tcp|tls)://[^\s/:]+(:\d{1,5})?", value):
+        raise ValueError(f"not udp://, tcp:// or tls://HOST[:PORT]: {value!r}")
     return value
 
 
 Email = Annotated[str, AfterValidator(_email), Label("e-mail address")]
 SeverityName = Annotated[Literal["info", "low", "medium", "high"], Label('"info", "low", "medium" or "high"')]
-Syslog = Annotated[Str, AfterValidator(_syslog), Label("udp:// or tcp:// address")]
+Syslog = Annotated[Str, AfterValidator(_syslog), Label("udp://, tcp:// or tls:// address")]
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -92,9 +92,13 @@ class Alerts(Table):
                                                          "weekly summaries are sent.")
     weekly_day: Annotated[Literal[WEEKDAYS], Label("a day of the week, in lower case")] = Field(
         "monday", description="The day weekly summaries are sent.")
-    syslog: Syslog = Field("", description="A SIEM's syslog listener (RFC 5424 carrying CEF): udp://HOST:PORT, or "
-                                           "tcp://HOST:PORT (octet counting, RFC 6587). Empty: none.",
-                           json_schema_extra={"examples": ["tcp://siem.trust.example:6514"]})
+    syslog: Syslog = Field("", description="A SIEM's syslog listener (RFC 5424 carrying CEF): tls://HOST:PORT (TLS, "
+                                           "RFC 5425, port 6514 by default: best, the lines name staff), "
+                                           "tcp://HOST:PORT (octet counting, RFC 6587) or udp://HOST:PORT (514). "
+                                           "Empty: none.",
+                           json_schema_extra={"examples": ["tls://siem.trust.example:6514"]})
+    syslog_ca_file: Str = Field("", description="The CA certificate (PEM) a tls:// syslog listener's certificate is "
+                                                "checked against; empty: the system's.")
     syslog_severity: SeverityName = Field("low", description="The least severity sent to syslog.")
     webhook_secret_file: Str = Field("", description="The file holding the key that signs webhook requests "
                                                      "(HMAC-SHA256, header PostGuard-Signature: t=TIME,v1=HEX over "

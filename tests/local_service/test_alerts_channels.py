@@ -4,6 +4,7 @@ import http.server
 import json
 import re
 import socketserver
+import ssl
 import threading
 import time
 
@@ -13,6 +14,7 @@ from local_service import syslog_cef, webhooks
 from local_service.alerts import Alerter, send_test_syslog, send_test_webhook
 from rules.alert_config import Alerts
 from rules.record.events import Event
+from tests.tls import self_signed
 
 SYSLOG = re.compile(r"<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) (-|\[.*?\]) (.*)", re.S)
 
@@ -76,7 +78,7 @@ def parse(message: bytes) -> dict:
 class Listener:
     """A syslog receiver: UDP (a message a datagram) or TCP (RFC 6587 octet counting), parsing what arrives."""
 
-    def __init__(self, proto: str):
+    def __init__(self, proto: str, tls=None):
         self.received, self.errors = [], []
         outer = self
 
@@ -94,10 +96,19 @@ class Listener:
                         return
                     outer.take(self.rfile.read(int(length)))
 
-        cls = socketserver.ThreadingUDPServer if proto == "udp" else socketserver.ThreadingTCPServer
+        class TlsServer(socketserver.ThreadingTCPServer):
+            def get_request(self):
+                sock, addr = super().get_request()
+                return tls.wrap_socket(sock, server_side=True), addr
+
+            def handle_error(self, request, client_address):  # a client that refused our certificate
+                outer.errors.append(("handshake", client_address))
+
+        cls = socketserver.ThreadingUDPServer if proto == "udp" else TlsServer if tls else \
+            socketserver.ThreadingTCPServer
         cls.allow_reuse_address = True
         self.server = cls(("127.0.0.1", 0), Udp if proto == "udp" else Tcp)
-        self.url = f"{proto}://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{'tls' if tls else proto}://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def take(self, data: bytes):
@@ -246,3 +257,24 @@ def test_a_refusing_webhook_is_not_retried_and_the_test_button_raises(store, pg_
         assert store.get_setting("alert_webhook_failing_since") is None
     finally:
         hook.stop()
+
+
+def test_cef_over_tls_checks_the_listener_certificate(store, pg_config, tmp_path):
+    cert, key = self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    listener = Listener("tcp", tls=server_tls)
+    try:
+        untrusted = pg_config.model_copy(update={"alerts": Alerts(syslog=listener.url)})
+        with pytest.raises(ssl.SSLCertVerificationError):
+            send_test_syslog(store, untrusted)  # a self-signed listener the system does not trust: nothing sent
+        assert "CERTIFICATE_VERIFY_FAILED" in store.get_setting("alert_syslog_last_error")
+        assert listener.received == []
+        trusted = pg_config.model_copy(update={"alerts": Alerts(syslog=listener.url, syslog_ca_file=cert)})
+        alerter = Alerter(store, config=trusted, wait_s=0.01)
+        store.append(Event(rule="location.gps", decision="blocked", severity="high", user="amy"))
+        alerter.flush()
+        (got,) = listener.wait(1)
+    finally:
+        listener.stop()
+    assert got["ext"]["suser"] == "amy" and store.get_setting("alert_syslog_failing_since") is None
