@@ -34,6 +34,9 @@ def parse(data: bytes, start: int, end: int, report: MediaReport) -> None:
             body_end = end
         if ctype == b"eXIf":
             _in_place(data, pos, body, body_end, report, _exif)
+        elif ctype == b"tXMP":  # raw XMP, where a 2001 XMP draft put it (ExifTool still reads it)
+            _in_place(data, pos, body, body_end, report,
+                      lambda d, lo, hi, r: xmp.parse(d, lo, hi, r, "XMP (PNG tXMP)"))
         elif ctype == b"caBX":  # C2PA content credentials: a JUMBF manifest store
             _in_place(data, pos, body, body_end, report, jumbf.walk)
         elif ctype in (b"tEXt", b"zTXt", b"iTXt"):

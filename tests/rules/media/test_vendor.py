@@ -523,3 +523,8 @@ def test_mutants_of_every_added_layout_never_crash_or_come_back_damaged():
             fuzz_media.check(name, fuzz_media.mutate(data, rng), tally)
     assert not tally.crashes and not tally.damaged, tally
     assert tally.stripped > 100  # the mutants still reach strip: the check is not vacuous
+
+
+def test_xmp_in_pngs_obsolete_txmp_chunk_is_found():
+    png = jpeg_with_gps(None, fmt="PNG")
+    found_and_stripped(png[:33] + chunk(b"tXMP", XMP_BODY) + png[33:], "PNG", pixels=True)
