@@ -16,14 +16,17 @@ DJI = "http://www.dji.com/drone-dji/1.0/"
 IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 IPTC_CORE = "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/"
 PHOTOSHOP = "http://ns.adobe.com/photoshop/1.0/"
+EARTH_POSE = "http://ns.google.com/photos/dd/1.0/earthpose/"  # Google's Dynamic Depth: the device's Earth pose
 XMP_DM = "http://ns.adobe.com/xmp/1.0/DynamicMedia/"  # Premiere, Lightroom and cameras' video: shotLocation
 DWC = ("http://rs.tdwg.org/dwc/index.htm", "http://rs.tdwg.org/dwc/terms/", "http://rs.tdwg.org/dwc/dwcore/")
 PREFIXES = {EXIF: "exif", DJI: "drone-dji", IPTC_EXT: "Iptc4xmpExt", IPTC_CORE: "Iptc4xmpCore",
-            PHOTOSHOP: "photoshop", XMP_DM: "xmpDM", **{ns: "dwc" for ns in DWC}}
+            PHOTOSHOP: "photoshop", XMP_DM: "xmpDM", EARTH_POSE: "EarthPose", **{ns: "dwc" for ns in DWC}}
 
-LATITUDE = {(EXIF, "GPSLatitude"), (DJI, "GpsLatitude"), (DJI, "GPSLatitude")} | {(ns, "decimalLatitude") for ns in DWC}
-LONGITUDE = {(EXIF, "GPSLongitude"), (DJI, "GpsLongitude"), (DJI, "GpsLongtitude"), (DJI, "GPSLongitude")} | {
-    (ns, "decimalLongitude") for ns in DWC}
+# ExifTool's DJI.pm also lists drone-dji:Latitude/Longitude, and XMP2.pl Google's EarthPose Latitude/Longitude.
+LATITUDE = {(EXIF, "GPSLatitude"), (DJI, "GpsLatitude"), (DJI, "GPSLatitude"), (DJI, "Latitude"),
+            (EARTH_POSE, "Latitude")} | {(ns, "decimalLatitude") for ns in DWC}
+LONGITUDE = {(EXIF, "GPSLongitude"), (DJI, "GpsLongitude"), (DJI, "GpsLongtitude"), (DJI, "GPSLongitude"),
+             (DJI, "Longitude"), (EARTH_POSE, "Longitude")} | {(ns, "decimalLongitude") for ns in DWC}
 PLACE_PROPS = {(PHOTOSHOP, "City"), (PHOTOSHOP, "State"), (PHOTOSHOP, "Country"), (IPTC_CORE, "Location"),
                (IPTC_CORE, "CountryCode"), (EXIF, "GPSAreaInformation"), (XMP_DM, "shotLocation")}
 STRUCT_PLACE_FIELDS = {"City", "Sublocation", "ProvinceState", "CountryName", "CountryCode", "WorldRegion",

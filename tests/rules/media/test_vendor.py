@@ -528,3 +528,21 @@ def test_mutants_of_every_added_layout_never_crash_or_come_back_damaged():
 def test_xmp_in_pngs_obsolete_txmp_chunk_is_found():
     png = jpeg_with_gps(None, fmt="PNG")
     found_and_stripped(png[:33] + chunk(b"tXMP", XMP_BODY) + png[33:], "PNG", pixels=True)
+
+
+@pytest.mark.parametrize("ns, lat, lon", [
+    (b"http://www.dji.com/drone-dji/1.0/", b"Latitude", b"Longitude"),
+    (b"http://ns.google.com/photos/dd/1.0/earthpose/", b"Latitude", b"Longitude"),
+])
+def test_other_xmp_namespaces_positions_are_found(ns, lat, lon):
+    packet = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              b'<rdf:Description xmlns:p="' + ns + b'" p:' + lat + b'="53.3828472" p:' + lon +
+              b'="-1.4566778"/></rdf:RDF></x:xmpmeta>')
+    found_and_stripped(after_soi(plain_jpeg(), segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + packet)), "JPEG")
+
+
+def test_latitude_in_an_unknown_namespace_is_not_a_position():
+    packet = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              b'<rdf:Description xmlns:p="http://example.com/lens/" p:Latitude="53.3828472" '
+              b'p:Longitude="-1.4566778"/></rdf:RDF></x:xmpmeta>')
+    no_location(after_soi(plain_jpeg(), segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + packet)), "JPEG")
