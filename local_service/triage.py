@@ -5,10 +5,13 @@ A post is what one request carried: its findings are stored together as events w
 school, destination and path (Store.post_events), and triaged together (the post is named by its first event's id).
 Behind the dashboard's gate (admin.py): reading needs the "events" permission (dsl, headteacher, dpo), changing needs
 "triage" (dsl, headteacher; the DPO's access is read-only), each for its schools. Every view and change is audited.
+A post's triage is deleted once retention has purged all of its events.
 """
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+
+from rules.record.store import PURGE_RULE
 
 from . import accounts, admin
 from .services import services
@@ -18,6 +21,16 @@ bp.before_request(admin.require_login)
 bp.context_processor(admin.template_helpers)
 
 STATUSES = {"new": "New", "seen": "Seen", "action_taken": "Action taken", "no_action": "No action needed"}
+
+
+@bp.record_once
+def _forget_with_the_record(state) -> None:
+    """A post's triage (its notes are about a person) goes when retention has purged all of its events: once when
+    the app starts (purges by `postguard log purge` ran without it), then after every purge the service makes."""
+    store = state.app.extensions["postguard"].store
+    store.triage_forget_purged()
+    store.listeners.append(lambda stored: store.triage_forget_purged()
+                           if any(e.rule == PURGE_RULE for e in stored) else None)
 MAX_NOTE = 2000
 PAGE_SIZE = 50
 

@@ -1038,6 +1038,20 @@ class Store:
         rows = rows[:limit]
         return Page(rows, _encode_cursor(rows[-1]["_time"], rows[-1]["seq"]) if more and rows else None)
 
+    def triage_forget_purged(self) -> int:
+        """Delete the triage (status, assignee, notes, history) of every post whose events have all been purged:
+        the notes are about a person, and go when the record of the post does. Returns the posts forgotten."""
+        live = sa.func.sum(sa.case((events.c.purged.is_(False), 1), else_=0))
+        gone = sa.select(triage.c.post).select_from(triage.join(events, events.c.id == triage.c.event)) \
+            .group_by(triage.c.post).having(live == 0)
+        with self._lock, self.engine.begin() as conn:
+            posts = list(conn.scalars(gone))
+            for i in range(0, len(posts), 500):
+                chunk = posts[i:i + 500]
+                conn.execute(triage_history.delete().where(triage_history.c.post.in_(chunk)))
+                conn.execute(triage.delete().where(triage.c.post.in_(chunk)))
+        return len(posts)
+
 
 @dataclass
 class ScopedFilter(Filter):

@@ -177,3 +177,17 @@ def test_an_event_page_links_to_its_posts_triage(client, store, posts, people):
     page = client.get(f"/admin/events/{posts[0][1].id}").text
     assert f'href="/admin/triage/posts/{posts[0][1].id}"' in page
     assert "pupil.image" in client.get(f"/admin/triage/posts/{posts[0][1].id}").text
+
+
+def test_a_posts_triage_goes_when_retention_purges_its_events(client, store, posts, people):
+    from rules.record.store import Retention
+
+    one, two, three = posts  # from October 2026: past a 30-day retention now
+    r = Reviewer(client, store)
+    r.login(people["dsl"])
+    r.post(f"/admin/triage/posts/{one[0].id}", {"status": "action_taken", "note": "Spoke to Amy about her post."})
+    assert store.triage_history(one[0].id)
+    store.purge(Retention(default_days=3650, per_rule={"location.gps": 30}))  # one of the post's two events
+    assert store.triage_history(one[0].id) and store.triage_of([one[0].id])
+    store.purge(Retention(default_days=30))  # the service's purge: the rest, and the listener forgets the post
+    assert store.triage_history(one[0].id) == [] and store.triage_of([e.id for e in one]) == {}

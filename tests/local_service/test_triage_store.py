@@ -94,3 +94,26 @@ def test_the_migration_turns_the_old_admin_password_into_an_account(store_url):
         assert store.get_setting("admin_password_hash") is None
     finally:
         store.close()
+
+
+def test_triage_is_forgotten_when_all_its_posts_events_are_purged(store_url):
+    from rules.record.store import Retention
+
+    store = Store(store_url)
+    try:
+        p1, p2 = post("amy", T0, "location.gps", "pupil.image"), post("ben", T0, "location.gps")
+        store.append(p1)
+        store.append(p2)
+        store.triage_set(p1[0].id, [e.id for e in p1], "seen", None, "dsl@x.sch.uk", "a note about Amy")
+        store.triage_set(p2[0].id, [e.id for e in p2], "seen", None, "dsl@x.sch.uk", "a note about Ben")
+        with store.engine.begin() as conn:  # Ben's post purged, and one of Amy's two events
+            conn.execute(events_table.update().where(events_table.c.id.in_([p2[0].id, p1[0].id]))
+                         .values(purged=True, user=None))
+        assert store.triage_forget_purged() == 1
+        assert store.triage_history(p2[0].id) == [] and store.triage_of([p2[0].id]) == {}
+        assert [h["note"] for h in store.triage_history(p1[0].id)] == ["a note about Amy"]
+        assert store.triage_forget_purged() == 0
+        store.purge(Retention(default_days=1))
+        assert store.triage_forget_purged() == 1 and store.triage_history(p1[0].id) == []
+    finally:
+        store.close()
