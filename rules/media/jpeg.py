@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from . import gpmf, insta360, iptc, isobmff, jumbf, tiff, xmp
+from . import flir, gpmf, insta360, iptc, isobmff, jumbf, tiff, xmp
 from .report import MediaReport, Place, Spliced, blank, safely
 
 XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"
@@ -22,6 +22,7 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool
     metadata: list[tuple[int, int]] = []  # the APPn and COM segments: the only bytes strip may write
     sos = None
     jumbf_parts: list[tuple[int, int]] = []
+    flir_parts: list[tuple[int, int]] = []
     while pos + 4 <= end:
         if data[pos] != 0xFF:  # junk between segments: resynchronise on the next marker, as ExifTool does
             nxt = data.find(b"\xff", pos, min(end, pos + 65536))
@@ -64,6 +65,8 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool
                     guid = bytes(data[p:p + 32])
                     offset = struct.unpack_from(">I", data, p + 36)[0]
                     extended.setdefault(guid, []).append((offset, p + 40, seg_end))
+            elif head.startswith(b"FLIR\0\x01"):  # FLIR thermal cameras: FFF data, split over APP1 segments
+                flir_parts.append((body, seg_end))
             elif head.startswith(b"http") or any(w in data[body:min(seg_end, body + 512)] for w in XMP_OPENINGS):
                 # XMP under another name than Adobe's (ExifTool reads any APP1 that starts "http" or holds
                 # "<exif:" as XMP): from its first tag
@@ -83,6 +86,8 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool
         _extended_xmp(data, sorted(parts), report)
     if jumbf_parts:
         safely(report, "C2PA", jumbf.jpeg_segments, data, jumbf_parts, report)
+    if flir_parts:
+        safely(report, "FLIR", flir.jpeg_segments, data, flir_parts, report)
     if not embedded and sos is not None:
         trailer = _trailer(data, sos, end)
         if trailer:

@@ -508,6 +508,7 @@ def built_layouts() -> dict[str, bytes]:
         "insta360": plain_jpeg() + insta360_trailer([(b"A", LAT, LON)]),
         "jxl-brob": jxl_brob(b"Exif", b"\0\0\0\0" + exif_blob(gps_ifd(LAT, LON))[6:]),
         "sony-rtmd": rtmd_mp4([rtmd_sample(LAT, LON)] * 3),
+        "flir": after_soi(plain_jpeg(), flir_segments(1, LAT, LON)),
     }
 
 
@@ -546,3 +547,38 @@ def test_latitude_in_an_unknown_namespace_is_not_a_position():
               b'<rdf:Description xmlns:p="http://example.com/lens/" p:Latitude="53.3828472" '
               b'p:Longitude="-1.4566778"/></rdf:RDF></x:xmpmeta>')
     no_location(after_soi(plain_jpeg(), segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0" + packet)), "JPEG")
+
+
+# ---------------------------------------------------------------- FLIR's FFF data in APP1
+
+def flir_segments(valid: int, lat: float, lon: float, parts: int = 2) -> bytes:
+    """FFF (big-endian, as FLIR's APP1 holds it): header, a camera-info record, the GPS record (little-endian), the
+    directory; split over APP1 segments "FLIR\\0" 1, chunk number, last chunk number."""
+    camera = b"\0" * 64
+    gps = struct.pack("<I4s2s2s4sdd", valid, b"\x02\x02\0\0", b"N" if lat >= 0 else b"S",
+                      b"E" if lon >= 0 else b"W", b"\0" * 4, abs(lat), abs(lon)) + b"\0" * 0x48
+    records_at, gps_at = 0x40, 0x40 + len(camera)
+    directory_at = gps_at + len(gps)
+
+    def entry(kind: int, at: int, size: int) -> bytes:
+        return struct.pack(">HHIIII", kind, 1, 100, 1, at, size) + b"\0" * 12
+    header = b"FFF\0" + b"\0" * 16 + struct.pack(">III", 100, directory_at, 2) + b"\0" * 0x20
+    fff = header + camera + gps + entry(0x20, records_at, len(camera)) + entry(0x2B, gps_at, len(gps))
+    cut = [len(fff) * i // parts for i in range(parts + 1)]
+    return b"".join(segment(0xE1, b"FLIR\0\x01" + bytes([i, parts - 1]) + fff[cut[i]:cut[i + 1]])
+                    for i in range(parts))
+
+
+def test_gps_in_flirs_fff_record_is_found_and_blanked():
+    found_and_stripped(after_soi(plain_jpeg(), flir_segments(1, LAT, LON)), "JPEG", pixels=True)
+
+
+def test_flir_gps_record_marked_not_valid_is_not_a_location():
+    no_location(after_soi(plain_jpeg(), flir_segments(0, LAT, LON)), "JPEG")
+
+
+def test_flir_directory_pointing_outside_its_data_is_an_error():
+    data = bytearray(after_soi(plain_jpeg(), flir_segments(1, LAT, LON, parts=1)))
+    at = data.index(b"FFF\0") + 0x1C
+    data[at:at + 4] = struct.pack(">I", 100_000)
+    assert media.inspect(bytes(data)).errors
