@@ -582,3 +582,22 @@ def test_flir_directory_pointing_outside_its_data_is_an_error():
     at = data.index(b"FFF\0") + 0x1C
     data[at:at + 4] = struct.pack(">I", 100_000)
     assert media.inspect(bytes(data)).errors
+
+
+# ---------------------------------------------------------------- through the engine, as a post would go
+
+@pytest.mark.parametrize("name", ["photoshop-exif", "gopro-app6", "samsung-seft", "motion-photo", "c2pa", "insta360",
+                                  "jxl-brob", "sony-rtmd", "flir"])
+def test_each_added_source_is_a_gps_finding_near_sheffield(name):
+    from rules import Attachment, Engine, Submission
+    verdict = Engine().evaluate(Submission(files=[Attachment("upload.bin", built_layouts()[name])]))
+    assert not verdict.errors
+    gps = [f for f in verdict.findings if f.rule == "location.gps"]
+    assert len(gps) == 1 and gps[0].evidence["nearest_town"]["country"] == "United Kingdom"
+
+
+@pytest.mark.parametrize("name", ["panasonic", "nikon"])
+def test_maker_note_places_are_a_place_finding(name):
+    from rules import Attachment, Engine, Submission
+    verdict = Engine().evaluate(Submission(files=[Attachment("upload.jpg", built_layouts()[name])]))
+    assert [f.rule for f in verdict.findings] == ["location.place"]
