@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from zoneinfo import ZoneInfo
 
+from axe_playwright_python.sync_playwright import Axe
+
 from local_service import auth
 from rules.record.events import Event, utcnow
 from rules.record.store import Filter
@@ -199,3 +201,25 @@ def test_the_search_box_finds_a_person_and_words_from_a_reason(seeded, page):
     page.get_by_role("button", name="Apply filters").click()
     page.wait_for_url("**q=no+such*")
     assert nobody.count() == 0 and "No events match" in page.locator("main").inner_text()
+
+
+def serious_violations(page) -> list[str]:
+    """axe-core's WCAG 2.1 A and AA rules on the page as it is: the serious and critical violations, in words."""
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a",
+                                                                             "wcag21aa"]}})
+    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_axe_finds_no_serious_violation_on_the_reviewers_pages(seeded, page, width):
+    app, store, events = seeded
+    page.set_viewport_size({"width": width, "height": 900})
+    log_in(page, app.base_url)
+    gps = next(e for e in events if e.rule == "location.gps")
+    found = {}
+    for path in ("/admin/", "/admin/events", f"/admin/events/{gps.id}", f"/admin/people/{gps.user}",
+                 "/admin/events?q=Parental+consent", "/admin/settings", "/admin/audit"):
+        page.goto(app.base_url + path)
+        found[path] = serious_violations(page)
+    assert found == {path: [] for path in found}
