@@ -7,7 +7,7 @@ tests and their walkers are one table, in `formats`.
 from __future__ import annotations
 
 from . import isobmff, pixels
-from .formats import FORMATS, PICTURE, WALKERS, sniff
+from .formats import FORMATS, PICTURE, WALKERS, sniff, sniff_unsniffed
 from .report import Coordinate, MediaReport, Patch, Place, apply_patches, safely, splice
 
 __all__ = ["Coordinate", "MediaReport", "Patch", "Place", "StripError", "inspect", "inspect_file", "sniff", "splice", "strip"]
@@ -34,6 +34,8 @@ def inspect(data: bytes) -> MediaReport:
     walker = WALKERS.get(report.format)
     if walker:
         safely(report, report.format, walker, data, 0, len(data), report)
+    elif report.format is None and (unnamed := sniff_unsniffed(data)) in WALKERS:
+        safely(report, unnamed, WALKERS[unnamed], data, 0, len(data), report)  # WebM: formats.py says why unnamed
     else:
         _fragment(data, report)
     return report

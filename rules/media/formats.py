@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import isobmff, jpeg, png, riff, tiff, xmp
+from . import isobmff, jpeg, matroska, png, riff, tiff, xmp
 from .report import MediaReport
 
 PICTURE, VIDEO, METADATA = "picture", "video", "metadata"  # metadata: a sidecar or bare block, no pixels
@@ -123,8 +123,10 @@ FORMATS: tuple[Format, ...] = (
     # Not sniffed: sniff() names the file for `postguard scan`'s "format", the proxy's attachment names and inspect's
     # choice between a walker and the search for an MP4 fragment; WebM would change all three. pupil.image asks
     # sniff_unsniffed() instead, to hand it to the frame decoder.
-    Format("WebM", VIDEO, magic=(b"\x1a\x45\xdf\xa3",), suffixes=(".webm",), decoded=True, sniffed=False,
-           no_walker="PostGuard reads no Matroska tags: WebM is what browsers record, and they write no location"),
+    # Its walker reads the location tags ffmpeg and mkvmerge write (rules/media/matroska.py); inspect() runs it for a
+    # file sniff() leaves unnamed.
+    Format("WebM", VIDEO, magic=(b"\x1a\x45\xdf\xa3",), suffixes=(".webm", ".mkv"), decoded=True, sniffed=False,
+           walker=matroska.parse),
 )
 
 BY_NAME = {f.name: f for f in FORMATS}

@@ -14,7 +14,7 @@ from .checks import found_and_stripped, no_location
 from .test_isobmff import ISO6709, ZERO, mp4
 from .test_png import chunk
 
-FORMATS = ("JPEG", "PNG", "MP4", "WEBP", "JXL", "HEIF")  # and MOV, AVIF through the same walkers
+FORMATS = ("JPEG", "PNG", "MP4", "WEBP", "JXL", "HEIF", "WebM")  # and MOV, AVIF through the same walkers
 
 LAT, LON = SHEFFIELD
 
@@ -601,3 +601,77 @@ def test_maker_note_places_are_a_place_finding(name):
     from rules import Attachment, Engine, Submission
     verdict = Engine().evaluate(Submission(files=[Attachment("upload.jpg", built_layouts()[name])]))
     assert [f.rule for f in verdict.findings] == ["location.place"]
+
+
+# ---------------------------------------------------------------- Matroska / WebM tags
+
+def ebml(element: bytes, payload: bytes = b"", unknown: bool = False) -> bytes:
+    size = b"\x01\xff\xff\xff\xff\xff\xff\xff" if unknown else b"\x01" + len(payload).to_bytes(7, "big")
+    return element + size + payload
+
+
+def webm(tag_name: bytes, tag_value: bytes, tags_last: bool = False) -> bytes:
+    """EBML header, a Segment of unknown size (as a browser's MediaRecorder writes it), Info, a Cluster of unknown
+    size with one block, and Tags (before the cluster, as ffmpeg writes them, or after it, as mkvmerge does)."""
+    header = ebml(b"\x1a\x45\xdf\xa3", ebml(b"\x42\x82", b"webm"))
+    info = ebml(b"\x15\x49\xa9\x66", ebml(b"\x2a\xd7\xb1", b"\x0f\x42\x40"))
+    cluster = ebml(b"\x1f\x43\xb6\x75", ebml(b"\xe7", b"\0") + ebml(b"\xa3", b"\x81\0\0\x80" + b"\x12" * 300),
+                   unknown=True)
+    simple = ebml(b"\x67\xc8", ebml(b"\x45\xa3", tag_name) + ebml(b"\x44\x87", tag_value))
+    tags = ebml(b"\x12\x54\xc3\x67", ebml(b"\x73\x73", ebml(b"\x63\xc0") + simple))
+    body = info + (cluster + tags if tags_last else tags + cluster)
+    return header + ebml(b"\x18\x53\x80\x67", body, unknown=True)
+
+
+@pytest.mark.parametrize("tags_last", [False, True])
+def test_an_iso6709_location_tag_in_webm_is_found_and_blanked(tags_last):
+    data = webm(b"LOCATION", ISO6709, tags_last)
+    cleaned = found_and_stripped(data, None)
+    assert ISO6709 not in cleaned and b"\x12" * 300 in cleaned
+
+
+def test_matroska_recording_location_is_a_place():
+    data = webm(b"RECORDING_LOCATION", b"GB, Sheffield")
+    assert [(p.field, p.value) for p in media.inspect(data).places] == [("Matroska tag RECORDING_LOCATION",
+                                                                         "GB, Sheffield")]
+    assert media.inspect(media.strip(data)).places == []
+
+
+@pytest.mark.parametrize("name, value, why", [
+    (b"TITLE", ISO6709, "an ISO 6709 string under another tag's name"),
+    (b"LOCATION", b"+00.0000+000.0000/", "a location tag at (0, 0)"),
+])
+def test_matroska_near_misses(name, value, why):
+    no_location(webm(name, value), None)
+
+
+def test_matroska_element_of_unknown_size_where_none_may_be_is_an_error():
+    data = webm(b"LOCATION", ISO6709)
+    bad = data.replace(ebml(b"\x15\x49\xa9\x66", ebml(b"\x2a\xd7\xb1", b"\x0f\x42\x40")),
+                       b"\x15\x49\xa9\x66\x01\xff\xff\xff\xff\xff\xff\xff" + b"\0" * 11)
+    assert media.inspect(bad).errors
+
+
+@pytest.mark.parametrize("container", ["webm", "matroska"])
+def test_a_location_ffmpeg_writes_into_webm_and_mkv_is_found_and_removed_frames_unchanged(container):
+    """PyAV's ffmpeg muxer, as `ffmpeg -i phone.mp4 out.webm` keeps a phone video's location: the tag LOCATION."""
+    av = pytest.importorskip("av")
+    import io
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container) as out:
+        out.metadata["location"] = "+53.3828-001.4567/"
+        stream = out.add_stream("libvpx", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(6):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 30, np.uint8), format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    data = buf.getvalue()
+    cleaned = found_and_stripped(data, None)
+
+    def frames(b: bytes) -> list[bytes]:
+        with av.open(io.BytesIO(b)) as f:
+            return [fr.to_ndarray().tobytes() for fr in f.decode(video=0)]
+    assert frames(cleaned) == frames(data) and len(frames(data)) == 6
