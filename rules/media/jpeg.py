@@ -139,14 +139,37 @@ MAX_MP4_TRIES = 16
 
 def _trailer(data: bytes, sos: int, end: int) -> tuple[int, int] | None:
     """Where the bytes after the picture's end (EOI) lie, if there are any. A file that ends with its EOI has none,
-    and that is known without reading the image data; otherwise the EOI is the first FF D9 after the scan header
-    (the coded data escapes every FF, so FF D9 in it is only ever the end)."""
+    and that is known without reading the image data. A trailer whose own structure says where it starts (Samsung's
+    SEFT directory, Insta360's length, an MP4's box chain to the end) is taken from there when an EOI directly
+    precedes it after the scan header; otherwise the EOI is searched for: the first FF D9 after the scan header (the
+    coded data escapes every FF, and a decoder stops at the first EOI, so nothing after it is drawn). The search
+    costs 7-14 ms for a 5.6 MB picture; the known starts cost microseconds."""
     if data[end - 2:end] == b"\xff\xd9":
         return None
+    start = _known_start(data, sos, end)
+    if start is not None and start - 2 > sos and data[start - 2:start] == b"\xff\xd9":
+        return start, end
     eoi = data.find(b"\xff\xd9", sos, end)
     return (eoi + 2, end) if 0 <= eoi and eoi + 2 < end else None
 
 
+def _known_start(data: bytes, sos: int, end: int) -> int | None:
+    try:
+        if data[end - 4:end] == b"SEFT" and end - sos > 20:
+            length = struct.unpack_from("<I", data, end - 8)[0]
+            directory = end - 8 - length
+            if directory > sos and data[directory:directory + 4] == b"SEFH":
+                count = min(struct.unpack_from("<I", data, directory + 8)[0], MAX_TRAILER_BLOCKS)
+                backs = [struct.unpack_from("<I", data, directory + 12 + 12 * i + 4)[0] for i in range(count)
+                         if directory + 12 + 12 * i + 12 <= end]
+                return directory - max(backs) if backs else directory
+            return None
+        start = insta360.found(data, sos, end)
+        if start is not None:
+            return start
+    except (ValueError, struct.error):
+        return None  # not a structure that says where it starts: the EOI is searched for
+    return _mp4_start(data, sos, end)
 def _walk_trailer(data: bytes, lo: int, hi: int, report: MediaReport, walked: list[int]) -> None:
     """Samsung's SEFT trailer (its blocks: other pictures with their own EXIF, the motion photo's MP4, the mobile
     network's country); else Insta360's trailer (its GPS log), a picture appended after this one, and a motion
@@ -198,14 +221,21 @@ def seft(data: bytes, lo: int, hi: int, report: MediaReport, walked: list[int]) 
 
 
 def _mp4_at_end(data: bytes, lo: int, hi: int, report: MediaReport) -> None:
-    """An MP4 whose top-level boxes run exactly to the end of the file: the last `ftyp` that starts such a chain."""
+    """An MP4 whose top-level boxes run exactly to the end of the file."""
+    start = _mp4_start(data, lo, hi)
+    if start is not None:
+        isobmff.parse(data, start, hi, report)
+
+
+def _mp4_start(data: bytes, lo: int, hi: int) -> int | None:
+    """The last `ftyp` in data[lo:hi] that starts a box chain running exactly to hi."""
     at, tries = data.rfind(b"ftyp", lo + 4, hi), 0
     while at >= lo + 4 and tries < MAX_MP4_TRIES:
         tries += 1
         if _boxes_reach(data, at - 4, hi):
-            isobmff.parse(data, at - 4, hi, report)
-            return
+            return at - 4
         at = data.rfind(b"ftyp", lo + 4, at)
+    return None
 
 
 def _boxes_reach(data: bytes, pos: int, hi: int) -> bool:

@@ -406,11 +406,25 @@ def test_insta360_trailer_whose_length_is_forged_is_an_error():
     assert media.inspect(plain_jpeg() + bytes(trailer)).errors
 
 
-def test_gps_in_a_picture_appended_before_a_motion_photos_video_is_found():
+def test_gps_in_a_picture_appended_after_the_picture_is_found():
     """A file that ends with its own EOI is taken to have no trailer (finding the EOI of a 5.6 MB picture costs
-    7-10 ms); a picture appended without an MPF index, before a video, is walked."""
-    data = plain_jpeg() + jpeg_with_gps(gps_ifd(LAT, LON)) + mp4(b"")
+    7-14 ms); a picture appended without an MPF index, with bytes after it that no trailer format explains, is
+    walked."""
+    data = plain_jpeg() + jpeg_with_gps(gps_ifd(LAT, LON)) + b"\0" * 16
     found_and_stripped(data, "JPEG", pixels=True)
+
+
+def test_a_trailer_that_says_where_it_starts_must_follow_an_eoi():
+    """A forged Samsung directory whose first block would lie inside the picture is not taken at its word: the EOI
+    is searched for, and a block before it is an error."""
+    trailer = bytearray(seft((0x0aa1, b"MCC_Data", b"234")))
+    entry = trailer.index(b"SEFH") + 12
+    trailer[entry + 4:entry + 8] = struct.pack("<I", 600)  # 600 bytes back: inside the picture
+    data = plain_jpeg() + bytes(trailer)
+    report = media.inspect(data)
+    assert report.errors and not report.patches
+    with pytest.raises(media.StripError):
+        media.strip(data)
 
 
 XMP_BODY = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
@@ -509,6 +523,7 @@ def built_layouts() -> dict[str, bytes]:
         "jxl-brob": jxl_brob(b"Exif", b"\0\0\0\0" + exif_blob(gps_ifd(LAT, LON))[6:]),
         "sony-rtmd": rtmd_mp4([rtmd_sample(LAT, LON)] * 3),
         "flir": after_soi(plain_jpeg(), flir_segments(1, LAT, LON)),
+        "webm": webm(b"LOCATION", ISO6709),
     }
 
 
