@@ -474,13 +474,13 @@ def rtmd_sample(lat: float, lon: float, gps: bool = True) -> bytes:
     return header + body + b"\0\0\0\0"
 
 
-def rtmd_mp4(samples: list[bytes]) -> bytes:
-    """An MP4 with one timed-metadata track whose sample entry is `rtmd`, its samples in one chunk in mdat."""
+def rtmd_mp4(samples: list[bytes], entry: bytes = b"rtmd") -> bytes:
+    """An MP4 with one timed-metadata track whose sample entry is `entry`, its samples in one chunk in mdat."""
     from .test_isobmff import ftyp, full_box
     head = ftyp(b"XAVC")
 
     def moov(offset: int) -> bytes:
-        stsd = full_box(b"stsd", struct.pack(">I", 1) + box(b"rtmd", b"\0" * 8))
+        stsd = full_box(b"stsd", struct.pack(">I", 1) + box(entry, b"\0" * 8))
         stsz = full_box(b"stsz", struct.pack(">II", 0, len(samples)) + b"".join(struct.pack(">I", len(s))
                                                                           for s in samples))
         stco = full_box(b"stco", struct.pack(">II", 1, offset))
@@ -690,3 +690,25 @@ def test_a_location_ffmpeg_writes_into_webm_and_mkv_is_found_and_removed_frames_
         with av.open(io.BytesIO(b)) as f:
             return [fr.to_ndarray().tobytes() for fr in f.decode(video=0)]
     assert frames(cleaned) == frames(data) and len(frames(data)) == 6
+
+
+# ---------------------------------------------------------------- Google's camm track (360 cameras)
+
+def camm_sample(kind: int, lat: float, lon: float) -> bytes:
+    gyro = struct.pack("<HHfff", 0, 2, 0.1, 0.2, 0.3)
+    if kind == 5:
+        return gyro + struct.pack("<HHddd", 0, 5, lat, lon, 120.0)
+    record = struct.pack("<HHdiddfffffff", 0, 6, 1.7e9, 3, lat, lon, 120.0, 5, 5, 0, 0, 0, 0)
+    assert len(record) == 60  # ExifTool's size for type 6
+    return gyro + record
+
+
+@pytest.mark.parametrize("kind", [5, 6])
+def test_gps_in_a_camm_track_is_found_and_zeroed(kind):
+    data = rtmd_mp4([camm_sample(kind, LAT, LON), camm_sample(kind, LAT + 1e-4, LON)], entry=b"camm")
+    found_and_stripped(data, "MP4")
+
+
+def test_camm_without_a_position_record_is_not_a_location():
+    gyro = struct.pack("<HHfff", 0, 2, 0.1, 0.2, 0.3)
+    no_location(rtmd_mp4([gyro * 3, camm_sample(5, 0.0, 0.0)], entry=b"camm"), "MP4")
