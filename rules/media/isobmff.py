@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import struct
+import zlib
 
 import brotlicffi
 
@@ -255,13 +256,15 @@ def _heif(data: bytes, start: int, end: int, report: MediaReport, budget: _Budge
                     p += 2 if v == 2 else 4
                     item_type = bytes(data[p + 2:p + 6])
                     rest = bytes(data[p + 6:infe.end])
-                    content_type = rest.split(b"\0")[1] if rest.count(b"\0") >= 2 else b""
-                    items[item_id] = (item_type, content_type)
+                    fields = rest.split(b"\0")  # item name, content type, content encoding (mime items)
+                    content_type = fields[1] if len(fields) >= 3 else b""
+                    encoding = fields[2].strip() if len(fields) >= 3 and item_type == b"mime" else b""
+                    items[item_id] = (item_type, content_type, encoding, p + 2)
         elif box.type == b"iloc":
             locations = _iloc(data, box, budget.extents)
         elif box.type == b"idat":
             idat = box.body
-    for item_id, (item_type, content_type) in items.items():
+    for item_id, (item_type, content_type, encoding, type_at) in items.items():
         if item_type == b"Exif" or (item_type == b"mime" and b"xmp" in content_type.lower() or
                                      content_type == b"application/rdf+xml"):
             spans = []
@@ -290,6 +293,9 @@ def _heif(data: bytes, start: int, end: int, report: MediaReport, budget: _Budge
             item = Spliced(data, spans) if len(spans) > 1 else None
             buf, lo, hi = (item.buf, 0, len(item.buf)) if item else (data, spans[0][0], spans[0][1])
             sub = MediaReport() if item else report
+            if encoding:  # a compressed XMP item: inflated, and removed whole if it holds a location
+                safely(report, "XMP", _encoded_xmp, buf, lo, hi, encoding, type_at, spans, report, budget)
+                continue
             if item_type == b"Exif":
                 if hi - lo < 4:
                     continue
@@ -301,6 +307,30 @@ def _heif(data: bytes, start: int, end: int, report: MediaReport, budget: _Budge
                 report.coordinates += sub.coordinates
                 report.places += sub.places
                 report.patches += item.map_patches(sub.patches)
+
+
+def _encoded_xmp(buf: bytes, lo: int, hi: int, encoding: bytes, type_at: int, spans, report: MediaReport,
+                 budget: _Budgets) -> None:
+    """A `mime` XMP item with a content encoding (HEIF allows HTTP's, as ExifTool reads them): deflate or gzip,
+    inflated within the file's budget. One that holds a location is removed whole: its bytes zeroed and its item
+    type renamed, so readers skip the item instead of failing to inflate it."""
+    if encoding.lower() not in (b"deflate", b"gzip"):
+        raise ValueError(f"HEIF: an XMP item encoded as {encoding.decode('latin-1')!r}, which PostGuard cannot read")
+    cap = min(MAX_ITEM_BYTES, budget.bytes.left)
+    inflater = zlib.decompressobj(47)  # zlib or gzip, by their headers
+    text = inflater.decompress(bytes(buf[lo:hi]), cap + 1)
+    if len(text) > cap:
+        raise OverBudget(f"HEIF: a compressed XMP item inflates past {cap} bytes")
+    budget.bytes.take(len(text))
+    sub = MediaReport()
+    xmp.parse(text, 0, len(text), sub, "XMP (HEIF, compressed)")
+    report.coordinates += sub.coordinates
+    report.places += sub.places
+    for e in sub.errors:
+        report.fail(e)
+    if sub.real_coordinates or sub.places:
+        report.patches.append(Patch(type_at, type_at + 4, b"skip"))
+        report.patches.extend(blank(a, b) for a, b in spans)
 
 
 def _iloc(data: bytes, box: Box, budget: Budget | None = None) -> dict[int, list[tuple[int, int, int]]]:

@@ -712,3 +712,36 @@ def test_gps_in_a_camm_track_is_found_and_zeroed(kind):
 def test_camm_without_a_position_record_is_not_a_location():
     gyro = struct.pack("<HHfff", 0, 2, 0.1, 0.2, 0.3)
     no_location(rtmd_mp4([gyro * 3, camm_sample(5, 0.0, 0.0)], entry=b"camm"), "MP4")
+
+
+# ---------------------------------------------------------------- HEIF mime items with a content encoding
+
+def heif_mime(payload: bytes, encoding: bytes) -> bytes:
+    """A HEIF whose one item is `mime` XMP, content-encoded (infe v2: name, content type, content encoding)."""
+    from .test_isobmff import ftyp, full_box
+    hdlr = full_box(b"hdlr", b"\0\0\0\0pict" + b"\0" * 13)
+    infe = full_box(b"infe", struct.pack(">HH4s", 1, 0, b"mime") + b"XMP\0application/rdf+xml\0" + encoding + b"\0",
+                    2)
+    iinf = full_box(b"iinf", struct.pack(">H", 1) + infe)
+
+    def head(offset: int) -> bytes:
+        iloc = full_box(b"iloc", bytes([0x44, 0x00]) + struct.pack(">HHHHII", 1, 1, 0, 1, offset, len(payload)))
+        return ftyp(b"heic") + full_box(b"meta", hdlr + iinf + iloc)
+    return head(len(head(0)) + 8) + box(b"mdat", payload)
+
+
+def test_a_deflated_xmp_item_in_heif_is_read_and_removed_whole():
+    import zlib
+    data = heif_mime(zlib.compress(XMP_BODY), b"deflate")
+    cleaned = found_and_stripped(data, "HEIF")
+    assert b"skip" in cleaned and b"mime" not in cleaned  # the item is renamed, so readers skip it
+
+
+def test_an_xmp_item_in_an_encoding_postguard_cannot_read_is_an_error():
+    report = media.inspect(heif_mime(b"\x28\xb5\x2f\xfd" + b"\0" * 40, b"zstd"))
+    assert report.errors
+
+
+def test_a_deflated_xmp_item_without_location_is_not_a_location():
+    import zlib
+    no_location(heif_mime(zlib.compress(XMP_BODY.replace(b"GPSL", b"Lens")), b"deflate"), "HEIF")
