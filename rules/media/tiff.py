@@ -135,8 +135,8 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, label: str = "
     """Walk the TIFF structure at data[start:end] and add what it carries to `report`."""
     end = min(end, len(data))
     t = Tiff(data, start, end)
-    if t.bigtiff:
-        report.warn(f"{label}: BigTIFF is not inspected")
+    if t.bigtiff:  # no camera or phone writes it (large scans, maps, microscopy); unread is never "clean"
+        report.fail(f"{label}: BigTIFF is not read")
         return
     if ifd0_is_gps:
         _gps(t, t.first_ifd, report, label)

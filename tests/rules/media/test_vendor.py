@@ -745,3 +745,12 @@ def test_an_xmp_item_in_an_encoding_postguard_cannot_read_is_an_error():
 def test_a_deflated_xmp_item_without_location_is_not_a_location():
     import zlib
     no_location(heif_mime(zlib.compress(XMP_BODY.replace(b"GPSL", b"Lens")), b"deflate"), "HEIF")
+
+
+def test_a_bigtiff_structure_is_never_called_clean():
+    """BigTIFF (64-bit offsets) is not walked; where one is met (a TIFF structure inside another container), it used
+    to be a warning only, and so 'nothing found'."""
+    from rules.media import tiff
+    report = media.MediaReport()
+    tiff.parse(b"II+\0\x08\0\0\0" + struct.pack("<Q", 16) + struct.pack("<Q", 0) + b"\0" * 16, 0, 40, report)
+    assert report.errors and not report.warnings
