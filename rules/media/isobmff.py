@@ -12,7 +12,7 @@ import zlib
 
 import brotlicffi
 
-from . import camm, gpmf, insta360, jpeg, jumbf, sony, tiff, xmp  # jpeg imports this module too: names reached at call time
+from . import camm, gpmf, insta360, jpeg, jumbf, sony, telemetry_text, tiff, xmp  # jpeg imports this module too: names reached at call time
 from .boxes import Box, boxes  # noqa: F401  (Box: re-exported)
 from .report import Budget, Coordinate, MediaReport, OverBudget, Patch, Place, Spliced, blank, safely
 
@@ -72,6 +72,7 @@ def _walk(data: bytes, start: int, end: int, report: MediaReport, depth: int, pa
             safely(report, "GPMF", gpmf.track, data, box, report)
             safely(report, "Sony rtmd", sony.track, data, box, report)
             safely(report, "camm", camm.track, data, box, report)
+            safely(report, "subtitle telemetry", telemetry_text.track, data, box, report)
             _walk(data, box.body, box.end, report, depth + 1, t, budget=budget)
         elif t in CONTAINERS:
             _walk(data, box.body, box.end, report, depth + 1, t, keys, budget)

@@ -754,3 +754,25 @@ def test_a_bigtiff_structure_is_never_called_clean():
     report = media.MediaReport()
     tiff.parse(b"II+\0\x08\0\0\0" + struct.pack("<Q", 16) + struct.pack("<Q", 0) + b"\0" * 16, 0, 40, report)
     assert report.errors and not report.warnings
+
+
+# ---------------------------------------------------------------- DJI telemetry in a subtitle track
+
+def tx3g(text: bytes) -> bytes:
+    return len(text).to_bytes(2, "big") + text
+
+
+@pytest.mark.parametrize("sample", [
+    b"F/2.8, SS 240, ISO 100, EV 0, GPS (-1.456678, 53.382847, 18), D 24.26m, H 6.00m, H.S 2.10m/s, V.S 0.00m/s ",
+    b"<font size=\"28\">FrameCnt: 1 [iso: 100] [shutter: 1/240.0] [latitude: 53.382847] [longitude: -1.456678] "
+    b"[rel_alt: 1.300 abs_alt: 120.5]</font>",
+    b"[latitude : 53.382847] [longtitude : -1.456678] [altitude: 120.5]",
+])
+def test_dji_telemetry_in_a_subtitle_track_is_found_and_zeroed(sample):
+    data = rtmd_mp4([tx3g(sample)] * 3, entry=b"tx3g")
+    cleaned = found_and_stripped(data, "MP4")
+    assert b"F/2.8" in cleaned or b"FrameCnt" in cleaned or b"altitude" in cleaned  # the rest is left
+
+
+def test_an_ordinary_subtitle_is_not_a_location():
+    no_location(rtmd_mp4([tx3g(b"Year 6 at the museum, 10.30 am"), tx3g(b"GPS (lost)")], entry=b"tx3g"), "MP4")
