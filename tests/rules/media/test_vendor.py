@@ -3,6 +3,7 @@ byte by byte as the phone or camera lays it out (after ExifTool's tag tables), f
 near miss that must not be a location."""
 import json
 import struct
+import zlib
 
 import pytest
 
@@ -524,6 +525,9 @@ def built_layouts() -> dict[str, bytes]:
         "sony-rtmd": rtmd_mp4([rtmd_sample(LAT, LON)] * 3),
         "flir": after_soi(plain_jpeg(), flir_segments(1, LAT, LON)),
         "webm": webm(b"LOCATION", ISO6709),
+        "camm": rtmd_mp4([camm_sample(6, LAT, LON)] * 2, entry=b"camm"),
+        "dji-subtitle": rtmd_mp4([tx3g(b"GPS (-1.456678, 53.382847, 18), D 24.26m")] * 2, entry=b"tx3g"),
+        "heif-deflated-xmp": heif_mime(zlib.compress(XMP_BODY), b"deflate"),
     }
 
 
