@@ -97,7 +97,7 @@ def _gate():
 def _page_headers(response):
     """One set of headers for every page the service renders (dashboard, staff record): not cached, not framed,
     no script, and the staff ticket in a URL never sent to another site."""
-    if request.blueprint in ("admin", "staff", "home", "triage", "sso"):
+    if request.blueprint in ("admin", "staff", "home", "triage", "sso", "fleet"):
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
                                                        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")

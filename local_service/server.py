@@ -21,7 +21,7 @@ from rules.record.keys import SESSION_KEY_FILE, read_secret
 
 from . import admin, checkpoint, fleet, sso, triage, trust
 from .alerts import Alerter
-from .app import _host_ok, _origin_ok, _refuse
+from .app import _host_ok, _origin_ok, _page_headers, _refuse
 from .services import Services
 
 log = logging.getLogger("postguard.server")
@@ -39,6 +39,7 @@ def create_server_app(services: Services, test_config: dict | None = None) -> Fl
         app.config["SECRET_KEY"] = read_secret(services.config, SESSION_KEY_FILE)
     app.extensions["postguard"] = services
     app.before_request(_gate)
+    app.after_request(_page_headers)  # the dashboard's pages: not cached, not framed, no script (as on a laptop)
     app.register_blueprint(trust.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(fleet.bp)

@@ -324,8 +324,11 @@ def test_the_central_dashboard_shows_schools_laptops_and_their_events(server, tm
     assert client.get("/admin/fleet/").status_code == 302  # the dashboard's login first
     auth = AuthActions(client, store)
     auth.login()
-    page = client.get("/admin/fleet/").text
+    response = client.get("/admin/fleet/")
+    page = response.text
     assert "St Mary" in page and "Mill Lane" in page
+    assert response.headers["Cache-Control"] == "no-store" and "frame-ancestors 'none'" in \
+        response.headers["Content-Security-Policy"]
     page = client.get("/admin/fleet/devices?school=St+Mary").text
     assert ">a</a>" in page and ">b</a>" not in page
     rows = client.get(f"/admin/events?origin={ea.device}").text
