@@ -6,7 +6,7 @@ tests and their walkers are one table, in `formats`.
 """
 from __future__ import annotations
 
-from . import isobmff, pixels
+from . import insta360, isobmff, jpeg, pixels
 from .formats import FORMATS, PICTURE, WALKERS, sniff, sniff_unsniffed
 from .report import Coordinate, MediaReport, Patch, Place, apply_patches, safely, splice
 
@@ -43,7 +43,16 @@ def inspect(data: bytes) -> MediaReport:
 
 def _fragment(data: bytes, report: MediaReport) -> None:
     """The last chunk of a resumable video upload starts mid-file; an MP4's `moov` (with its location) is often
-    there. Find the box by its header and walk it where it lies."""
+    there. Find the box by its header and walk it where it lies. The last chunk of a photo's upload ends with the
+    photo's trailer: Samsung's SEFT and Insta360's say where they start from the end, so they are read too."""
+    if data[-4:] == b"SEFT" and len(data) >= 20:
+        report.format = "JPEG trailer fragment"
+        safely(report, "Samsung trailer", jpeg.seft, data, 0, len(data), report, [])
+        return
+    if data[-32:] == insta360.MAGIC:
+        report.format = "JPEG trailer fragment"
+        safely(report, "Insta360 trailer", insta360.parse, data, 0, len(data), report)
+        return
     at = data.rfind(b"moov", 0, len(data) - 8)
     while at >= 4:
         size = int.from_bytes(data[at - 4:at], "big")

@@ -780,3 +780,13 @@ def test_dji_telemetry_in_a_subtitle_track_is_found_and_zeroed(sample):
 
 def test_an_ordinary_subtitle_is_not_a_location():
     no_location(rtmd_mp4([tx3g(b"Year 6 at the museum, 10.30 am"), tx3g(b"GPS (lost)")], entry=b"tx3g"), "MP4")
+
+
+def test_the_last_chunk_of_a_photo_upload_with_its_trailer_is_read():
+    """A resumable upload's last chunk starts mid-file: Samsung's and Insta360's trailers are read from the end."""
+    for data in (plain_jpeg() + seft((0x0001, b"DualShot_1", jpeg_with_gps(gps_ifd(LAT, LON)))),
+                 plain_jpeg() + insta360_trailer([(b"A", LAT, LON)])):
+        last = data[len(plain_jpeg()) - 10:]  # the chunk starts inside the picture's last bytes
+        report = media.inspect(last)
+        assert report.format == "JPEG trailer fragment" and report.real_coordinates, report
+        assert media.inspect(media.strip(last)).real_coordinates == []
