@@ -2,6 +2,7 @@
 C2PA's APP11 JUMBF) and what phones append after the picture (Samsung's SEFT trailer, a motion photo's MP4)."""
 from __future__ import annotations
 
+import re
 import struct
 
 from . import flir, gpmf, insta360, iptc, isobmff, jumbf, tiff, xmp
@@ -11,6 +12,7 @@ XMP_ID = b"http://ns.adobe.com/xap/1.0/\0"
 EXT_XMP_ID = b"http://ns.adobe.com/xmp/extension/\0"
 PHOTOSHOP_ID = b"Photoshop 3.0\0"
 STANDALONE = set(range(0xD0, 0xDA)) | {0x01, 0xFF}
+MEDIA_JUKEBOX_PLACES = re.compile(rb"<Places>([^<]{0,4096}+)</Places>")
 XMP_OPENINGS = (b"<x:xmpmeta", b"<x:xapmeta", b"<rdf:RDF", b"<exif:")
 
 
@@ -79,6 +81,11 @@ def parse(data: bytes, start: int, end: int, report: MediaReport, embedded: bool
             safely(report, "Photoshop", iptc.parse_irb, data, body + 14, seg_end, report)
         elif marker == 0xE6 and data[body:body + 6] == b"GoPro\0":  # GoPro stills: GPMF, as in its videos
             safely(report, "GoPro APP6", gpmf.stream, data, body + 6, seg_end, report, "GoPro APP6 GPMF")
+        elif marker == 0xE9 and data[body:body + 14] == b"Media Jukebox\0":  # J. River's catalogue: <Places>
+            for m in MEDIA_JUKEBOX_PLACES.finditer(data, body + 14, seg_end):
+                if m.group(1).strip():
+                    report.places.append(Place("Media Jukebox Places", m.group(1).decode("utf-8", "replace").strip()))
+                    report.patches.append(blank(m.start(1), m.end(1), b" "))
         elif marker == 0xEB and data[body:body + 2] == b"JP" and seg_end - body > 16:
             jumbf_parts.append((body, seg_end))  # C2PA content credentials, split over APP11 segments
         pos = seg_end

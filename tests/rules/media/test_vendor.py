@@ -790,3 +790,14 @@ def test_the_last_chunk_of_a_photo_upload_with_its_trailer_is_read():
         report = media.inspect(last)
         assert report.format == "JPEG trailer fragment" and report.real_coordinates, report
         assert media.inspect(media.strip(last)).real_coordinates == []
+
+
+def test_media_jukebox_places_are_a_place_and_are_blanked():
+    xml = b"Media Jukebox\0<MJMD><Tool Name>Media Center</Tool Name><Places>Castleton, Peak District</Places>" \
+          b"<People>Year 6</People></MJMD>"
+    data = after_soi(plain_jpeg(), segment(0xE9, xml))
+    assert [(p.field, p.value) for p in media.inspect(data).places] == [("Media Jukebox Places",
+                                                                         "Castleton, Peak District")]
+    cleaned = media.strip(data)
+    assert media.inspect(cleaned).places == [] and b"<People>Year 6</People>" in cleaned
+    no_location(after_soi(plain_jpeg(), segment(0xE9, xml.replace(b"Castleton, Peak District", b""))), "JPEG")
