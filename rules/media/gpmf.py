@@ -13,8 +13,20 @@ from .report import Coordinate, MediaReport, Patch, blank
 FIRST_SAMPLES = 8
 
 
+def sample_entry(data: bytes, trak, report: MediaReport) -> bytes:
+    """The type of a track's first sample entry (`gpmd`, `rtmd`, `camm`, `tx3g`, `avc1`, ...), or b""."""
+    return _sample_boxes(data, trak, report)[0]
+
+
 def timed_samples(data: bytes, trak, report: MediaReport, entry: bytes) -> list[tuple[int, int]] | None:
     """The (start, end) of each sample of a timed-metadata track whose sample entry is `entry`, else None."""
+    kind, found = _sample_boxes(data, trak, report)
+    if kind != entry:
+        return None
+    return list(_samples(data, found))
+
+
+def _sample_boxes(data: bytes, trak, report: MediaReport) -> tuple[bytes, dict]:
     found = {}
 
     def walk(lo, hi, depth=0):
@@ -26,9 +38,7 @@ def timed_samples(data: bytes, trak, report: MediaReport, entry: bytes) -> list[
 
     walk(trak.body, trak.end)
     stsd = found.get(b"stsd")
-    if not stsd or data[stsd.body + 12:stsd.body + 16] != entry:
-        return None
-    return list(_samples(data, found))
+    return (bytes(data[stsd.body + 12:stsd.body + 16]) if stsd else b""), found
 
 
 def track(data: bytes, trak, report: MediaReport) -> None:
@@ -55,7 +65,12 @@ def track(data: bytes, trak, report: MediaReport) -> None:
 
 
 def stream(data: bytes, lo: int, hi: int, report: MediaReport, source: str = "GoPro GPMF") -> None:
-    """One GPMF stream outside a track: GoPro's APP6 segment in its photos, the `GPMF` box in its videos' udta."""
+    """One GPMF stream outside a track: GoPro's APP6 segment in its photos, the `GPMF` box in its videos' udta.
+    A stream with no position key and no unit in degrees has no position: it is not walked (a HERO's udta GPMF of
+    camera settings took 3.5 ms)."""
+    window = data[lo:hi]
+    if not any(key in window for key in (*POSITION_KEYS, b"deg")):
+        return
     found = False
     for payload, size, repeat, lat_field, lon_field in _gps_entries(data, lo, hi):
         for r in range(repeat if not found else 0):
