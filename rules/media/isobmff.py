@@ -27,8 +27,9 @@ LOCATION_KEYS = {b"com.apple.quicktime.location.ISO6709": "coords",
 ISO6709 = re.compile(rb"^\s*([+-]\d+(?:\.\d*)?)([+-]\d+(?:\.\d*)?)")
 CAMERA_KEYS = {b"com.apple.quicktime.make": "make", b"com.apple.quicktime.model": "model",
                b"com.apple.quicktime.creationdate": "taken"}  # what an iPhone or iPad video says made it, and when
-# Timed-metadata tracks that carry a position, by their sample entry: what reads them.
-TIMED_METADATA = {b"gpmd": ("GPMF", gpmf.track), b"rtmd": ("Sony rtmd", sony.track), b"camm": ("camm", camm.track),
+# Timed-metadata tracks that carry a position, by their sample entry: what reads them (GoPro's gpmd: gpmf.track,
+# run on every track as it always was).
+TIMED_METADATA = {b"rtmd": ("Sony rtmd", sony.track), b"camm": ("camm", camm.track),
                   b"tx3g": ("subtitle telemetry", telemetry_text.track),
                   b"text": ("subtitle telemetry", telemetry_text.track)}
 META_CHILDREN = {b"hdlr", b"keys", b"ilst", b"iinf", b"pitm", b"dinf", b"iloc"}
@@ -73,6 +74,7 @@ def _walk(data: bytes, start: int, end: int, report: MediaReport, depth: int, pa
             meta_keys = _keys(data, body, box.end, report)
             _walk(data, body, box.end, report, depth + 1, t, meta_keys, budget)
         elif t == b"trak":
+            safely(report, "GPMF", gpmf.track, data, box, report)  # it checks the track is GoPro's itself
             reader = TIMED_METADATA.get(gpmf.sample_entry(data, box, report))
             if reader:
                 safely(report, reader[0], reader[1], data, box, report)
