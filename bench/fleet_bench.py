@@ -49,6 +49,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -312,7 +313,6 @@ class Cluster(pgserver.PgServer):
     def start(self) -> "Cluster":
         data = os.path.join(self.dir, "data")
         if self.as_postgres:
-            import shutil
             shutil.chown(self.dir, "postgres", "postgres")
         self._run(pgserver._bin("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         opts = f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.dir} " \
