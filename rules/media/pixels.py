@@ -1,7 +1,7 @@
 """Proof that removing a picture's location left its pixels alone: both files decoded and compared.
 
 The walkers write only inside the metadata structure they parsed, and for JPEG that is proof enough (a patch must
-lie inside an APP1, APP13 or COM segment, which no decoder draws from). For the other pictures a decoder exists
+lie inside an APPn or COM segment, or after the end-of-image marker, none of which a decoder draws from). For the other pictures a decoder exists
 (Pillow, and pillow-heif for HEIC and AVIF), so strip() asks it: the stripped file must decode to the same size, mode
 and pixels as the original, frame by frame. An original no decoder reads cannot be proven either way, and says so.
 """

@@ -43,8 +43,8 @@ def live_app(tmp_path):
     app.extensions["postguard"].store.close()
 
 
-@pytest.fixture(scope="session")
-def browser(chromium_path):
+@pytest.fixture(scope="module")  # not the session: Playwright's sync API holds this thread's event loop while it
+def browser(chromium_path):      # runs, and later tests (other browsers, asyncio.run) need it back
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
