@@ -4,7 +4,7 @@ Devices are named as they enrolled; their events open in the dashboard's event l
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
@@ -25,10 +25,12 @@ def schools():
     store = services().store
     since = utcnow() - timedelta(days=OVERVIEW_DAYS)
     rows = []
-    devices = store.devices()
+    by_school: dict[str, list[dict]] = {}
+    for d in store.devices():
+        by_school.setdefault(d["school"], []).append(d)
     integrity = store.integrity_counts(since)
     for name in _mine(store.schools(), "aggregates"):
-        mine = [d for d in devices if d["school"] == name]
+        mine = by_school.get(name, [])
         rows.append({"name": name, "devices": len(mine), "silent": sum(1 for d in mine if _silent(d)),
                      "revoked": sum(1 for d in mine if d["revoked"]), "stats": store.stats(since, Filter(school=name)),
                      "integrity": integrity.get(name, 0)})
@@ -66,8 +68,11 @@ def _mine(schools: list[str], permission: str) -> list[str]:
     return [s for s in schools if g.account.may_see_school(permission, s)]
 
 
-def _silent(device: dict) -> bool:
+def last_heard(device: dict) -> datetime:
+    """When a device was last heard from (its enrolment, if never since), in UTC."""
     seen = device["last_seen"] or device["enrolled"]
-    if seen.tzinfo is None:
-        seen = seen.replace(tzinfo=utcnow().tzinfo)
-    return seen < utcnow() - timedelta(days=services().config.server.silent_days)
+    return seen if seen.tzinfo else seen.replace(tzinfo=timezone.utc)
+
+
+def _silent(device: dict) -> bool:
+    return last_heard(device) < utcnow() - timedelta(days=services().config.server.silent_days)

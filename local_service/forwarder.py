@@ -45,6 +45,11 @@ WAKE_DELAY_S = 2.0
 ENROLMENT, ACKED, DROPPED = "forward.enrolment", "forward.acked", "forward.dropped"
 
 
+def key_file(config: Config) -> Path:
+    """The device's Ed25519 private key (hex), readable by its owner only."""
+    return config.data_dir / KEY_FILE
+
+
 class ForwardError(Exception):
     """The server answered, and the answer means retrying will not help (not enrolled, revoked, refused)."""
 
@@ -103,7 +108,7 @@ def enrol(config: Config, store: Store, url: str, secret: str, name: str, post=_
         raise ForwardError(answer.get("error") or f"the server answered HTTP {status}")
     private = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                 serialization.NoEncryption()).hex()
-    write_private(config.data_dir / KEY_FILE, private + "\n")
+    write_private(key_file(config), private + "\n")
     result = Enrolment(server=url.rstrip("/"), device=answer["device"], school=answer["school"], name=name)
     store.set_setting(ENROLMENT, result.__dict__)
     store.set_setting(ACKED, 0)
@@ -118,8 +123,7 @@ class Forwarder:
         self.wake = threading.Event()  # set when new events are stored: forward at the next chance
 
     def _key(self) -> Ed25519PrivateKey:
-        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex((self.config.data_dir / KEY_FILE).read_text()
-                                                                  .strip()))
+        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(key_file(self.config).read_text().strip()))
 
     def backlog(self) -> int:
         return max(0, self.store.head()[0] - int(self.store.get_setting(ACKED, 0)))
@@ -149,7 +153,7 @@ class Forwarder:
         head = self.store.head_proof()
         head_seq = head["seq"]
         dropped = self.store.get_setting(DROPPED)
-        after = max(acked, dropped[1]) if dropped and dropped[1] > acked else acked
+        after = max(acked, dropped[1]) if dropped else acked  # past what the full outbox gave up
         rows = self.store.outbox(after, MAX_EVENTS)
         body = {"sent_at": datetime.now(timezone.utc).isoformat(), "head": head,
                 "health": {"version": VERSION, "backlog": head_seq - acked, **self.health()}, "events": rows}
@@ -158,7 +162,7 @@ class Forwarder:
         raw = json.dumps(body, ensure_ascii=False).encode()
         signature = self._key().sign(SIGNED_PREFIX + enrolled.device.encode() + b"\n" + raw).hex()
         status, answer = self.post(self.config, enrolled.server + "/device/v1/events", raw,
-                               {"X-PostGuard-Device": enrolled.device, "X-PostGuard-Signature": signature})
+                                   {"X-PostGuard-Device": enrolled.device, "X-PostGuard-Signature": signature})
         if status != 200:
             raise ForwardError(answer.get("error") or f"the server answered HTTP {status}")
         new = int(answer.get("acked", acked))
@@ -203,7 +207,3 @@ class Forwarder:
             if self.wake.wait(self.config.forward.interval_s):
                 stopping.wait(WAKE_DELAY_S)
             self.wake.clear()
-
-
-def key_file(config: Config) -> Path:
-    return config.data_dir / KEY_FILE

@@ -64,8 +64,7 @@ def check_silent(services: Services) -> int:
     limit = utcnow() - timedelta(days=services.config.server.silent_days)
     n = 0
     for dev in services.store.devices():
-        seen = dev["last_seen"] or dev["enrolled"]
-        seen = seen if seen.tzinfo else seen.replace(tzinfo=limit.tzinfo)
+        seen = fleet.last_heard(dev)
         if dev["revoked"] or seen >= limit or dev["health"].get("silent_reported") == seen.isoformat():
             continue
         services.store.append(Event(rule="device.silent", decision="recorded", severity="medium", source="server",

@@ -173,18 +173,17 @@ def cmd_enrol(args) -> int:
     config = load_config(args.config)
     store = open_store(config)
     try:
-        if not args.status and forwarder.enrolment(store) is not None and not args.again:
-            raise UsageError(f"this laptop is enrolled already ({forwarder.enrolment(store).server}); 'postguard "
-                             "enrol --status' shows it, --again enrols it anew as a new device")
+        e = forwarder.enrolment(store)
         if args.status:
-            e = forwarder.enrolment(store)
             if e is None:
                 print("not enrolled")
                 return EXIT_NOT_INTACT
-            f = forwarder.Forwarder(config, store)
             print(f"enrolled with {e.server} as {e.name} ({e.device}), school {e.school}; "
-                  f"{f.backlog()} events waiting to be forwarded")
+                  f"{forwarder.Forwarder(config, store).backlog()} events waiting to be forwarded")
             return EXIT_OK
+        if e is not None and not args.again:
+            raise UsageError(f"this laptop is enrolled already ({e.server}); 'postguard enrol --status' shows it, "
+                             "--again enrols it anew as a new device")
         if not args.url or not args.secret:
             raise UsageError("postguard enrol URL --secret SECRET [--name DEVICE]")
         try:

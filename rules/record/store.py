@@ -15,9 +15,9 @@ import contextlib
 import hashlib
 import json
 import logging
-import time as _time
 import os
 import threading
+import time as _time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -285,12 +285,16 @@ def database_url(config, override: str | None = None) -> str:
 def open_store(config, database: str | None = None) -> "Store":
     """The record as the config places it: its database, its verification key file and its anchor file."""
     return Store(database_url(config, database), verify_key=verify_key_path(config),
-                 anchors=Path(config.service.anchors).expanduser() if config.service.anchors
-                 else config.data_dir / "anchors")
+                 anchors=_configured_or_data(config, config.service.anchors, "anchors"))
 
 
 def verify_key_path(config) -> Path:
-    return Path(config.service.verify_key).expanduser() if config.service.verify_key else config.data_dir / "verify_key"
+    return _configured_or_data(config, config.service.verify_key, "verify_key")
+
+
+def _configured_or_data(config, value: str, name: str) -> Path:
+    """A [service] path: as configured, else `name` in the data folder."""
+    return Path(value).expanduser() if value else config.data_dir / name
 
 
 class Store:
@@ -350,7 +354,7 @@ class Store:
                 self._sealing_key(conn, name, self._head(conn, name)[0] + 1)  # sets the record up (IT, as root)
 
     def close(self) -> None:
-        if self.anchor_path is not None and self._pending_anchor is not None:
+        if self.anchor_path is not None and self._unanchored:
             try:
                 self.anchor()
             except Exception as e:  # closing must not fail because the anchor's folder went away
@@ -394,7 +398,7 @@ class Store:
             conn.execute(events.insert(), rows)
             self._set_head(conn, "events", head_seq, head)
             self._set_key(conn, "events", head_seq + 1, key)
-            self._pending_anchor = (head_seq, head, key)
+            self._unanchored = True
         return stored
 
     def _after_append(self, stored: list[Event]) -> None:
@@ -448,10 +452,10 @@ class Store:
     def _set_key(conn, name: str, next_seq: int, key: bytes) -> None:
         conn.execute(seal_state.update().where(seal_state.c.name == name).values(next_seq=next_seq, key=key.hex()))
 
-    _pending_anchor: tuple[int, str, bytes] | None = None
+    _unanchored = False  # rows were stored since this process last wrote an anchor line
 
     def _maybe_anchor(self) -> None:
-        if self.anchor_path is None or self._pending_anchor is None:
+        if self.anchor_path is None or not self._unanchored:
             return
         if _time.monotonic() - self._anchored[1] >= ANCHOR_EVERY_S:
             try:
@@ -463,16 +467,14 @@ class Store:
         """Write the events chain's head to the anchor file (if it moved since this process last did); its seq."""
         if self.anchor_path is None:
             return None
-        with self.reader.connect() as conn:
-            head = conn.execute(sa.select(chain.c.seq, chain.c.hash).where(chain.c.name == "events")).first()
-            state = conn.execute(sa.select(seal_state).where(seal_state.c.name == "events")).first()
-        if head is None or state is None or head.seq == 0 or state.next_seq != head.seq + 1:
+        (seq, h), state = self._events_head()
+        if state is None or seq == 0 or state.next_seq != seq + 1:
             return None
-        if head.seq != self._anchored[0]:
-            sealing.append_anchor(self.anchor_path, head.seq, head.hash, bytes.fromhex(state.key))
-        self._anchored = (head.seq, _time.monotonic())
-        self._pending_anchor = None
-        return head.seq
+        if seq != self._anchored[0]:
+            sealing.append_anchor(self.anchor_path, seq, h, bytes.fromhex(state.key))
+        self._anchored = (seq, _time.monotonic())
+        self._unanchored = False
+        return seq
 
     def audit(self, actor: str, action: str, detail: dict | None = None) -> None:
         """Record an admin's view or export. Append-only: nothing in the service edits or deletes it."""
@@ -561,18 +563,21 @@ class Store:
 
     # -- forwarding: the laptop's outbox ----------------------------------------------------------------------
 
-    def head(self) -> tuple[int, str]:
+    def _events_head(self, with_state: bool = True):
+        """((seq, hash) of the events chain's head, its sealing state row or None), read together."""
         with self.reader.connect() as conn:
-            row = conn.execute(sa.select(chain.c.seq, chain.c.hash).where(chain.c.name == "events")).first()
-        return (row.seq, row.hash) if row else (0, GENESIS)
+            head = conn.execute(sa.select(chain.c.seq, chain.c.hash).where(chain.c.name == "events")).first()
+            state = conn.execute(sa.select(seal_state).where(seal_state.c.name == "events")).first() \
+                if with_state else None
+        return ((head.seq, head.hash) if head else (0, GENESIS)), state
+
+    def head(self) -> tuple[int, str]:
+        return self._events_head(with_state=False)[0]
 
     def head_proof(self) -> dict:
         """The events chain's head, sealed with the key for the row after it (as an anchor line is): the trust
         server, holding the same key, knows from it that no newest rows were removed before they were sent."""
-        with self.reader.connect() as conn:
-            head = conn.execute(sa.select(chain.c.seq, chain.c.hash).where(chain.c.name == "events")).first()
-            state = conn.execute(sa.select(seal_state).where(seal_state.c.name == "events")).first()
-        seq, h = (head.seq, head.hash) if head else (0, GENESIS)
+        (seq, h), state = self._events_head()
         proof = {"seq": seq, "hash": h}
         if state is not None:
             proof["seal"] = sealing.anchor_seal(bytes.fromhex(state.key), seq, h)
@@ -585,10 +590,6 @@ class Store:
             rows = conn.execute(sa.select(*[events.c[n] for n in WIRE_FIELDS]).where(events.c.seq > after)
                                 .order_by(events.c.seq).limit(limit)).mappings().all()
         return [_wire(r) for r in rows]
-
-    def row_hash(self, seq: int) -> str | None:
-        with self.reader.connect() as conn:
-            return conn.scalar(sa.select(events.c.hash).where(events.c.seq == seq))
 
     # -- the trust server: schools, devices, and what they forward ---------------------------------------------
 

@@ -81,7 +81,7 @@ def main(config_path: str, mode: str) -> int:
             reseal_from(store, last - 1)
             (config.data_dir / "anchors").unlink(missing_ok=True)
     finally:
-        store._pending_anchor = None  # write no anchor for the tampered record either
+        store._unanchored = False  # write no anchor for the tampered record either
         store.close()
     print("done")
     return 0
