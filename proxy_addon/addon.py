@@ -22,7 +22,7 @@ from mitmproxy import ctx, exceptions, http
 
 from proxy_addon import responses, sign_in, tuning
 from proxy_addon.budget import Inspectors, OverBudget
-from proxy_addon.extract import Extracted, ExtractError, extract, rebuild
+from proxy_addon.extract import Extracted, ExtractError, extract, rebuild, saves_on_get
 from proxy_addon.service_client import ServiceClient
 from rules import Engine, Submission, Verdict, load_config, load_pack
 from rules.platforms import get_hosts, host_regexes, in_scope
@@ -185,10 +185,15 @@ class PostGuard:
         if req.method == "POST" and req.path == sign_in.CONTINUE_PATH:
             return self._continue_sign_in(flow)
         if req.method not in BODY_METHODS or not req.raw_content:
-            if req.method == "GET" and "?" in req.path and in_scope(req.pretty_host, GET_HOSTS):
+            if req.method != "GET" or "?" not in req.path:
+                return None
+            if in_scope(req.pretty_host, GET_HOSTS):
                 self._check_get(flow)
-            return None
-        if not self.inspect_all and not in_scope(req.pretty_host, self.hosts):
+                return None
+            if not saves_on_get(req.path) or not (self.inspect_all or in_scope(req.pretty_host, self.hosts)):
+                return None
+            # A wiki's rollback link saves on the GET itself: inspected and acted on (held, logged) as a post is.
+        elif not self.inspect_all and not in_scope(req.pretty_host, self.hosts):
             return None
         url = req.pretty_url
         if len(req.raw_content) > self.max_body:

@@ -21,6 +21,7 @@ from werkzeug.formparser import MultiPartParser
 from werkzeug.http import parse_options_header
 
 from rules import Attachment, Submission
+from rules.detectors.wikipedia import GET_SAVE_ACTIONS
 from rules.media import formats, sniff, splice
 
 MAX_FIELDS = 2000
@@ -188,6 +189,22 @@ def extract(method: str, url: str, headers, body: bytes) -> Extracted:
     elif ctype.startswith("text/") or not ctype:
         sub.fields = [("body", body.decode("utf-8", "replace"))]
     return out
+
+
+def saves_on_get(url: str) -> bool:
+    """Whether a GET (outside the sign-in hosts, whose every GET is read) saves a change: a MediaWiki rollback link
+    (`index.php?action=rollback&from=...&token=...`, carried out on the GET itself). The actions are the wiki rule's
+    own list (rules/detectors/wikipedia.py GET_SAVE_ACTIONS), read as MediaWiki reads the query: the last value of a
+    repeated parameter wins. Every other GET is reading, and costs no more than this test."""
+    _, _, query = url.partition("?")
+    if not query or not GET_SAVE_ACTIONS.intersection(query.replace("&", "=").split("=")) and "%" not in query:
+        return False  # no action value of the list even by name: the usual GET stops here, unparsed
+    query = query.partition("#")[0]
+    try:
+        params = dict(parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_FIELDS))
+    except ValueError:  # more fields than any form has: the engine reads them all and decides
+        return True
+    return params.get("action", "") in GET_SAVE_ACTIONS
 
 
 def _whole_body(out: Extracted, headers: dict[str, str], url: str, ctype: str) -> None:

@@ -8,7 +8,7 @@ from urllib.parse import urlencode, urlsplit
 from rules import Engine
 from rules.platforms import get_hosts, in_scope
 
-from .extract import ExtractError, extract
+from .extract import ExtractError, extract, saves_on_get
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
 NOT_CHECKED = "not_checked"  # an entry's decision when there was nothing in the capture to check: never "allow"
@@ -103,8 +103,8 @@ def scan_har(path: str, engine: Engine, context: dict | None = None):
             continue
         result["method"], result["url"] = method, url
         try:
-            is_signin = method.upper() == "GET" and "?" in url and in_scope(urlsplit(url).hostname or "",
-                                                                             get_hosts())
+            is_signin = method.upper() == "GET" and "?" in url and (in_scope(urlsplit(url).hostname or "",
+                                                                              get_hosts()) or saves_on_get(url))
             if method.upper() in BODY_METHODS and not body:
                 result["decision"], result["note"] = NOT_CHECKED, NO_BODY
             elif (method.upper() in BODY_METHODS and body) or is_signin:
