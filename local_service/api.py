@@ -82,8 +82,11 @@ def _error(status: int, message: str):
 @bp.get("/health")
 def health():
     s = services()
+    seen = None if s.extension_seen is None else round(time.monotonic() - s.extension_seen, 1)
     return jsonify(ok=True, version=VERSION, pack={"id": s.engine.pack.id, "name": s.engine.pack.name},
-                   proxy=_broker().proxy_active(PROXY_FRESH_S), user=s.user)
+                   proxy=_broker().proxy_active(PROXY_FRESH_S), user=s.user,
+                   # postguard status asks (token, no Origin: not counted as the extension's call)
+                   extension={"connected": s.extension_connected(), "seen_s_ago": seen})
 
 
 @bp.post("/check")

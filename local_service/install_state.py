@@ -3,7 +3,12 @@ is trusted (by the system and by NSS or Firefox), the PAC is in effect and the e
 policies, the native host registered, and the service running. And `postguard uninstall`'s part that needs no
 administrator: the CA out of this account's NSS database.
 
-Only files and commands are read (policy files, trust stores, certutil); nothing here imports the proxy adapter
+And two things only the record and the running service know: whether this laptop is enrolled with the trust server
+(the enrolment `postguard enrol --status` reads, in the store), and whether the extension is connected (the service
+saw its last authenticated call less than five minutes ago; the worker calls every minute while the browser runs).
+
+Only files and commands are read (policy files, trust stores, certutil, the store's settings, the service's
+/api/v1/health over loopback with this account's token); nothing here imports the proxy adapter
 (local_service reaches it through composition.py only), so the CA's folder is worked out here by the same rule as
 proxy_addon.ca.confdir, and a test keeps the two the same.
 """
@@ -20,10 +25,15 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from rules import load_config
+from rules.record.keys import TOKEN_FILE, read_secret
+from rules.record.store import database_url, open_store
 
 from .deploy_places import (FIREFOX_ID, HOST_NAME, LINUX_FIREFOX_POLICIES, LINUX_HOST_DIRS, LINUX_POLICY_DIRS,
                             MAC_HOST_DIRS, WIN_POLICY_KEYS)
+from .forwarder import Forwarder, enrolment
 
 CERT_FILE = "mitmproxy-ca-cert.pem"
 NSS_NICKNAME = "PostGuard"  # proxy_addon.ca.NSS_NICKNAME, and the install scripts' trust-nss
@@ -35,9 +45,10 @@ class Check:
     what: str
     ok: bool | None  # None: this machine cannot tell
     detail: str
+    word: str | None = None  # instead of yes/NO: a state that is in order without being a yes ("not needed")
 
     def line(self) -> str:
-        word = {True: "yes", False: "NO", None: "cannot tell"}[self.ok]
+        word = self.word or {True: "yes", False: "NO", None: "cannot tell"}[self.ok]
         return f"{self.what}: {word} ({self.detail})"
 
 
@@ -233,11 +244,71 @@ class Inspector:
         return Check("service running", ok, f"{self.service_url} served its PAC file" if ok else
                      f"something else answers at {self.service_url}")
 
-    def all(self) -> list[Check]:
+    def extension(self, running: Check) -> Check:
+        """Connected when the running service saw the extension's last call less than five minutes ago (its
+        /api/v1/health says; asked with this account's token and no Origin, so asking is not counted as a call)."""
+        what = "extension connected to the service"
+        if not running.ok:
+            return Check(what, None, "the service is not running")
+        req = urllib.request.Request(f"{self.service_url}/api/v1/health",
+                                     headers={"Authorization": f"Bearer {read_secret(self.config, TOKEN_FILE)}"})
+        try:
+            with urllib.request.urlopen(req, timeout=3) as r:
+                seen = json.loads(r.read(1 << 16)).get("extension")
+        except (OSError, ValueError) as exc:
+            return Check(what, None, f"{self.service_url}/api/v1/health did not answer ({exc})")
+        if not isinstance(seen, dict):
+            return Check(what, None, "the running service does not say (an older PostGuard)")
+        ago = seen.get("seen_s_ago")
+        if seen.get("connected"):
+            return Check(what, True, f"its last call was {_ago(ago)} ago")
+        return Check(what, False, ("never called the service since it started" if ago is None else
+                                   f"its last call was {_ago(ago)} ago")
+                     + ": is the browser open, and the extension installed and allowed to reach the native host?")
+
+    def enrolment(self) -> Check:
+        """Enrolled with the trust server, as `postguard enrol --status` reads it (the store's enrolment); when the
+        deployment names no server, not being enrolled is in order."""
+        what, server = "enrolled with a trust server", self.config.deploy.server_url
+        url = database_url(self.config)
+        if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            enrolled, backlog = None, 0  # no record yet: status creates none
+        else:
+            try:
+                store = open_store(self.config)
+            except (SQLAlchemyError, OSError, ValueError) as exc:  # said, and the other checks go on
+                return Check(what, None, f"the record could not be opened ({type(exc).__name__}: {exc})")
+            try:
+                enrolled = enrolment(store)
+                backlog = Forwarder(self.config, store).backlog() if enrolled else 0
+            finally:
+                store.close()
+        if enrolled is not None:
+            return Check(what, True, f"{enrolled.server} as {enrolled.name} ({enrolled.device}), school "
+                                     f"{enrolled.school}; {backlog} events waiting to be forwarded")
+        if server:
+            return Check(what, False, f"the deployment names {server}: postguard enrol {server} --secret SECRET")
+        return Check(what, True, "the deployment names no trust server ([deploy] server_url): this laptop keeps its "
+                                 "record itself", word="not needed")
+
+    def installed(self) -> list[Check]:
+        """What the deployment put in place (and its uninstall script takes away): the CA, the browsers' policies,
+        the native host, the service."""
         browsers = self.browsers()
         if not browsers:
             browsers = [Check("browsers", False, "no Chrome, Chromium, Edge or Firefox system folders on this machine")]
         return [*self.ca(), *browsers, self.service()]
+
+    def all(self) -> list[Check]:
+        """Everything postguard status says: what is installed, then whether the extension is connected and the
+        laptop enrolled."""
+        installed = self.installed()
+        return [*installed, self.extension(installed[-1]), self.enrolment()]
+
+
+def _ago(seconds) -> str:
+    seconds = int(seconds or 0)
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
 
 
 def _sha1(cert: Path) -> str:
@@ -282,7 +353,7 @@ def cmd_uninstall(args) -> int:
     config = load_config(args.config)
     done = remove_from_nss()
     print("removed the CA from: " + (", ".join(done) if done else "nothing in this account"))
-    left = [c for c in Inspector(config).all() if c.ok and c.what != "proxy certificate"]
+    left = [c for c in Inspector(config).installed() if c.ok and c.what != "proxy certificate"]
     for check in left:
         print(f"still in place: {check.line()}")
     if left:

@@ -142,7 +142,8 @@ def test_the_proxy_needs_the_token_but_sends_no_origin(client):
 def test_health_names_the_pack_the_user_and_whether_the_proxy_is_there(api, broker):
     body = api.get(f"{V1}/health").json
     assert body == {"ok": True, "version": body["version"], "pack": {"id": "default",
-                    "name": "Default (PostGuard guidance, no school policy)"}, "proxy": False, "user": "teacher1"}
+                    "name": "Default (PostGuard guidance, no school policy)"}, "proxy": False, "user": "teacher1",
+                    "extension": {"connected": True, "seen_s_ago": body["extension"]["seen_s_ago"]}}
     assert body["version"]
     assert api.post(f"{V1}/proxy/heartbeat").json == {"ok": True}
     assert api.get(f"{V1}/health").json["proxy"] is True

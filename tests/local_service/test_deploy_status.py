@@ -1,23 +1,28 @@
 """postguard status on a deployed laptop, in words: the CA trusted by the system and by Firefox, the PAC and the
-extension set by the browsers' policies, the native host registered, the service running; and after the deployment's
-uninstall script, none of it left."""
+extension set by the browsers' policies, the native host registered, the service running, the extension connected
+(it called the service in the last five minutes), the laptop enrolled with the trust server; and after the
+deployment's uninstall script, none of it left."""
 from __future__ import annotations
 
 import os
 import socket
 import subprocess
 import threading
+import time
+import urllib.request
 
 import pytest
 from werkzeug.serving import make_server
 
-from local_service import install_state
+from local_service import forwarder, install_state
 from local_service.app import create_app
 from local_service.cli import main
 from local_service.install_state import Inspector
 from local_service.services import Services
 from proxy_addon import ca
 from rules import load_config
+from rules.record.events import Event
+from rules.record.store import open_store
 
 EXT_ID = "abcdefghijklmnopabcdefghijklmnop"
 
@@ -123,3 +128,106 @@ def test_ca_instructions_say_who_can_read_the_key(tmp_path, mode, words):
     cert = ca.ensure_ca(config)
     (cert.parent / "mitmproxy-ca.pem").chmod(mode)
     assert words in ca.instructions(cert, "http://127.0.0.1:1/proxy.pac").split("\n")[1]
+
+
+# -- the extension connected, the laptop enrolled: what only the running service and the record know ---------------
+
+@pytest.fixture
+def running(tmp_path):
+    """The real service on a free loopback port, with [deploy] service_port naming it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "config.toml").write_text(f'data_dir = "{tmp_path / "data"}"\n[deploy]\nextension_id = "{EXT_ID}"\n'
+                                          f'service_port = {port}\n')
+    config = load_config(tmp_path / "config.toml")
+    svc = Services.open(config, database=f"sqlite:///{tmp_path / 'e.sqlite3'}", user="t")
+    server = make_server("127.0.0.1", port, create_app({"TESTING": True}, svc), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield config, svc
+    server.shutdown()
+    server.server_close()
+    svc.store.close()
+
+
+def _extension_check(config) -> install_state.Check:
+    insp = Inspector(config)
+    return insp.extension(insp.service())
+
+
+def test_extension_connected_once_it_calls_the_service(running):
+    config, svc = running
+    check = _extension_check(config)
+    assert check.ok is False and "never called" in check.line(), check.line()
+    assert _extension_check(config).ok is False  # status's own question (token, no Origin) is not the extension's
+    req = urllib.request.Request(f"{Inspector(config).service_url}/api/v1/health",
+                                 headers={"Authorization": f"Bearer {svc.token}",
+                                          "Origin": f"chrome-extension://{EXT_ID}"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200
+    check = _extension_check(config)
+    assert check.ok is True and check.line().startswith("extension connected to the service: yes (its last call"), \
+        check.line()
+
+
+def test_extension_silent_for_more_than_five_minutes_is_not_connected(running):
+    config, svc = running
+    svc.extension_seen = time.monotonic() - 6 * 60
+    check = _extension_check(config)
+    assert check.ok is False and "6 min ago" in check.line(), check.line()
+
+
+def test_extension_connection_cannot_be_told_without_the_service(tmp_path):
+    config = _config(tmp_path)  # port 9411: nothing runs there in the tests
+    check = _extension_check(config)
+    assert check.ok is None and "not running" in check.line()
+
+
+def test_not_enrolled_is_in_order_when_the_deployment_names_no_server(tmp_path):
+    config = _config(tmp_path)
+    check = Inspector(config).enrolment()
+    assert check.ok is True and check.line().startswith("enrolled with a trust server: not needed"), check.line()
+    assert not (config.data_dir / "events.sqlite3").exists()  # status opens no record where there is none
+
+
+def test_not_enrolled_is_a_no_when_the_deployment_names_a_server(tmp_path):
+    config = _config(tmp_path, 'server_url = "https://postguard.trust.example"\n')
+    open_store(config).close()  # a record, without an enrolment in it
+    check = Inspector(config).enrolment()
+    assert check.ok is False and "postguard enrol https://postguard.trust.example" in check.line(), check.line()
+
+
+def test_enrolled_says_with_which_server_as_enrol_status_does(tmp_path, capsys):
+    config = _config(tmp_path, 'server_url = "https://postguard.trust.example"\n')
+    store = open_store(config)
+    try:
+        store.append(Event(rule="location.gps", decision="sanitised", severity="high", source="proxy",
+                           message="m"))  # the record's chain begins: enrolment sends its first key
+
+        def trust_server(_config, url, body, headers=None):
+            assert url == "https://postguard.trust.example/device/v1/enrol"
+            return 201, {"device": "dev-42", "school": "St Mary"}
+
+        forwarder.enrol(config, store, "https://postguard.trust.example", "s3cret", "ICT-LAPTOP-042",
+                        post=trust_server)
+    finally:
+        store.close()
+    check = Inspector(config).enrolment()
+    assert check.ok is True, check.line()
+    assert check.line() == ("enrolled with a trust server: yes (https://postguard.trust.example as ICT-LAPTOP-042 "
+                            "(dev-42), school St Mary; 1 events waiting to be forwarded)")
+    assert main(["enrol", "--status", "--config", str(config.path)]) == 0  # the same state enrol --status reads
+    assert "enrolled with https://postguard.trust.example as ICT-LAPTOP-042" in capsys.readouterr().out
+
+
+def test_status_prints_the_extension_and_enrolment_lines(tmp_path, capsys):
+    config = _config(tmp_path)
+    assert main(["status", "--config", str(config.path)]) == 0
+    out = capsys.readouterr().out
+    assert "  extension connected to the service: cannot tell (the service is not running)" in out
+    assert "  enrolled with a trust server: not needed (" in out
+
+
+def test_uninstall_does_not_count_the_enrolment_as_left_behind(tmp_path, capsys):
+    config = _config(tmp_path)
+    assert main(["uninstall", "--config", str(config.path)]) == 0, capsys.readouterr().out
