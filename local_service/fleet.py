@@ -4,7 +4,7 @@ Devices are named as they enrolled; their events open in the dashboard's event l
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 
@@ -23,7 +23,8 @@ OVERVIEW_DAYS = 30
 @bp.get("/")
 def schools():
     store = services().store
-    since = utcnow() - timedelta(days=OVERVIEW_DAYS)
+    # the overview's 30 days: today and the 29 before, from UTC midnight (the counts come from the daily rollup)
+    since = datetime.combine(utcnow().date() - timedelta(days=OVERVIEW_DAYS - 1), time(0), tzinfo=timezone.utc)
     rows = []
     by_school: dict[str, list[dict]] = {}
     for d in store.devices():

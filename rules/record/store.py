@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time as _time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -31,7 +32,7 @@ from . import seal as sealing
 from .events import Event, utcnow
 
 log = logging.getLogger("postguard.store")
-SCHEMA_REVISION = "0004"  # the newest migration in rules/record/migrations/versions (a test keeps them equal)
+SCHEMA_REVISION = "0005"  # the newest migration in rules/record/migrations/versions (a test keeps them equal)
 ANCHOR_EVERY_S = 1.0  # at most one anchor line a second per process; and one when the store closes
 
 GENESIS = "0" * 64
@@ -77,9 +78,21 @@ for col in ("time", "user", "device", "rule", "severity", "decision", "host"):
 sa.Index("ix_events_user_rule_time", events.c.user, events.c.rule, events.c.time, events.c.seq)  # a person's rule
 sa.Index("ix_events_origin_seq", events.c.origin, events.c.origin_seq, unique=True)
 sa.Index("ix_events_school_time", events.c.school, events.c.time, events.c.seq)
-# Everything the overview counts, so its three queries never read the table itself.
-OVERVIEW_INDEX = sa.Index("ix_events_overview", events.c.time, events.c.purged, events.c.rule, events.c.decision,
-                          events.c.host)
+
+# The overview's counts (revision 0005): the events of a UTC day by school, rule, decision and destination, added to
+# in the transaction that stores the events and taken from by the one that purges them. Counting the events
+# themselves at request time took seconds at 10 million (docs/trust-server.md); this holds thousands of rows.
+# school and host are "" where an event has none (a laptop's events carry no school).
+event_days = sa.Table(
+    "event_days", metadata,
+    sa.Column("day", sa.String(10), primary_key=True),  # YYYY-MM-DD, UTC
+    sa.Column("school", sa.String(120), primary_key=True),
+    sa.Column("rule", sa.String(80), primary_key=True),
+    sa.Column("decision", sa.String(20), primary_key=True),
+    sa.Column("host", sa.String(255), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+ROLLUP_KEY = ("day", "school", "rule", "decision", "host")
 
 chain = sa.Table(
     "chain_head", metadata,
@@ -396,10 +409,29 @@ class Store:
             key, head = sealing.evolve(key), h
         if rows:
             conn.execute(events.insert(), rows)
+            self._count_days(conn, Counter(
+                (_day(r["time"]), r.get("school") or "", r["rule"], r["decision"], r["host"] or "")
+                for r in rows if not r["purged"]))
             self._set_head(conn, "events", head_seq, head)
             self._set_key(conn, "events", head_seq + 1, key)
             self._unanchored = True
         return stored
+
+    def _count_days(self, conn, counts: "Counter[tuple]", sign: int = 1) -> None:
+        """Add `counts` ({(day, school, rule, decision, host): n}) to the overview's rollup (sign -1: take them
+        away). In key order, so that concurrent transactions lock the rows they share in the same order."""
+        if not counts:
+            return
+        if sign < 0:
+            for key in sorted(counts):
+                match = [event_days.c[k] == v for k, v in zip(ROLLUP_KEY, key)]
+                conn.execute(event_days.update().where(*match).values(n=event_days.c.n - counts[key]))
+            conn.execute(event_days.delete().where(event_days.c.n <= 0))
+            return
+        insert = (sqlite_insert if self.sqlite else pg_insert)(event_days)
+        conn.execute(insert.on_conflict_do_update(index_elements=list(ROLLUP_KEY),
+                                                  set_={"n": event_days.c.n + insert.excluded.n}),
+                     [dict(zip(ROLLUP_KEY, key), n=counts[key]) for key in sorted(counts)])
 
     def _after_append(self, stored: list[Event]) -> None:
         if stored:
@@ -536,24 +568,54 @@ class Store:
             return [v for v in conn.scalars(sa.select(c).where(c.isnot(None), c != "").distinct().order_by(c)
                                             .limit(limit))]
 
+    def _day_sql(self):
+        """An event's UTC day as YYYY-MM-DD, in SQL (SQLite holds times as UTC text)."""
+        if self.sqlite:
+            return sa.func.date(events.c.time)
+        return sa.func.to_char(sa.func.timezone("UTC", events.c.time), "YYYY-MM-DD")
+
     def stats(self, since: datetime, flt: Filter | None = None) -> dict:
-        """Counts for the overview: events per day by rule, by decision, and the top destinations."""
+        """Counts for the overview since `since`: events per day by rule, by decision, and the top destinations.
+        From the daily rollup when `since` is a UTC midnight and `flt` asks only for schools (the overview, the
+        schools page); otherwise counted from the events."""
+        flt = flt or Filter()
+        since = _aware(since).astimezone(timezone.utc)
+        asked = {k for k, v in vars(flt).items() if v is not None and v != "" and k != "schools"} - {"school"}
+        if asked or since != since.replace(hour=0, minute=0, second=0, microsecond=0):
+            return self.stats_from_events(since, flt)
+        where = [event_days.c.day >= since.date().isoformat()]
+        if flt.school:
+            where.append(event_days.c.school == flt.school)
+        if getattr(flt, "schools", None) is not None:
+            where.append(event_days.c.school.in_(list(flt.schools)))
+        n = sa.func.sum(event_days.c.n).label("n")
+        with self.reader.connect() as conn:
+            per_day = conn.execute(sa.select(event_days.c.day, event_days.c.rule, n).where(*where)
+                                   .group_by(event_days.c.day, event_days.c.rule)
+                                   .order_by(event_days.c.day, event_days.c.rule)).all()
+            decisions = conn.execute(sa.select(event_days.c.decision, n).where(*where)
+                                     .group_by(event_days.c.decision).order_by(sa.desc("n"), event_days.c.decision)
+                                     ).all()
+            hosts = conn.execute(sa.select(event_days.c.host, n).where(*where, event_days.c.host != "")
+                                 .group_by(event_days.c.host).order_by(sa.desc("n"), event_days.c.host).limit(10)
+                                 ).all()
+        return {"per_day": [(d, r, int(k)) for d, r, k in per_day],
+                "decisions": [(d, int(k)) for d, k in decisions], "hosts": [(h, int(k)) for h, k in hosts]}
+
+    def stats_from_events(self, since: datetime, flt: Filter | None = None) -> dict:
+        """stats(), counted from the events themselves: any filter, any start; slow on a big trust server."""
         flt = flt or Filter()
         where = [events.c.time >= since, events.c.purged.is_(False), *flt.clauses()]
-        day = sa.func.date(events.c.time) if self.sqlite else sa.func.to_char(events.c.time, "YYYY-MM-DD")
+        day = self._day_sql().label("day")
+        n = sa.func.count().label("n")
         with self.reader.connect() as conn:
-            per_day = conn.execute(sa.select(day.label("day"), events.c.rule, sa.func.count().label("n"))
-                                   .where(*where).group_by("day", events.c.rule).order_by("day")).all()
-            # SQLite's planner would rather scan a whole (decision|host, time) index to skip a sort; the time range
-            # is the selective part, so steer it to the covering overview index.
-            hint = f"INDEXED BY {OVERVIEW_INDEX.name}"
-            decisions = conn.execute(sa.select(events.c.decision, sa.func.count().label("n")).where(*where)
-                                     .with_hint(events, hint, "sqlite")
-                                     .group_by(events.c.decision).order_by(sa.desc("n"))).all()
-            hosts = conn.execute(sa.select(events.c.host, sa.func.count().label("n"))
-                                 .where(*where, events.c.host != "").with_hint(events, hint, "sqlite")
-                                 .group_by(events.c.host).order_by(sa.desc("n")).limit(10)).all()
-        return {"per_day": [(str(d), r, n) for d, r, n in per_day], "decisions": [tuple(r) for r in decisions],
+            per_day = conn.execute(sa.select(day, events.c.rule, n).where(*where)
+                                   .group_by(day, events.c.rule).order_by(day, events.c.rule)).all()
+            decisions = conn.execute(sa.select(events.c.decision, n).where(*where)
+                                     .group_by(events.c.decision).order_by(sa.desc("n"), events.c.decision)).all()
+            hosts = conn.execute(sa.select(events.c.host, n).where(*where, events.c.host != "")
+                                 .group_by(events.c.host).order_by(sa.desc("n"), events.c.host).limit(10)).all()
+        return {"per_day": [(str(d), r, k) for d, r, k in per_day], "decisions": [tuple(r) for r in decisions],
                 "hosts": [tuple(r) for r in hosts]}
 
     def audit_entries(self, limit: int = 100) -> list[dict]:
@@ -866,8 +928,16 @@ class Store:
                      for rule, days in rules.items()]
             default = sa.and_(events.c.rule.notin_(list(rules)) if rules else sa.true(),
                               events.c.time < now - timedelta(days=retention.default_days))
-            result = conn.execute(events.update().where(events.c.purged.is_(False), events.c.rule != PURGE_RULE,
-                                                        sa.or_(default, *conds))
+            due = [events.c.purged.is_(False), events.c.rule != PURGE_RULE, sa.or_(default, *conds)]
+            day = self._day_sql()
+            gone: Counter[tuple] = Counter()
+            for *key, n in conn.execute(sa.select(day, events.c.school, events.c.rule, events.c.decision,
+                                                  events.c.host, sa.func.count()).where(*due)
+                                        .group_by(day, events.c.school, events.c.rule, events.c.decision,
+                                                  events.c.host)):
+                gone[(str(key[0]), key[1] or "", key[2], key[3], key[4] or "")] += n
+            self._count_days(conn, gone, -1)
+            result = conn.execute(events.update().where(*due)
                                   .values(purged=True, user=None, device=None, host=None, path=None, reason=None,
                                           message=None, evidence=None, clauses=None))
             total = result.rowcount or 0
@@ -1320,6 +1390,11 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _day(t: datetime) -> str:
+    """The UTC day an event counts under in the overview's rollup (as _day_sql says in SQL)."""
+    return _aware(t).astimezone(timezone.utc).date().isoformat()
 
 
 def _event(row) -> Event:

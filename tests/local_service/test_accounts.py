@@ -266,7 +266,7 @@ def test_an_old_installs_admin_password_becomes_the_admin_account(tmp_path):
     store = Store(url)
     old_hash = admin_auth.hasher.hash(PASSWORD)
     with store.engine.begin() as conn:  # as revision 0003 left it: the password hash in the settings
-        for table in ("triage_history", "triage", "accounts"):
+        for table in ("event_days", "triage_history", "triage", "accounts"):
             conn.execute(sa.text(f"DROP TABLE {table}"))
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0003'"))
     store.set_setting("admin_password_hash", old_hash)
