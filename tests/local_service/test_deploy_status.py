@@ -48,6 +48,9 @@ def test_ca_trusted_by_the_system_bundle_and_by_firefox_policy(tmp_path):
     bundle.parent.mkdir(parents=True)
     bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     checks = {c.what: c for c in Inspector(config, root=root, nss=tmp_path / "nss", system="Linux").ca()}
+    assert "CA trusted by Firefox" not in checks  # no Firefox on this machine: not reported
+    (root / "etc/firefox").mkdir()  # Firefox installed, without PostGuard's policies
+    checks = {c.what: c for c in Inspector(config, root=root, nss=tmp_path / "nss", system="Linux").ca()}
     assert checks["proxy certificate"].ok
     assert checks["CA trusted by the system"].ok is False
     assert checks["CA trusted by Firefox"].ok is False
