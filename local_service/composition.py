@@ -24,6 +24,7 @@ from rules import load_config
 from rules.record.hold import PROXY_FRESH_S
 from rules.record.keys import TOKEN_FILE, secret_file
 
+from . import trust_ca
 from .alerts import Alerter
 from .app import create_app
 from .commands import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, engine_for
@@ -44,7 +45,10 @@ def cmd_run(args) -> int:
     svc = Services.open(config, database=args.database)
     app = create_app(services=svc)
     server = make_server("127.0.0.1", args.service_port, app, threaded=True)
-    proxy = EmbeddedProxy(proxy_addon(svc), str(confdir(config)), args.proxy_port)
+    # Enrolled with a trust server that issued an intermediate: the proxy signs with it (one CA per trust); else
+    # with the laptop's own CA, as before.
+    trust_dir = trust_ca.laptop_ca(config.data_dir)
+    proxy = EmbeddedProxy(proxy_addon(svc), str(trust_dir or confdir(config)), args.proxy_port)
     proxy_port = proxy.start()
     protect(confdir(config))
     alerter = Alerter(svc.store, f"http://127.0.0.1:{server.server_port}", config=config)
@@ -56,7 +60,10 @@ def cmd_run(args) -> int:
     threading.Thread(target=svc.engine.warm_up, name="postguard-warm-up", daemon=True).start()
     forwarder = Forwarder(config, svc.store, health=lambda: {"pack": svc.engine.pack.id,
                                                             "proxy": svc.broker.proxy_active(PROXY_FRESH_S),
-                                                            "extension": svc.extension_connected()})
+                                                            "extension": svc.extension_connected()},
+                          on_ca=proxy.load_ca)
+    if trust_dir is not None:
+        forwarder.ca_loaded = trust_ca.describe(trust_ca.laptop_intermediate(config.data_dir))["fingerprint"]
     svc.store.listeners.append(lambda _events: forwarder.wake.set())
     threading.Thread(target=forwarder.run, args=(stopping,), name="postguard-forward", daemon=True).start()
     app.config["PROXY_ADDRESS"] = f"127.0.0.1:{proxy_port}"

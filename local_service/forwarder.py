@@ -8,6 +8,11 @@ seq), so a lost answer means a harmless resend. Failures wait with full-jitter e
 wait_random_exponential: a random wait up to min(cap, 5 s x 2^n)). When more than [forward] max_backlog events wait,
 the oldest are given up and an event records how many; the batches then declare the gap, so the server tells it
 from a deletion.
+
+The proxy's CA (one CA per trust, local_service/trust_ca.py): enrolment sends the public key of a key pair made here
+for the proxy, and writes the intermediate the server answers into the laptop's trust CA folder; while `postguard
+run` runs, the forwarding thread renews it when trust_ca.needs_renewal says so (a new key each time, the request
+signed with the device key) and tells the proxy (`on_ca`) to sign with it from the next connection on.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import logging
 from importlib import metadata
 import ssl
 import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -32,6 +38,7 @@ from rules.record.events import Event
 from rules.record.store import Store, verify_key_path
 from rules.schema import write_private
 
+from . import trust_ca
 
 log = logging.getLogger("postguard.forward")
 try:
@@ -40,6 +47,8 @@ except metadata.PackageNotFoundError:  # run from a source folder that was never
     VERSION = "0+unknown"
 KEY_FILE = "device_key"
 SIGNED_PREFIX = b"postguard-batch-v1\n"  # what a batch's signature covers: this, the device id, "\n", the body
+CA_PREFIX = b"postguard-ca-v1\n"  # a renewal request's, the same way: a batch's signature cannot be replayed as one
+CA_RETRY_S = 3600.0  # after a renewal the server refused or could not answer, ask again this much later
 MAX_EVENTS = 500  # events a batch
 WAKE_DELAY_S = 2.0
 ENROLMENT, ACKED, DROPPED = "forward.enrolment", "forward.acked", "forward.dropped"
@@ -101,8 +110,10 @@ def enrol(config: Config, store: Store, url: str, secret: str, name: str, post=_
         raise ForwardError(f"{verify_key_path(config)} holds no key for the events chain")
     key = Ed25519PrivateKey.generate()
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw).hex()
+    ca_key_pem, ca_public = trust_ca.laptop_key()  # the proxy's: its private half never leaves this laptop
     body = json.dumps({"secret": secret, "name": name, "public_key": public,
-                       "verify": {"start": starts["events"].seq, "key": starts["events"].key.hex()}}).encode()
+                       "verify": {"start": starts["events"].seq, "key": starts["events"].key.hex()},
+                       "ca_key": trust_ca.public_key_pem(ca_public)}).encode()
     status, answer = post(config, url.rstrip("/") + "/device/v1/enrol", body)
     if status != 201:
         raise ForwardError(answer.get("error") or f"the server answered HTTP {status}")
@@ -112,14 +123,33 @@ def enrol(config: Config, store: Store, url: str, secret: str, name: str, post=_
     result = Enrolment(server=url.rstrip("/"), device=answer["device"], school=answer["school"], name=name)
     store.set_setting(ENROLMENT, result.__dict__)
     store.set_setting(ACKED, 0)
+    try:
+        _keep_ca(config, ca_key_pem, answer.get("ca"))
+    except ForwardError as e:  # enrolled all the same: the forwarding thread asks for a certificate again
+        log.warning("%s", e)
     return result
 
 
+def _keep_ca(config: Config, key_pem: bytes, ca) -> Path | None:
+    """Write the intermediate the server answered (with the key it is for) as the proxy's CA; None when the server
+    issued none (it holds no root: the laptop keeps its own CA)."""
+    if not isinstance(ca, dict) or not ca.get("certificate") or not ca.get("root"):
+        return None
+    try:
+        return trust_ca.write_laptop_ca(config.data_dir, key_pem, ca["certificate"].encode(), ca["root"].encode())
+    except (ValueError, TypeError, AttributeError) as e:
+        raise ForwardError(f"the server's certificate cannot be used: {e}") from None
+
+
 class Forwarder:
-    def __init__(self, config: Config, store: Store, health=None, post=_post):
-        """`post(config, url, body, headers) -> (status, answer)`: urllib by default."""
+    def __init__(self, config: Config, store: Store, health=None, post=_post, on_ca=None):
+        """`post(config, url, body, headers) -> (status, answer)`: urllib by default. `on_ca(folder)`: the proxy
+        signs with the CA in that folder from now on (postguard run's proxy; None: nothing to tell)."""
         self.config, self.store, self.post = config, store, post
         self.health = health or (lambda: {})
+        self.on_ca = on_ca
+        self.ca_loaded: str | None = None  # the fingerprint of the intermediate the proxy was last told about
+        self._ca_next_try = 0.0
         self.wake = threading.Event()  # set when new events are stored: forward at the next chance
 
     def _key(self) -> Ed25519PrivateKey:
@@ -193,10 +223,58 @@ class Forwarder:
                 return False
             before = acked
 
+    def renew_ca(self) -> Path:
+        """A new intermediate for a new key, asked with the device's signature. Raises Unreachable or ForwardError
+        (revoked, not enrolled, the server holds no root)."""
+        enrolled = enrolment(self.store)
+        if enrolled is None:
+            raise ForwardError("this laptop is not enrolled: postguard enrol URL --secret SECRET")
+        key_pem, public = trust_ca.laptop_key()
+        raw = json.dumps({"ca_key": trust_ca.public_key_pem(public),
+                          "sent_at": datetime.now(timezone.utc).isoformat()}).encode()
+        signature = self._key().sign(CA_PREFIX + enrolled.device.encode() + b"\n" + raw).hex()
+        status, answer = self.post(self.config, enrolled.server + "/device/v1/ca", raw,
+                                   {"X-PostGuard-Device": enrolled.device, "X-PostGuard-Signature": signature})
+        if status != 200:
+            raise ForwardError(answer.get("error") or f"the server answered HTTP {status}")
+        folder = _keep_ca(self.config, key_pem, answer.get("ca"))
+        if folder is None:
+            raise ForwardError("the server answered no certificate")
+        return folder
+
+    def ca_due(self) -> bool:
+        """Enrolled, and the proxy's intermediate is missing or near its end (trust_ca.needs_renewal)."""
+        if enrolment(self.store) is None:
+            return False
+        cert = trust_ca.laptop_intermediate(self.config.data_dir)
+        return cert is None or trust_ca.needs_renewal(cert)
+
+    def keep_ca(self) -> None:
+        """Renew the intermediate when it is due (at most once an hour after a refusal), and tell the proxy when the
+        intermediate on disk is not the one it signs with (renewed here, or by `postguard enrol`)."""
+        if self.ca_due() and time.monotonic() >= self._ca_next_try:
+            try:
+                self.renew_ca()
+                log.info("the proxy's intermediate certificate was renewed")
+            except (ForwardError, Unreachable) as e:
+                self._ca_next_try = time.monotonic() + CA_RETRY_S
+                log.warning("the proxy's certificate was not renewed: %s", e)
+        folder = trust_ca.laptop_ca(self.config.data_dir)
+        if folder is None or self.on_ca is None:
+            return
+        current = trust_ca.describe(trust_ca.laptop_intermediate(self.config.data_dir))["fingerprint"]
+        if current != self.ca_loaded:
+            self.on_ca(folder)
+            self.ca_loaded = current
+
     def run(self, stopping: threading.Event) -> None:
         """postguard run's forwarding thread: every [forward] interval_s, or sooner after new events (a few seconds
         later, so that a burst goes in one batch)."""
         while not stopping.is_set():
+            try:
+                self.keep_ca()
+            except Exception:
+                log.exception("the proxy's certificate could not be renewed or loaded")
             if enrolment(self.store) is not None and self.backlog():
                 try:
                     self.forward_all(within_s=self.config.forward.interval_s)

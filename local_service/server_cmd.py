@@ -6,6 +6,7 @@
     postguard server events --database URL [--school NAME] [--device ID] [--format jsonl]
     postguard server verify --database URL
     postguard server device list|revoke ...
+    postguard server ca show --database URL   |   postguard server ca import --cert F --key F --database URL
     postguard enrol URL --secret SECRET [--name DEVICE]   |   postguard enrol --status
     postguard forward --once
 """
@@ -14,13 +15,14 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import timezone
+from pathlib import Path
 import socket
 import sys
 
 from rules import load_config
 from rules.record.store import Filter, Store, database_url, open_store
 
-from . import checkpoint, forwarder
+from . import checkpoint, forwarder, trust_ca
 from .commands import EXIT_OK, UsageError
 
 EXIT_NOT_INTACT = 1
@@ -36,7 +38,44 @@ def _store(args) -> Store:
 def cmd_init(args) -> int:
     store = _store(args)
     store.close()
-    print(f"the trust server's schema is ready in {_safe(database_url(load_config(args.config), args.database))}")
+    config = load_config(args.config)
+    print(f"the trust server's schema is ready in {_safe(database_url(config, args.database))}")
+    if trust_ca.ensure_root(config.data_dir, config.server.name):
+        print(f"made the trust's root CA (its key: {trust_ca.root_paths(config.data_dir)[0]}, owner only); "
+              "'postguard server ca show' prints the certificate for MDM")
+    return EXIT_OK
+
+
+def cmd_ca_show(args) -> int:
+    """The trust's root certificate (PEM) on stdout: what MDM trusts ([deploy] ca_cert)."""
+    config = load_config(args.config)
+    _store(args).close()
+    root = trust_ca.load_root(config.data_dir)
+    if root is None:
+        raise UsageError("this server has no trust CA yet: 'postguard server init' makes one, "
+                         "'postguard server ca import' takes the trust's own")
+    sys.stdout.write(root[1].decode())
+    print(f"SHA-256 fingerprint {trust_ca.fingerprint(root[1])}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_ca_import(args) -> int:
+    """The trust's own root CA (certificate and unencrypted key) as the server's root."""
+    config = load_config(args.config)
+    _store(args).close()
+    try:
+        cert, key = Path(args.cert).read_bytes(), Path(args.key).read_bytes()
+    except OSError as e:
+        raise UsageError(f"{e.filename}: {e.strerror}") from None
+    if trust_ca.load_root(config.data_dir) is not None and not args.replace:
+        raise UsageError("this server holds a root already: --replace replaces it (every laptop then needs the new "
+                         "root trusted by MDM, and takes an intermediate from it at its next renewal)")
+    try:
+        trust_ca.import_root(config.data_dir, cert, key)
+    except ValueError as e:
+        raise UsageError(f"refused: {e}") from None
+    print(f"imported the trust's root (SHA-256 {trust_ca.fingerprint(cert)}); its key is in "
+          f"{trust_ca.root_paths(config.data_dir)[0]}, owner only")
     return EXIT_OK
 
 
@@ -180,6 +219,7 @@ def cmd_enrol(args) -> int:
                 return EXIT_NOT_INTACT
             print(f"enrolled with {e.server} as {e.name} ({e.device}), school {e.school}; "
                   f"{forwarder.Forwarder(config, store).backlog()} events waiting to be forwarded")
+            print(_ca_status(config))
             return EXIT_OK
         if e is not None and not args.again:
             raise UsageError(f"this laptop is enrolled already ({e.server}); 'postguard enrol --status' shows it, "
@@ -194,7 +234,19 @@ def cmd_enrol(args) -> int:
     finally:
         store.close()
     print(f"enrolled with {e.server} as {e.name} ({e.device}), school {e.school}")
+    print(_ca_status(config))
     return EXIT_OK
+
+
+def _ca_status(config) -> str:
+    cert = trust_ca.laptop_intermediate(config.data_dir)
+    if cert is None:
+        return "proxy certificate: this laptop's own CA (the server issued no intermediate)"
+    info = trust_ca.describe(cert)
+    state = "in use" if trust_ca.laptop_ca(config.data_dir) else "EXPIRED: the proxy uses this laptop's own CA"
+    renew = " (renewal due)" if trust_ca.needs_renewal(cert) else ""
+    return (f"proxy certificate: the trust's intermediate, {state}, expires {info['expires']:%Y-%m-%d %H:%M} UTC"
+            f"{renew}, {info['scope']} hosts in scope, serial {info['serial']}, issued by {info['issuer']}")
 
 
 def cmd_forward(args) -> int:
@@ -202,6 +254,7 @@ def cmd_forward(args) -> int:
     store = open_store(config)
     try:
         f = forwarder.Forwarder(config, store)
+        f.keep_ca()  # a laptop forwarding from a timer renews its proxy's certificate here
         try:
             done = f.forward_all(within_s=args.within)
         except forwarder.ForwardError as exc:
@@ -282,6 +335,19 @@ def add_parsers(sub, common) -> None:
     d.add_argument("device", metavar="ID")
     d.add_argument("--database", **db)
     d.set_defaults(func=cmd_device_revoke)
+
+    s = ssub.add_parser("ca", parents=[common], help="the trust's root CA: laptops' proxies sign with intermediates "
+                                                    "it issues")
+    csub = s.add_subparsers(metavar="ACTION")
+    c = csub.add_parser("show", parents=[common], help="print the root certificate (PEM) for MDM to trust")
+    c.add_argument("--database", **db)
+    c.set_defaults(func=cmd_ca_show)
+    c = csub.add_parser("import", parents=[common], help="use the trust's own root CA (certificate and key)")
+    c.add_argument("--cert", required=True, metavar="FILE", help="the root certificate (PEM)")
+    c.add_argument("--key", required=True, metavar="FILE", help="its private key (PEM, unencrypted)")
+    c.add_argument("--replace", action="store_true", help="replace the root this server holds")
+    c.add_argument("--database", **db)
+    c.set_defaults(func=cmd_ca_import)
 
     p = sub.add_parser("enrol", parents=[common], help="enrol this laptop with the trust server")
     p.add_argument("url", nargs="?", metavar="URL")

@@ -1,7 +1,9 @@
 """The trust server's device API: a laptop enrols with its school's secret, then sends its record in signed batches.
 
-    POST /device/v1/enrol   {"secret", "name", "public_key", "verify": {"start", "key"}}  -> 201 {"device", "school"}
-    POST /device/v1/events  signed batch (below)                                          -> 200 {"acked", "problems"}
+    POST /device/v1/enrol   {"secret", "name", "public_key", "verify": {"start", "key"}, "ca_key"?}
+                                                                           -> 201 {"device", "school", "ca"?}
+    POST /device/v1/events  signed batch (below)                           -> 200 {"acked", "problems"}
+    POST /device/v1/ca      signed {"ca_key", "sent_at"} (CA_PREFIX)       -> 200 {"ca"}: a renewed intermediate
 
 Enrolment exchanges the school's secret, once, for a device id (osquery's node key, Fleet's per-team secret): the
 laptop keeps its Ed25519 private key and gives the server its public key and its record's verification key (the
@@ -9,9 +11,16 @@ first sealing key, rules/record/seal.py), so the server can check every event th
 not rewritten since. A batch is signed: X-PostGuard-Device names the device, X-PostGuard-Signature is the Ed25519
 signature (hex) of SIGNED_PREFIX + device id + "\n" + the body. Storing is idempotent by (device, seq), and the
 answer is the highest contiguous sequence number held, which is all the laptop marks as sent.
+
+One CA per trust (local_service/trust_ca.py): with `ca_key`, the public key of a key pair the laptop made for its
+proxy, the server answers `"ca": {"certificate", "root", "scope"}`, an intermediate for that key signed by the trust's
+root and name-constrained to the server's own scope (its pack's hosts), whatever the laptop would like; a server with
+no root answers without "ca" and the laptop keeps its own CA. /device/v1/ca renews it: signed with the device's key
+like a batch (its own prefix, so a batch signature is not a renewal's), refused to a revoked device.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
@@ -25,16 +34,19 @@ from rules.record import seal as sealing
 from rules.record.events import MAX_MESSAGE, MAX_REASON
 from rules.vocabulary import OUTCOMES, SEVERITIES
 
-from .forwarder import MAX_EVENTS, SIGNED_PREFIX
+from . import trust_ca
+from .forwarder import CA_PREFIX, MAX_EVENTS, SIGNED_PREFIX
 from .payloads import BadJSON, read_json, validation_message
 from .services import services
 
 bp = Blueprint("trust", __name__, url_prefix="/device/v1")
+log = logging.getLogger("postguard.trust")
 
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", strict=True)]
 Text = Annotated[str, StringConstraints(max_length=MAX_MESSAGE, strict=True)]
 Short = Annotated[str, StringConstraints(max_length=300, strict=True)]
 Seq = Annotated[int, Field(strict=True, ge=1, le=2**62)]
+KeyPem = Annotated[str, StringConstraints(min_length=1, max_length=trust_ca.MAX_KEY_PEM, strict=True)]
 
 
 class _Strict(BaseModel):
@@ -51,6 +63,12 @@ class Enrol(_Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=120, strict=True)]
     public_key: Hex64
     verify: VerifyKey
+    ca_key: KeyPem | None = None  # the public key of the laptop's proxy CA: an intermediate is issued for it
+
+
+class Renew(_Strict):
+    ca_key: KeyPem
+    sent_at: datetime = Field(strict=False)
 
 
 class WireEvent(_Strict):
@@ -108,6 +126,10 @@ def enrol():
         return _error(400, str(exc))
     except ValidationError as exc:
         return _error(400, validation_message(exc))
+    try:
+        ca_key = trust_ca.load_public_key(body.ca_key) if body.ca_key is not None else None
+    except ValueError as exc:
+        return _error(400, str(exc))
     school = svc.store.school_for_secret(body.secret)
     if school is None:
         return _error(403, "this enrolment secret is not valid (it may have been rotated): ask the trust's admin "
@@ -115,7 +137,59 @@ def enrol():
     device_id = str(uuid.uuid4())
     svc.store.device_enrol(device_id, school, body.name, body.public_key,
                            sealing.Start(body.verify.start, bytes.fromhex(body.verify.key)))
-    return jsonify({"device": device_id, "school": school}), 201
+    answer = {"device": device_id, "school": school}
+    if ca_key is not None:
+        issued = _issue(svc, ca_key, device_id)
+        if issued:
+            answer["ca"] = issued
+    return jsonify(answer), 201
+
+
+@bp.post("/ca")
+def renew():
+    """A new intermediate for an enrolled, not revoked device, for the key it sends (signed like a batch)."""
+    svc = services()
+    device_id = request.headers.get("X-PostGuard-Device", "")
+    raw = request.get_data()
+    device = svc.store.device(device_id) if _uuid(device_id) else None  # read afresh: revocation counts at once
+    if device is None:
+        return _error(401, "this device is not enrolled here: enrol it again", enrol=True)
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(device["public_key"])).verify(
+            bytes.fromhex(request.headers.get("X-PostGuard-Signature", "")),
+            CA_PREFIX + device_id.encode() + b"\n" + raw)
+    except (InvalidSignature, ValueError):
+        return _error(401, "the request is not signed by this device's key")
+    if device["revoked"]:
+        log.warning("refused a certificate to revoked device %s (%s)", device_id, device["name"])
+        return _error(403, "this device is revoked: it gets no certificate")
+    try:
+        body = Renew.model_validate(read_json(raw, request.is_json))
+        ca_key = trust_ca.load_public_key(body.ca_key)
+    except BadJSON as exc:
+        return _error(400, str(exc))
+    except ValidationError as exc:
+        return _error(400, validation_message(exc))
+    except ValueError as exc:
+        return _error(400, str(exc))
+    issued = _issue(svc, ca_key, device_id)
+    if issued is None:
+        return _error(404, "this server holds no trust CA (postguard server init makes one): keep your own")
+    return jsonify({"ca": issued})
+
+
+def _issue(svc, public_key, device_id: str) -> dict | None:
+    """An intermediate for `public_key`, constrained to this server's scope: the hosts of its own pack (the
+    platform registry plus the pack's changes), never hosts a laptop names. None when the server has no root."""
+    root = trust_ca.load_root(svc.config.data_dir)
+    if root is None:
+        return None
+    hosts = svc.engine.pack.hosts
+    cert = trust_ca.issue_intermediate(root[0], root[1], public_key, hosts, device=device_id)
+    info = trust_ca.describe(cert)
+    log.info("issued device %s an intermediate, serial %s, %d hosts, until %s", device_id, info["serial"],
+             info["scope"], info["expires"].isoformat())
+    return {"certificate": cert.decode(), "root": root[1].decode(), "scope": info["scope"]}
 
 
 @bp.post("/events")

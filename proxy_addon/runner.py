@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from pathlib import Path
+
+CA_FILE = "mitmproxy-ca.pem"  # what mitmproxy's certificate store reads in a confdir
 
 
 class EmbeddedProxy:
@@ -49,6 +52,27 @@ class EmbeddedProxy:
             await asyncio.sleep(0.02)
         self._ready.set()
         await task
+
+    def load_ca(self, confdir: str | Path, timeout: float = 10) -> None:
+        """Sign with the CA in `confdir` from the next connection on, without a restart (a renewed intermediate).
+
+        mitmproxy 11's TlsConfig builds its CertStore from the confdir when the option changes (configure) and
+        reads `certstore` on every handshake, so a new store is made here, on the proxy's loop, and put in its
+        place: connections already open keep their certificates, new ones get leaves from the new CA (the old
+        store's cached leaves go with it). The new store is read before anything is replaced, so a bad file
+        leaves the proxy signing as before and raises here."""
+        from mitmproxy.certs import CertStore
+
+        folder = Path(confdir)
+        if not (folder / CA_FILE).is_file():
+            raise FileNotFoundError(f"no CA file in {folder}")
+
+        async def swap() -> None:
+            store = CertStore.from_store(folder, "mitmproxy", self.master.options.key_size)
+            self.master.addons.get("tlsconfig").certstore = store
+            self.confdir = str(folder)
+
+        asyncio.run_coroutine_threadsafe(swap(), self._loop).result(timeout)
 
     def stop(self, timeout: float = 10) -> None:
         if self._thread.is_alive():
