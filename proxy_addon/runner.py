@@ -8,6 +8,22 @@ from pathlib import Path
 CA_FILE = "mitmproxy-ca.pem"  # what mitmproxy's certificate store reads in a confdir
 
 
+def name_constrained(confdir: str | Path) -> bool:
+    """Whether the CA in `confdir` carries name constraints (a trust's intermediate, local_service/trust_ca.py).
+    Such a CA must not copy the upstream certificate's names into its leaves (mitmproxy's upstream_cert): a real
+    site's certificate names hosts outside the scope (facebook.com's names fbcdn.net, messenger.com, ...), and one
+    name outside the permitted subtrees makes the browser refuse the whole leaf. The leaf then names what the
+    browser asked for (SNI) and the host it connected to."""
+    from cryptography import x509
+
+    try:
+        cert = x509.load_pem_x509_certificates((Path(confdir) / CA_FILE).read_bytes())[0]
+        cert.extensions.get_extension_for_class(x509.NameConstraints)
+        return True
+    except (OSError, ValueError, IndexError, x509.ExtensionNotFound):
+        return False
+
+
 class EmbeddedProxy:
     def __init__(self, addon, confdir: str, port: int, scope: str = "pack"):
         self.addon, self.confdir, self.requested_port, self.scope = addon, confdir, port, scope
@@ -37,7 +53,8 @@ class EmbeddedProxy:
         from mitmproxy import options
         from mitmproxy.tools.dump import DumpMaster
 
-        opts = options.Options(listen_host="127.0.0.1", listen_port=self.requested_port, confdir=self.confdir)
+        opts = options.Options(listen_host="127.0.0.1", listen_port=self.requested_port, confdir=self.confdir,
+                               upstream_cert=not name_constrained(self.confdir))
         self.master = DumpMaster(opts, loop=self._loop, with_termlog=False, with_dumper=False)
         self.master.addons.add(self.addon)
         self.master.options.update(postguard_scope=self.scope)
@@ -69,6 +86,7 @@ class EmbeddedProxy:
 
         async def swap() -> None:
             store = CertStore.from_store(folder, "mitmproxy", self.master.options.key_size)
+            self.master.options.update(upstream_cert=not name_constrained(folder))
             self.master.addons.get("tlsconfig").certstore = store
             self.confdir = str(folder)
 
