@@ -26,6 +26,7 @@ from .services import Services
 
 log = logging.getLogger("postguard.server")
 SILENT_CHECK_EVERY_S = 3600
+LEAD_RETRY_S = 60  # how soon another app server takes over the background jobs when the one running them stops
 
 
 def create_server_app(services: Services, test_config: dict | None = None) -> Flask:
@@ -115,7 +116,16 @@ def run(args) -> int:
     def _ready(server):
         host, port = server.LISTENERS[0].sock.getsockname()[:2]
         print(f"serving on http://{host}:{port}", flush=True)
-        threading.Thread(target=_silent_loop, daemon=True).start()
+        threading.Thread(target=_lead, daemon=True).start()
+
+    def _lead():
+        """The background jobs run on one app server of those sharing the database: the one holding the store's
+        lead(); the others ask again every minute and take over when it stops."""
+        svc = Services.open(load_config(config_path), database=database, token="-", user="server")
+        while not svc.store.lead():
+            threading.Event().wait(LEAD_RETRY_S)
+        log.info("this server runs the background jobs (silent devices, checkpoints, alerts)")
+        threading.Thread(target=_silent_loop, args=(svc,), daemon=True).start()
         threading.Thread(target=_alerts_loop, daemon=True).start()
 
     def _alerts_loop():
@@ -126,10 +136,9 @@ def run(args) -> int:
                           config=config)
         alerter.run_scheduler(threading.Event())
 
-    def _silent_loop():
-        svc = Services.open(load_config(config_path), database=database, token="-", user="server")
+    def _silent_loop(svc):
         while True:
-            for job in (check_silent, daily_checkpoint):
+            for job in (check_silent, daily_checkpoint) if svc.store.lead() else ():  # still ours
                 try:
                     job(svc)
                 except Exception:

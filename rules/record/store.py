@@ -336,6 +336,7 @@ class Store:
         self.sqlite = is_sqlite
         self._lock = threading.Lock()
         self.listeners: list = []  # called with the newly stored events after each commit (alerts)
+        self._leading = None  # the connection holding the background jobs' lock (lead())
         self._migrate()
         if is_sqlite and path and path != ":memory:":
             _private_files(Path(path))
@@ -372,9 +373,41 @@ class Store:
                 self.anchor()
             except Exception as e:  # closing must not fail because the anchor's folder went away
                 log.warning("could not anchor the record on closing: %s", e)
+        if self._leading is not None:
+            with contextlib.suppress(Exception):
+                self._leading.close()
+            self._leading = None
         self.engine.dispose()
         if self.reader is not self.engine:
             self.reader.dispose()
+
+    def lead(self) -> bool:
+        """Whether this process runs the server's background jobs (silent devices, the daily checkpoint, alert
+        escalations and digests), so that several app servers on one database do not each send them: on
+        PostgreSQL, a session advisory lock held on a connection of its own for as long as this process lives (or
+        until that connection drops, when another server's next call takes it); on SQLite, one server, always."""
+        if self.sqlite:
+            return True
+        if self._leading is not None:
+            try:
+                self._leading.exec_driver_sql("SELECT 1")
+                return True
+            except Exception:  # the connection (and with it the lock) is gone: try again below
+                with contextlib.suppress(Exception):
+                    self._leading.close()
+                self._leading = None
+        conn = self.engine.connect()
+        try:
+            got = conn.scalar(sa.text("SELECT pg_try_advisory_lock(7210515)"))  # the jobs' own fixed number
+            conn.commit()
+        except Exception:
+            conn.close()
+            raise
+        if got:
+            self._leading = conn
+        else:
+            conn.close()
+        return bool(got)
 
     # -- writing -------------------------------------------------------------------------------------------------
 
