@@ -40,6 +40,9 @@ EXTRACT_HEADERS = frozenset([b"content-type", b"content-encoding", b"content-dis
                              b"x-goog-upload-file-name", b"tus-resumable", b"upload-offset",
                              b"x-goog-upload-command", b"content-range"])
 SCOPES = ("pack", "all")
+# The engine's readers stop this long before the proxy's budget ends, so what they read before stopping (and their
+# own error) is what the record says, rather than the budget's "abandoned".
+READER_MARGIN_S = 0.25
 
 
 class Cleanup(NamedTuple):
@@ -212,9 +215,11 @@ class PostGuard:
         req = flow.request
         headers = _headers(req)
         small = Inspectors.small(req.raw_content, any(k.lower() == "content-encoding" for k, _ in headers))
+        budget = self._budget_s()
         try:
             done = await self.inspectors.run(self._inspect, req.method, url, headers, req.raw_content,
-                                             budget_s=self._budget_s(), small=small)
+                                             time.monotonic() + budget - min(READER_MARGIN_S, budget / 10),
+                                             budget_s=budget, small=small)
         except OverBudget as exc:
             done = Inspection(failure=str(exc))
         pending = self._act(flow, url, started, done)
@@ -283,11 +288,15 @@ class PostGuard:
         flow.response = http.Response.make(303, b"", {"Location": held.url, "Cache-Control": "no-store"})
         self._record(flow, self._events(held.verdict, url=held.url, decision=Outcome.OVERRIDDEN, reason=reason))
 
-    def _inspect(self, method, url, headers, body) -> Inspection:
+    def _inspect(self, method, url, headers, body, deadline: float | None = None) -> Inspection:
         """The extraction, the verdict and, when the verdict is to sanitise, the clean-up: one trip to a worker
-        thread for all three. Never raises: a post that cannot be inspected says why."""
+        thread for all three. Never raises: a post that cannot be inspected says why. `deadline` (monotonic) goes to
+        the engine as the submission's context["deadline"]: a detector with a clock of its own (a document's
+        reader, 10 s) stops there, so it ends as an inspection error inside the budget and frees its worker."""
         try:
             ex = extract(method, url, headers, body)
+            if deadline is not None:
+                ex.submission.context["deadline"] = deadline
             verdict = self.engine.evaluate(ex.submission)
             return Inspection(ex, verdict, self._clean(ex) if verdict.decision == Decision.SANITISE else None)
         except ExtractError as exc:

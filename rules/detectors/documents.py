@@ -48,7 +48,7 @@ class DocumentsDetector(Detector):
         if kind is None:
             return
         target = file_target(att.name)
-        doc = documents.read(att.data, kind)
+        doc = documents.read(att.data, kind, deadline=submission.context.get("deadline"))  # the caller's budget
         for error in doc.errors:
             yield Unchecked(target, error)
         found = scan(doc, self.recognizers, roster.cached(self.config.data_dir))

@@ -9,7 +9,8 @@ only decides how far each may go:
 - a ZIP container is checked before any parser opens it: at most MAX_ENTRIES entries, MAX_ENTRY bytes each and
   MAX_UNPACKED in all as its central directory declares them (Python's zipfile never inflates an entry past its
   declared size), and no entry over MAX_RATIO times its compressed size once past 1 MB;
-- pages, slides, rows, cells and characters are capped, and the clock is read between pages and rows (DEADLINE_S);
+- pages, slides, rows, cells and characters are capped, and the clock is read between pages and rows (DEADLINE_S, or
+  the caller's deadline when that comes first: the proxy's inspection budget);
 - XML is parsed without entity expansion (lxml with resolve_entities=False for python-docx and python-pptx,
   defusedxml for openpyxl, expat's amplification limit for odfpy).
 
@@ -72,6 +73,7 @@ class DocumentText:
     chars: int = 0
     cells: int = 0
     _deadline: float = 0.0
+    _clock: str = ""  # what the deadline is, for the error: "10 s of reading", "the caller's time budget"
     _depth: int = 0  # documents embedded in documents: 1 inside the upload, and so on
 
     def line(self, text: str) -> None:
@@ -101,7 +103,7 @@ class DocumentText:
 
     def tick(self) -> None:
         if time.monotonic() > self._deadline:
-            raise OverBudget(f"more than {DEADLINE_S:g} s of reading")
+            raise OverBudget(f"past {self._clock}")
 
 
 def kind_of(data: bytes, name: str = "", content_type: str = "") -> str | None:
@@ -118,15 +120,22 @@ def kind_of(data: bytes, name: str = "", content_type: str = "") -> str | None:
     return None
 
 
-def read(data: bytes, kind: str, deadline_s: float = DEADLINE_S, _depth: int = 0) -> DocumentText:
-    """The document's text, within the budget; never raises for what the file holds."""
+def read(data: bytes, kind: str, deadline_s: float = DEADLINE_S, _depth: int = 0, *,
+         deadline: float | None = None) -> DocumentText:
+    """The document's text, within the budget; never raises for what the file holds. `deadline` (time.monotonic()
+    seconds) is the caller's: the proxy has inspection_budget_s for the whole post, less than DEADLINE_S, and a
+    reader still going when that ends would hold a worker for nothing, so reading stops at whichever comes first."""
     doc = DocumentText(kind)
-    doc._deadline = time.monotonic() + deadline_s
+    now = time.monotonic()
+    doc._deadline, doc._clock = now + deadline_s, f"{deadline_s:g} s of reading"
+    if deadline is not None and deadline < doc._deadline:
+        doc._deadline, doc._clock = deadline, f"the caller's time budget ({max(0.0, deadline - now):.2g} s were left)"
     doc._depth = _depth
     if len(data) > MAX_BYTES:
         doc.errors.append(f"a {kind} document of {len(data):,} bytes: over the {MAX_BYTES // 2**20} MB that are read")
         return doc
     try:
+        doc.tick()  # the caller's budget may be spent already (other files of the post, a queue)
         if kind == "PDF":
             _pdf(data, doc)
         elif kind == "CSV":
@@ -216,7 +225,7 @@ def _read_embedded(doc: DocumentText, name: str, blob: bytes) -> None:
     if kind is None or kind == "OLE2":
         doc.errors.append(f"{doc.kind}: an embedded object PostGuard does not read ({short})")
         return
-    sub = read(blob, kind, max(0.0, doc._deadline - time.monotonic()), doc._depth + 1)
+    sub = read(blob, kind, DEADLINE_S, doc._depth + 1, deadline=doc._deadline)
     for line in sub.lines:
         doc.line(line)
     for cells in sub.rows:
