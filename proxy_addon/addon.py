@@ -36,9 +36,11 @@ from rules.vocabulary import Choice, Decision, Outcome
 log = logging.getLogger("postguard.proxy")
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 GET_HOSTS = get_hosts()
+# The Referer is the page a post is made from: an Apple or Microsoft sign-in form's destination, an official account's
+# page (extract.py reads it; without it here the live proxy never saw either, while scan-har did).
 EXTRACT_HEADERS = frozenset([b"content-type", b"content-encoding", b"content-disposition", b"x-file-name",
                              b"x-goog-upload-file-name", b"tus-resumable", b"upload-offset",
-                             b"x-goog-upload-command", b"content-range"])
+                             b"x-goog-upload-command", b"content-range", b"referer"])
 SCOPES = ("pack", "all")
 # The engine's readers stop this long before the proxy's budget ends, so what they read before stopping (and their
 # own error) is what the record says, rather than the budget's "abandoned".

@@ -1,7 +1,9 @@
 """Scope: only the sites where staff post go through the proxy; the rest is DIRECT and never decrypted."""
+import json
 import re
 import subprocess
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +18,16 @@ def test_registry_covers_the_kinds_of_site_the_policies_name():
         assert in_scope(host, hosts), host
     for host in ("www.barclays.co.uk", "www.nhs.uk", "classroom.google.com", "evilfacebook.com"):
         assert not in_scope(host, hosts), host
+
+
+@pytest.mark.parametrize("host", ["idmsa.apple.com", "starwars.wikia.org", "www.wikifunctions.org"])
+def test_apples_sign_in_widget_and_the_fandom_and_wikifunctions_wikis_are_in_scope(host):
+    """Issue 18: in the proxy's scope (the default pack's hosts) and in the extension's generated manifest."""
+    assert in_scope(host, load_pack("default").hosts)
+    manifest = json.loads((Path(__file__).parents[2] / "extension" / "manifest.json").read_text())
+    domain = ".".join(host.split(".")[-3 if host.startswith("idmsa") else -2:])
+    assert f"https://*.{domain}/*" in manifest["host_permissions"]
+    assert f"https://*.{domain}/*" in manifest["content_scripts"][0]["matches"]
 
 
 def test_pack_scope_include_and_exclude(tmp_path):
