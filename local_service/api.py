@@ -26,8 +26,8 @@ from rules.record.hold import PROXY_FRESH_S, fingerprint
 from rules.record.outcomes import removal_events
 from rules.vocabulary import CHOICE_OUTCOME, CHOICES
 
-from .payloads import CheckIn, DecisionIn, EventsIn, FileIn, HoldIn, NoticeIn, ValidationError, read_json, \
-    validation_message
+from .payloads import CheckIn, DecisionIn, EventsIn, FileIn, HoldIn, IdentityIn, NoticeIn, ValidationError, \
+    read_json, validation_message
 from .services import services
 from .tickets import issue_staff_ticket
 from .broker import Broker, Full, NotPending
@@ -87,6 +87,23 @@ def health():
                    proxy=_broker().proxy_active(PROXY_FRESH_S), user=s.user,
                    # postguard status asks (token, no Origin: not counted as the extension's call)
                    extension={"connected": s.extension_connected(), "seen_s_ago": seen})
+
+
+@bp.post("/identity")
+def identity():
+    """The school e-mail the browser is signed in with: this laptop's events of this OS account name it from now on
+    (issue 15, attribution). Only an address in one of the school's e-mail domains is kept: a personal address is
+    not the school's to record."""
+    s = services()
+    email = IdentityIn.model_validate(_json()).email.strip().lower()
+    if len(email) > 254 or not EMAIL.fullmatch(email):
+        raise ValueError("email must be an e-mail address")
+    domain = email.rpartition("@")[2]
+    if not any(domain == d or domain.endswith("." + d) for d in s.config.school.email_domains):
+        return jsonify(kept=False, why="not one of the school's e-mail domains ([school] email_domains): a "
+                                       "personal address is not recorded")
+    s.store.set_school_email(s.user, email)
+    return jsonify(kept=True, email=email, user=s.user)
 
 
 @bp.post("/check")

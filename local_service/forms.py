@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from rules.record.events import DECISIONS, SEVERITIES
 from rules.record.store import Filter
 
-TEXT_FILTERS = ("user", "device", "rule", "severity", "decision", "host", "school", "origin")  # origin: a device id
+TEXT_FILTERS = ("user", "email", "device", "rule", "severity", "decision", "host", "school", "origin")  # origin: a device id
 FILTER_PARAMS = ("since", "until", *TEXT_FILTERS)
 MAX_VALUE = 300
 EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")

@@ -128,6 +128,11 @@ class DecisionIn(Exact):
     title: Text(1000) | None = None  # the extension's own label for its recent list; not logged
 
 
+class IdentityIn(Exact):
+    """The extension tells the service the school e-mail the browser is signed in with (Chrome's profile)."""
+    email: Text(254)
+
+
 class HoldIn(Exact):
     summary: dict[str, Any]  # checked by Verdict.from_dict, with its size limit, in the view
     timeout_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] | None = None

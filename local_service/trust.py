@@ -79,6 +79,7 @@ class WireEvent(_Strict):
     severity: Annotated[str, StringConstraints(max_length=10, strict=True)]
     decision: Annotated[str, StringConstraints(max_length=20, strict=True)]
     user: Short = ""
+    email: Annotated[str, StringConstraints(max_length=254, strict=True)] = ""
     device: Short = ""
     host: Short = ""
     path: Short = ""

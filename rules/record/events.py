@@ -41,6 +41,7 @@ class Event:
     clauses: list[dict] = field(default_factory=list)  # [{"ref": ..., "text": ...}]
     message: str = ""
     user: str = ""
+    email: str = ""  # the person's school e-mail, where the extension knows it (a laptop's store stamps it)
     device: str = ""
     host: str = ""
     path: str = ""
@@ -67,11 +68,17 @@ class Event:
         self.message = redact(self.message, limit=MAX_MESSAGE)  # what the person was told, whole
         if self.path:
             self.host, self.path = split_url(self.path, self.host)
+        if self.email:
+            self.email = self.email.strip().lower()
+            if len(self.email) > 254 or not EMAIL.fullmatch(self.email):
+                raise ValueError("event field 'email' must be an e-mail address")
 
     def to_dict(self) -> dict:
         # Field by field: dataclasses.asdict deep-copies evidence, and this runs for every event the log hashes.
         d = {f.name: getattr(self, f.name) for f in FIELDS}
         d["time"] = self.time.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if not d["email"]:
+            del d["email"]  # so events from before the field, and those without one, keep the content they had
         return d
 
     @classmethod
@@ -95,7 +102,7 @@ class Event:
         Every field is given."""
         event = object.__new__(cls)
         for f in FIELDS:
-            setattr(event, f.name, fields[f.name])
+            setattr(event, f.name, fields[f.name] if f.name != "email" else fields.get("email") or "")
         return event
 
     def content(self) -> bytes:
@@ -104,7 +111,8 @@ class Event:
 
 
 FIELDS = dataclasses.fields(Event)
-TEXT_FIELDS = ("rule", "decision", "severity", "id", "message", "user", "device", "host", "path", "reason", "source")
+TEXT_FIELDS = ("rule", "decision", "severity", "id", "message", "user", "email", "device", "host", "path", "reason",
+               "source")
 EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 FUTURE_SLACK = timedelta(days=1)
 MAX_EVIDENCE_DEPTH = 16

@@ -32,7 +32,8 @@ from . import seal as sealing
 from .events import Event, utcnow
 
 log = logging.getLogger("postguard.store")
-SCHEMA_REVISION = "0005"  # the newest migration in rules/record/migrations/versions (a test keeps them equal)
+SCHEMA_REVISION = "0006"  # the newest migration in rules/record/migrations/versions (a test keeps them equal)
+EMAILS_EVERY_S = 30.0  # how often a store reads the school e-mails the extension reported again
 ANCHOR_EVERY_S = 1.0  # at most one anchor line a second per process; and one when the store closes
 
 GENESIS = "0" * 64
@@ -49,6 +50,7 @@ events = sa.Table(
     sa.Column("user", sa.String(120)),
     sa.Column("device", sa.String(120)),
     sa.Column("host", sa.String(255)),
+    sa.Column("email", sa.String(254)),  # revision 0006: the person's school e-mail, where the extension knew it
     sa.Column("path", sa.String(300)),
     sa.Column("source", sa.String(20)),
     sa.Column("reason", sa.String(300)),
@@ -78,6 +80,7 @@ for col in ("time", "user", "device", "rule", "severity", "decision", "host"):
 sa.Index("ix_events_user_rule_time", events.c.user, events.c.rule, events.c.time, events.c.seq)  # a person's rule
 sa.Index("ix_events_origin_seq", events.c.origin, events.c.origin_seq, unique=True)
 sa.Index("ix_events_school_time", events.c.school, events.c.time, events.c.seq)
+sa.Index("ix_events_email_time", events.c.email, events.c.time, events.c.seq)  # a person across laptops
 
 # The overview's counts (revision 0005): the events of a UTC day by school, rule, decision and destination, added to
 # in the transaction that stores the events and taken from by the one that purges them. Counting the events
@@ -203,7 +206,7 @@ triage_history = sa.Table(
 )
 sa.Index("ix_triage_history_post", triage_history.c.post, triage_history.c.seq)
 
-FILTERS = ("user", "device", "rule", "severity", "decision", "host", "school", "origin")
+FILTERS = ("user", "email", "device", "rule", "severity", "decision", "host", "school", "origin")
 
 
 @dataclass
@@ -211,6 +214,7 @@ class Filter:
     since: datetime | None = None
     until: datetime | None = None
     user: str | None = None
+    email: str | None = None
     device: str | None = None
     rule: str | None = None
     severity: str | None = None
@@ -337,6 +341,7 @@ class Store:
         self._lock = threading.Lock()
         self.listeners: list = []  # called with the newly stored events after each commit (alerts)
         self._leading = None  # the connection holding the background jobs' lock (lead())
+        self._emails: tuple[float, dict] | None = None  # (when read, school_emails())
         self._migrate()
         if is_sqlite and path and path != ":memory:":
             _private_files(Path(path))
@@ -421,8 +426,33 @@ class Store:
         self._after_append(stored)
         return [e.id for e in batch]
 
+    def school_emails(self) -> dict[str, str]:
+        """{OS account: school e-mail} as the extension reported them on this laptop (set_school_email); read again
+        at most every EMAILS_EVERY_S, so a proxy in another process learns a new one soon."""
+        now = _time.monotonic()
+        if self._emails is None or now - self._emails[0] > EMAILS_EVERY_S:
+            self._emails = (now, self.get_setting("school_emails", {}) or {})
+        return self._emails[1]
+
+    def set_school_email(self, user: str, email: str) -> bool:
+        """Remember `user`'s school e-mail; every event of theirs stored from now on names it. True when it
+        changed."""
+        emails = dict(self.school_emails())
+        if emails.get(user) == email:
+            return False
+        emails[user] = email
+        self.set_setting("school_emails", emails)
+        self._emails = (_time.monotonic(), emails)
+        return True
+
     def _append(self, conn, batch: list[Event], extras: list[dict] | None = None) -> list[Event]:
-        """Store `batch` in this transaction; `extras`, one dict a event, adds the trust server's columns."""
+        """Store `batch` in this transaction; `extras`, one dict a event, adds the trust server's columns. An event
+        of an OS account whose school e-mail this laptop knows (school_emails) is stamped with it before it is
+        hashed; the trust server's own events (extras) are stored as they came."""
+        emails = self.school_emails() if extras is None else {}
+        for e in batch if emails else ():
+            if not e.email and e.user in emails:
+                e.email = emails[e.user]
         head_seq, head = self._head(conn, "events")
         ids = [e.id for e in batch]
         existing = set(conn.scalars(sa.select(events.c.id).where(events.c.id.in_(ids))))
@@ -475,7 +505,7 @@ class Store:
     @staticmethod
     def _row(e: Event, seq: int, digest: str, prev: str, h: str, seal: str) -> dict:
         return {"seq": seq, "id": e.id, "time": e.time, "rule": e.rule, "severity": e.severity,
-                "decision": e.decision, "user": e.user, "device": e.device, "host": e.host, "path": e.path,
+                "decision": e.decision, "user": e.user, "email": e.email or None, "device": e.device, "host": e.host, "path": e.path,
                 "source": e.source, "reason": e.reason, "message": e.message,
                 "clauses": json.dumps(e.clauses, ensure_ascii=False),
                 "evidence": json.dumps(e.evidence, ensure_ascii=False), "purged": False, "digest": digest,
@@ -971,7 +1001,7 @@ class Store:
                 gone[(str(key[0]), key[1] or "", key[2], key[3], key[4] or "")] += n
             self._count_days(conn, gone, -1)
             result = conn.execute(events.update().where(*due)
-                                  .values(purged=True, user=None, device=None, host=None, path=None, reason=None,
+                                  .values(purged=True, user=None, email=None, device=None, host=None, path=None, reason=None,
                                           message=None, evidence=None, clauses=None))
             total = result.rowcount or 0
             stored = self._append(conn, [Event(
@@ -1175,8 +1205,8 @@ def _account(row) -> dict:
 
 
 PURGE_RULE = "retention.purge"
-WIRE_FIELDS = ("seq", "id", "time", "rule", "severity", "decision", "user", "device", "host", "path", "source",
-               "reason", "message", "clauses", "evidence", "purged", "digest", "prev_hash", "hash", "seal")
+WIRE_FIELDS = ("seq", "id", "time", "rule", "severity", "decision", "user", "email", "device", "host", "path",
+               "source", "reason", "message", "clauses", "evidence", "purged", "digest", "prev_hash", "hash", "seal")
 
 
 @dataclass
@@ -1214,6 +1244,8 @@ def _wire(row) -> dict:
     d["purged"] = bool(d["purged"])
     for k in ("user", "device", "host", "path", "source", "reason", "message"):
         d[k] = d[k] or ""
+    if not d.get("email"):
+        d.pop("email", None)  # a server from before revision 0006 refuses a field it does not know
     return d
 
 
@@ -1256,7 +1288,8 @@ class _DeviceChain:
         event = Event.stored(id=w["id"], time=_aware(w["time"] if isinstance(w["time"], datetime)
                                                      else datetime.fromisoformat(w["time"])),
                              rule=w["rule"], severity=w["severity"], decision=w["decision"],
-                             user=w.get("user") or "", device=w.get("device") or "", host=w.get("host") or "",
+                             user=w.get("user") or "", email=w.get("email") or "", device=w.get("device") or "",
+                             host=w.get("host") or "",
                              path=w.get("path") or "", source=w.get("source") or "", reason=w.get("reason") or "",
                              message=w.get("message") or "", clauses=w.get("clauses") or [],
                              evidence=w.get("evidence") or {})
@@ -1433,7 +1466,7 @@ def _day(t: datetime) -> str:
 def _event(row) -> Event:
     return Event.stored(id=row["id"], time=_aware(row["time"]).astimezone(timezone.utc), rule=row["rule"],
                         severity=row["severity"], decision=row["decision"], user=row["user"] or "",
-                        device=row["device"] or "", host=row["host"] or "", path=row["path"] or "",
+                        email=row.get("email") or "", device=row["device"] or "", host=row["host"] or "", path=row["path"] or "",
                         source=row["source"] or "", reason=row["reason"] or "", message=row["message"] or "",
                         clauses=json.loads(row["clauses"] or "[]"), evidence=json.loads(row["evidence"] or "{}"))
 

@@ -17,6 +17,7 @@ from rules.record.events import Event, utcnow
 from rules.record.store import Store, events as events_table
 
 from .admin_helpers import PASSWORD, AuthActions, fast_hashing, make_events  # noqa: F401
+from .rewind import rewind
 
 SCHOOL = "Test School"  # the laptop's school (conftest's config)
 STATUS = {"allowed": 200, "refused": 403}
@@ -266,9 +267,7 @@ def test_an_old_installs_admin_password_becomes_the_admin_account(tmp_path):
     store = Store(url)
     old_hash = admin_auth.hasher.hash(PASSWORD)
     with store.engine.begin() as conn:  # as revision 0003 left it: the password hash in the settings
-        for table in ("event_days", "triage_history", "triage", "accounts"):
-            conn.execute(sa.text(f"DROP TABLE {table}"))
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0003'"))
+        rewind(conn, "0003")
     store.set_setting("admin_password_hash", old_hash)
     store.close()
     store = Store(url)

@@ -103,6 +103,7 @@ ENDPOINTS = {
     ("POST", "/contact/check"): {"json": {"url": PAGE, "action": "friend", "name": "Jamie Smith"}},
     ("POST", "/contact/decision"): {"json": {"check_id": str(uuid.uuid4()), "choice": "cancel"}},
     ("GET", "/photos/needs"): {},
+    ("POST", "/identity"): {"json": {"email": "a.teacher@test-school.sch.uk"}},
 }
 REFUSALS = {
     "no token": ({"Origin": EXTENSION_ORIGIN}, 401),

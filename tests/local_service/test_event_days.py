@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from rules.record.events import Event
 from rules.record.store import Filter, Retention, ScopedFilter, Store, event_days, events
 
+from .rewind import rewind
+
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
 MIDNIGHT = datetime(2026, 11, 1, tzinfo=timezone.utc)
 RULES = ["location.gps", "contact.pupil", "school_email.signup"]
@@ -92,8 +94,7 @@ def test_an_older_store_is_counted_into_the_rollup_when_it_is_migrated(tmp_path)
     s.close()
     engine = sa.create_engine(url)
     with engine.begin() as conn:  # back to revision 0004: no rollup
-        conn.execute(sa.text("DROP TABLE event_days"))
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0004'"))
+        rewind(conn, "0004")
     engine.dispose()
     s = Store(url)
     try:

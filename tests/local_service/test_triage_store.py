@@ -9,6 +9,7 @@ from rules.record.events import Event
 from rules.record.store import ScopedFilter, Store, events as events_table
 
 from .admin_helpers import T0
+from .rewind import rewind
 
 
 def post(user, at, *rules, path="https://www.instagram.com/upload"):
@@ -81,9 +82,7 @@ def test_accounts_and_totp_steps(store_url):
 def test_the_migration_turns_the_old_admin_password_into_an_account(store_url):
     store = Store(store_url)
     with store.engine.begin() as conn:
-        for table in ("event_days", "triage_history", "triage", "accounts"):  # back to revision 0003
-            conn.execute(sa.text(f"DROP TABLE {table}"))
-        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0003'"))
+        rewind(conn, "0003")
     store.set_setting("admin_password_hash", "$argon2id$v=19$m=65536,t=3,p=4$old")
     store.close()
     store = Store(store_url)
