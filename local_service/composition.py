@@ -133,6 +133,10 @@ def _log_to_file(config) -> None:
 def cmd_ca(args) -> int:
     config = load_config(args.config)
     cert = ensure_ca(config)
+    if trust_ca.laptop_ca(config.data_dir):
+        print(f"This laptop's proxy signs with the trust's intermediate ({trust_ca.laptop_dir(config.data_dir)}), "
+              "issued by the trust server: browsers need the trust's root, which MDM installs "
+              "('postguard enrol --status' shows the intermediate). Its own CA, below, is used without a server.\n")
     print(instructions(cert, f"http://127.0.0.1:{args.service_port}/proxy.pac"))
     if args.install:
         done = install(cert)

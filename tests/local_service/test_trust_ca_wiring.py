@@ -267,3 +267,13 @@ def test_enrol_status_shows_the_certificates_expiry_and_scope(server, tmp_path):
     assert f"expires {inter.not_valid_after_utc:%Y-%m-%d %H:%M} UTC" in out
     assert f"{len(_names(inter))} hosts in scope" in out
     assert "in use" in out
+
+
+def test_postguard_ca_says_when_the_proxy_signs_with_the_trusts_intermediate(server, tmp_path):
+    app, svc, net = server
+    a = Laptop(tmp_path, "a", net)
+    before = postguard("ca", "--config", str(a.config_file)).stdout
+    assert "trust's intermediate" not in before
+    a.enrol()
+    after = postguard("ca", "--config", str(a.config_file)).stdout
+    assert f"trust's intermediate ({trust_ca.laptop_dir(a.config.data_dir)})" in after
