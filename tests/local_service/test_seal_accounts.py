@@ -30,16 +30,42 @@ def staff_account() -> pwd.struct_passwd:
         return pwd.getpwnam(STAFF)
 
 
+def _probe(exe: str) -> bool:
+    return subprocess.run([RUNUSER, "-u", STAFF, "--", exe, "-c", "import rules.record.store"],
+                          env=staff_env(), capture_output=True, cwd="/").returncode == 0
+
+
 def staff_python() -> list[str]:
     """An interpreter the staff account can run, with this project and its packages on the path (the venv's own
     interpreter may live in root's home, which no other account may enter)."""
     for exe in (os.path.realpath(sys.executable), f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"):
-        probe = subprocess.run([RUNUSER, "-u", STAFF, "--", exe, "-c", "import rules.record.store"],
-                               env=staff_env(), capture_output=True, cwd="/")
-        if probe.returncode == 0:
+        if _probe(exe):
             return [exe]
     pytest.skip("no interpreter the second account can run with this project's packages (the project or its venv "
                 "lies in a folder that account cannot enter)")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _reachable():
+    """A clone made in a folder only root may enter (mktemp -d, root's home) is out of the staff account's reach:
+    for these tests only, the folders above the project, its packages and its interpreter get traverse-only
+    permission (o+x: enter, not list), each put back as it was afterwards. Nothing is made readable that was not."""
+    if os.geteuid() != 0 or _probe(os.path.realpath(sys.executable)):
+        yield
+        return
+    changed: dict[Path, int] = {}
+    try:
+        for start in (ROOT, Path(sysconfig.get_paths()["purelib"]), Path(os.path.realpath(sys.executable)).parent,
+                      Path(sysconfig.get_paths()["stdlib"])):
+            for folder in [start, *start.parents]:
+                mode = folder.stat().st_mode
+                if folder not in changed and not mode & 0o001:
+                    changed[folder] = mode & 0o7777
+                    folder.chmod(changed[folder] | 0o001)
+        yield
+    finally:
+        for folder, mode in changed.items():
+            folder.chmod(mode)
 
 
 def staff_env() -> dict:
