@@ -21,6 +21,7 @@ import platform
 import plistlib
 import shutil
 import subprocess
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,6 +257,11 @@ class Inspector:
         try:
             with urllib.request.urlopen(req, timeout=3) as r:
                 seen = json.loads(r.read(1 << 16)).get("extension")
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
+                return Check(what, None, "the service running there does not take this account's token (another "
+                                         "account's PostGuard, or the token changed since it started)")
+            return Check(what, None, f"{self.service_url}/api/v1/health answered HTTP {exc.code}")
         except (OSError, ValueError) as exc:
             return Check(what, None, f"{self.service_url}/api/v1/health did not answer ({exc})")
         if not isinstance(seen, dict):

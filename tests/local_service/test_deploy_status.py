@@ -22,6 +22,8 @@ from local_service.services import Services
 from proxy_addon import ca
 from rules import load_config
 from rules.record.events import Event
+from rules.record.keys import TOKEN_FILE
+from rules.record.keys import rotate as rotate_secret
 from rules.record.store import open_store
 
 EXT_ID = "abcdefghijklmnopabcdefghijklmnop"
@@ -178,6 +180,14 @@ def test_extension_silent_for_more_than_five_minutes_is_not_connected(running):
     svc.extension_seen = time.monotonic() - 6 * 60
     check = _extension_check(config)
     assert check.ok is False and "6 min ago" in check.line(), check.line()
+
+
+def test_extension_connection_cannot_be_told_by_another_accounts_service(running):
+    config, svc = running
+    svc.extension_seen = time.monotonic()
+    rotate_secret(config, TOKEN_FILE)  # this account's token is no longer the one the running service holds
+    check = _extension_check(config)
+    assert check.ok is None and "does not take this account's token" in check.line(), check.line()
 
 
 def test_extension_connection_cannot_be_told_without_the_service(tmp_path):
