@@ -14,8 +14,9 @@ PIP    := $(BIN)/pip --quiet --disable-pip-version-check
 QUIET_LOCATIONS := 2>&1 | { grep -v "^WARNING: Location 'file://[^']*' is ignored: it is neither a file nor a directory\.$$" || true; }
 ARGS   ?= run
 # Test tooling only. ExifTool: the reference the location tests compare with; PostgreSQL: the store tests run on a
-# real server too; Chromium: the browser tests (Playwright drives Debian's build; it cannot download its own).
-TEST_APT_PACKAGES := libimage-exiftool-perl postgresql chromium
+# real server too; Chromium: the browser tests (Playwright drives Debian's build; it cannot download its own);
+# libnss3-tools: certutil, which gives the browser tests a trust store (NSS) holding only the CA under test.
+TEST_APT_PACKAGES := libimage-exiftool-perl postgresql chromium libnss3-tools
 
 .PHONY: setup test-setup system-deps run test bench fuzz vocabulary dist clean
 
