@@ -23,7 +23,7 @@ from rules import Attachment, Submission, Verdict
 from rules.media import StripError
 from rules.record.events import EMAIL, Event, from_verdict, mask_email
 from rules.record.hold import PROXY_FRESH_S, fingerprint
-from rules.record.outcomes import removal_events
+from rules.record.outcomes import override_events, removal_events
 from rules.vocabulary import CHOICE_OUTCOME, CHOICES
 
 from .payloads import CheckIn, DecisionIn, EventsIn, FileIn, HoldIn, IdentityIn, NoticeIn, ValidationError, \
@@ -176,16 +176,20 @@ def decision():
         if first != choice:
             return _error(409, f"this check was already answered with {first!r}: check the post again")
         url, verdict, base = entry["url"], entry["verdict"], f"check:{check_id}"
-        if choice == "post_anyway":
-            broker.remember_answer(entry.get("fingerprints", []), choice, reason)
+        if choice == "post_anyway":  # the page removed the location first when the pack says it always goes
+            broker.remember_answer(broker.with_cleaned(entry.get("fingerprints", [])), choice, reason)
         elif choice == "fix":  # what the proxy sees next is the copy /strip cleaned: it must not ask again
             broker.remember_answer(broker.with_cleaned(entry.get("fingerprints", [])), choice)
     s = services()
     if choice == "fix":  # what "Remove location" removed is "sanitised"; a pupil photo beside it went out: "allowed"
         events = removal_events(verdict, chosen=True, url=page or url, user=user, device=s.device, source="extension")
+    elif choice == "post_anyway":  # the answer covers what the dialog asked; what the pack removes whatever is
+        # decided (a location under "sanitise": the page or the proxy removes it) is "sanitised", never "overridden"
+        events = override_events(verdict, reason=reason, url=page or url, user=user, device=s.device,
+                                 source="extension")
     else:
         events = from_verdict(verdict, url=page or url, user=user, device=s.device, source="extension",
-                              decision=CHOICE_OUTCOME[choice], reason=reason if choice == "post_anyway" else "")
+                              decision=CHOICE_OUTCOME[choice])
     for i, event in enumerate(events):  # a retry makes the same ids, and the store keeps each id once
         event.id = str(uuid.uuid5(EVENT_IDS, f"{base}:{key}:{event.rule}:{i}"))
     return jsonify(ok=True, decision=CHOICE_OUTCOME[choice], event_ids=s.store.append(events))

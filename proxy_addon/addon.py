@@ -29,7 +29,7 @@ from rules.platforms import get_hosts, host_regexes, in_scope
 from rules.record.events import Event, from_verdict
 from rules.record.hold import HEARTBEAT_S, Holder, fingerprint
 from rules.record.keys import TOKEN_FILE, read_secret
-from rules.record.outcomes import removal_events
+from rules.record.outcomes import removal_events, removed_anyway
 from rules.record.store import Store, open_store
 from rules.vocabulary import Choice, Decision, Outcome
 
@@ -307,13 +307,14 @@ class PostGuard:
             log.exception("inspection failed for %s", url)
             return Inspection(failure=f"{type(exc).__name__}: {exc}")
 
-    def _clean(self, ex) -> Cleanup:
-        """Every attachment cleaned in place and the body rebuilt around them, or why that cannot be done safely."""
+    def _clean(self, ex, rules: set[str] | None = None) -> Cleanup:
+        """Every attachment cleaned in place (of what `rules` find, or every sanitisable rule of the pack) and the
+        body rebuilt around them, or why that cannot be done safely."""
         cleaned, removed = {}, []
         try:
             for i, att in enumerate(ex.submission.files):
                 if i in ex.parts:
-                    new, what = self.engine.sanitise(att)
+                    new, what = self.engine.sanitise(att, rules)
                     if what:
                         cleaned[i] = new.data
                         removed.append(f"{', '.join(what)} from {att.name}")
@@ -351,8 +352,8 @@ class PostGuard:
         answer = None
         if self.broker is not None:
             answer = self.broker.answer_for([fingerprint(f.data) for f in ex.submission.files])
-            if answer is not None and answer.choice == Choice.POST_ANYWAY:
-                return  # answered in the page a moment ago, and logged there with the reason
+            if answer is not None and answer.choice == Choice.POST_ANYWAY:  # answered in the page a moment ago,
+                return await self._post_anyway(flow, ex, verdict, url)  # and logged there with the reason
             if answer is not None and answer.choice == Choice.FIX:  # the page removed the location: anything
                 return await self._fix(flow, ex, verdict, url)  # left (a pupil photo) was answered there too
         if self.broker is not None:
@@ -366,7 +367,7 @@ class PostGuard:
         choice = getattr(answer, "choice", None)
         # The service logged the person's answer (with their reason) when it received it; only act on it here.
         if choice == Choice.POST_ANYWAY:
-            return
+            return await self._post_anyway(flow, ex, verdict, url)
         if choice == Choice.FIX:
             return await self._fix(flow, ex, verdict, url)
         if choice == Choice.CANCEL:
@@ -382,6 +383,20 @@ class PostGuard:
             reason = f"{why}; the pack's warn_fallback refused it (blocked)"
             self._refuse(flow, verdict, responses.WAITING)
         self._record(flow, self._events(verdict, url=url, decision=Outcome.UNANSWERED, reason=reason))
+
+    async def _post_anyway(self, flow, ex, verdict, url) -> None:
+        """The person's "Post anyway" answers what they were asked; what the pack removes whatever is decided (a
+        location under action "sanitise" beside a pupil photo) still goes, as the page's Post anyway removes it
+        first, and the service records it "sanitised" (rules/record/outcomes.py override_events). Without it, a held
+        post went out with the location the pack says must never leave."""
+        rules = {f.rule for f in removed_anyway(verdict)}
+        if not rules:
+            return
+        try:
+            cleanup = await self.inspectors.run(self._clean, ex, rules, budget_s=self._budget_s())
+        except OverBudget as exc:
+            cleanup = Cleanup(None, [], f"removing the location: {exc}")
+        self._sanitised(flow, verdict, url, cleanup, record=False)
 
     async def _fix(self, flow, ex, verdict, url) -> None:
         """The person chose "Remove location" (logged by the service when it got the answer): what is left of the

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from ..detectors import sanitisable_rules
 from ..model import Finding, Verdict
-from ..vocabulary import Outcome
+from ..vocabulary import Action, Outcome
 from .events import Event, from_verdict
 
 WENT_OUT = "went out with the post: removing the location does not remove it"
+ALWAYS_REMOVED = ("removed before the post went out: the pack removes it whatever is decided about the rest (the "
+                  "person's 'Post anyway' answered the rest)")
 
 
 def removed_by_cleaning(finding: Finding) -> bool:
@@ -31,4 +33,30 @@ def removal_events(verdict: Verdict, *, reason: str = "", chosen: bool = False, 
             out += from_verdict(Verdict(verdict.decision, [f]), decision=Outcome.SANITISED, reason=reason, **fields)
         else:
             out += from_verdict(Verdict(verdict.decision, [f]), decision=Outcome.ALLOWED, reason=kept, **fields)
+    return out + from_verdict(Verdict(verdict.decision, [], list(verdict.errors)), **fields)
+
+
+def removed_anyway(verdict: Verdict) -> list[Finding]:
+    """The findings a "Post anyway" does not undo: the pack's action for them is sanitise, cleaning removes them, and
+    the post also holds something cleaning cannot remove (a pupil photo). "Post anyway" answered that; the location
+    goes first (the page strips it, extension/src/lib/findings.js removeAnyway; the proxy strips a held post). When
+    everything found is removable, the dialog offered the removal itself, and "Post anyway" was the choice to keep
+    it: overridden, like the rest."""
+    if all(removed_by_cleaning(f) for f in verdict.findings):
+        return []
+    return [f for f in verdict.findings if f.action == Action.SANITISE and removed_by_cleaning(f)]
+
+
+def override_events(verdict: Verdict, *, reason: str, **fields) -> list[Event]:
+    """One event per finding (then one per inspection error) of a post the person chose to post anyway: "overridden"
+    with their reason for each finding their answer covered, "sanitised" for each the product removed regardless
+    (removed_anyway), since that never went out."""
+    kept = removed_anyway(verdict)
+    out = []
+    for f in verdict.findings:
+        one = Verdict(verdict.decision, [f])
+        if any(f is k for k in kept):
+            out += from_verdict(one, decision=Outcome.SANITISED, reason=ALWAYS_REMOVED, **fields)
+        else:
+            out += from_verdict(one, decision=Outcome.OVERRIDDEN, reason=reason, **fields)
     return out + from_verdict(Verdict(verdict.decision, [], list(verdict.errors)), **fields)

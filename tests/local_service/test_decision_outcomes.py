@@ -7,7 +7,7 @@ import pytest
 from local_service.app import create_app
 from local_service.services import Services
 from rules.config import parse_config
-from rules.record.outcomes import WENT_OUT
+from rules.record.outcomes import ALWAYS_REMOVED, WENT_OUT
 from tests.local_service.conftest import EXTENSION_ORIGIN, TOKEN, Api
 from tests.proxy_addon.test_outcomes import CONFIG, school_photo
 
@@ -60,11 +60,60 @@ def test_fix_for_a_held_post_logs_each_finding_and_a_retry_adds_nothing(api):
     assert store_of(api).count() == 2
 
 
-@pytest.mark.parametrize("choice,both", [("cancel", "cancelled"), ("post_anyway", "overridden")])
-def test_one_choice_that_covers_every_finding_is_logged_for_each(api, choice, both):
-    body = {"check_id": checked(api)["check_id"], "choice": choice, "reason": "Parental consent on file"}
+def test_cancel_covers_every_finding_and_is_logged_for_each(api):
+    body = {"check_id": checked(api)["check_id"], "choice": "cancel", "reason": "Parental consent on file"}
     assert api.post(f"{V1}/decision", json=body).status_code == 200
-    assert {d for d, _ in logged(api).values()} == {both}
+    assert {d for d, _ in logged(api).values()} == {"cancelled"}
+
+
+@pytest.mark.parametrize("how", ["check", "pending"])
+def test_post_anyway_overrides_what_was_asked_and_the_location_the_pack_removes_is_sanitised(api, how):
+    """Issue 18: the person's "Post anyway" answers the pupil photo; the default pack removes the location whatever
+    is answered (action "sanitise": the page strips it first, the proxy strips a held post), so it never went out
+    and is not "overridden"."""
+    verdict = checked(api)
+    assert {f["rule"]: f["action"] for f in verdict["findings"]} == {"location.gps": "sanitise", "pupil.image": "warn"}
+    if how == "check":
+        body = {"check_id": verdict["check_id"]}
+    else:
+        summary = {"url": "https://www.facebook.com/", "decision": verdict["decision"],
+                   "findings": verdict["findings"], "errors": []}
+        body = {"pending_id": api.post(f"{V1}/pending", json={"summary": summary, "timeout_s": 10}).json["pending_id"]}
+    assert api.post(f"{V1}/decision", json={**body, "choice": "post_anyway",
+                                           "reason": "Parental consent on file"}).status_code == 200
+    got = logged(api)
+    assert got["pupil.image"] == ("overridden", "Parental consent on file")
+    assert got["location.gps"] == ("sanitised", ALWAYS_REMOVED)
+
+
+def test_post_anyway_on_a_location_the_pack_only_warns_about_is_overridden(tmp_path):
+    """A pack whose location rule warns: the person may post the location, and then it did go out."""
+    pack = tmp_path / "warnloc.toml"
+    pack.write_text('[pack]\nid="warnloc"\nname="W"\nextends="default"\n[rules."location.gps"]\naction="warn"\n')
+    config = parse_config({"data_dir": str(tmp_path / "data"), "school": {**CONFIG["school"], "pack": str(pack)}})
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "EXTENSION_ORIGINS": [EXTENSION_ORIGIN]},
+                     Services.open(config, database=f"sqlite:///{tmp_path / 'w.sqlite3'}", token=TOKEN, user="t1"))
+    api = Api(app.test_client())
+    try:
+        body = {"check_id": checked(api)["check_id"], "choice": "post_anyway", "reason": "Parental consent on file"}
+        assert api.post(f"{V1}/decision", json=body).status_code == 200
+        assert {d for d, _ in logged(api).values()} == {"overridden"}
+    finally:
+        app.extensions["postguard"].store.close()
+
+
+def test_post_anyway_in_the_page_covers_the_copy_it_stripped(api):
+    """The page strips the location (/strip), then posts anyway: the proxy sees the stripped copy, still a pupil
+    photo, and must not hold it and ask again."""
+    from local_service.api import get_broker
+    from rules.record.hold import fingerprint
+
+    photo = school_photo()
+    stripped = api.post(f"{V1}/strip", json={"name": "IMG_0007.jpg", "type": "image/jpeg",
+                                            "data": base64.b64encode(photo).decode()}).data
+    body = {"check_id": checked(api)["check_id"], "choice": "post_anyway", "reason": "Parental consent on file"}
+    assert api.post(f"{V1}/decision", json=body).status_code == 200
+    assert get_broker(api.client.application).answer_for([fingerprint(stripped)]).choice == "post_anyway"
 
 
 def test_fix_in_the_page_covers_the_cleaned_copy_the_proxy_will_see(api):

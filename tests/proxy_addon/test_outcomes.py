@@ -135,3 +135,73 @@ def warn_quickly():
     pack = pathlib.Path(tempfile.mkdtemp()) / "quick.toml"
     pack.write_text('[pack]\nid="quick"\nname="Q"\nextends="default"\n[settings]\nwarn_timeout_s = 0.3\n')
     return load_pack(str(pack))
+
+
+def test_a_held_post_posted_anyway_still_loses_its_location_and_the_log_says_so(tmp_path, upstream):
+    """Issue 18: "Post anyway" answers the pupil photo; the default pack removes the location whatever is answered
+    (its action is sanitise), so the held photo goes out without GPS and the record says "sanitised" for it,
+    "overridden" (with the reason) for the pupil photo. Through a real proxy, the service's API and an upstream."""
+    from local_service.api import get_broker
+    from local_service.app import create_app
+    from local_service.services import Services
+    from tests.local_service.conftest import EXTENSION_ORIGIN, TOKEN
+    from tests.proxy_addon.conftest import Proxy
+
+    config = parse_config({"data_dir": str(tmp_path / "data"), **CONFIG})
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "EXTENSION_ORIGINS": [EXTENSION_ORIGIN]},
+                     Services.open(config, database=f"sqlite:///{tmp_path / 'svc.sqlite3'}", token=TOKEN))
+    svc = app.extensions["postguard"]
+    p = Proxy(tmp_path / "mitm", PostGuard(store=svc.store, broker=get_broker(app), engine=Engine(config)))
+    headers = {"Authorization": f"Bearer {TOKEN}", "Origin": EXTENSION_ORIGIN}
+    asked = {}
+
+    def the_person():
+        client = app.test_client()
+        for _ in range(500):
+            held = client.get("/api/v1/pending", headers=headers).get_json()["pending"]
+            if held:
+                asked["answer"] = client.post("/api/v1/decision", headers=headers, json={
+                    "pending_id": held[0]["pending_id"], "choice": "post_anyway",
+                    "reason": "Parental consent on file"}).status_code
+                return
+            time.sleep(0.02)
+
+    person = threading.Thread(target=the_person, daemon=True)
+    person.start()
+    photo = school_photo()
+    try:
+        status, _ = post(p, upstream.url + "/media", photo, "image/jpeg", method="PUT")
+    finally:
+        person.join(10)
+        p.stop()
+    try:
+        assert asked == {"answer": 200} and status == 200
+        (sent,) = [body for _, path, _, body in upstream.received if path == "/media"]
+        assert len(sent) == len(photo) and media.inspect(sent).real_coordinates == [] and SERIAL.encode() in sent
+        got = decisions(svc.store)
+        assert got["location.gps"][0] == "sanitised" and got["pupil.image"] == ("overridden",
+                                                                               "Parental consent on file")
+        assert svc.store.count() == 2
+    finally:
+        svc.store.close()
+
+
+@pytest.mark.parametrize("pack_action, stripped", [("sanitise", True), ("warn", False)])
+def test_post_anyway_answered_in_the_page_strips_only_what_the_pack_always_removes(store, tmp_path, pack_action,
+                                                                                    stripped):
+    """The page's answer for the original photo (its own strip failed or was skipped): the proxy still removes a
+    location under "sanitise", and leaves one the pack only warns about, which the person chose to post."""
+    from local_service.broker import Broker
+    from rules.record.hold import fingerprint
+
+    pack = tmp_path / "p.toml"
+    pack.write_text(f'[pack]\nid="p"\nname="P"\nextends="default"\n[rules."location.gps"]\naction="{pack_action}"\n')
+    photo = school_photo()
+    broker = Broker()
+    broker.remember_answer([fingerprint(photo)], "post_anyway", "Parental consent on file")
+    flow = run(PostGuard(store=store, broker=broker, engine=Engine(parse_config(CONFIG), load_pack(str(pack)))),
+               make_flow(photo, "image/jpeg"))
+    assert flow.response is None and broker.pending() == []
+    sent = flow.request.raw_content
+    assert (media.inspect(sent).real_coordinates == []) is stripped and SERIAL.encode() in sent
+    assert store.count() == 0  # the page's /decision logged the answer
