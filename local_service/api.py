@@ -20,6 +20,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request, sen
 from werkzeug.exceptions import HTTPException
 
 from rules import Attachment, Submission, Verdict
+from rules.detectors.pupil_image import PIXELS
 from rules.media import StripError
 from rules.record.events import EMAIL, Event, from_verdict, mask_email
 from rules.record.hold import PROXY_FRESH_S, fingerprint
@@ -325,8 +326,12 @@ def _submission() -> Submission:
         raise ValueError("files must be a list of {name, type, data}")
     fields = _fields(body.get("fields", []))  # the messages the extension has always had, then the schema
     given = CheckIn.model_validate(body)  # strict: it checks types and lengths, and changes no value
-    return Submission(url=given.url or "", method=given.method or "POST", fields=fields,
-                      files=[_attachment(f, f"files[{i}]") for i, f in enumerate(given.files)])
+    files = [_attachment(f, f"files[{i}]") for i, f in enumerate(given.files)]
+    # A big photo sent as its metadata (slices) with a downscaled copy: the copy is its pixels, for pupil.image only
+    # (rules/detectors/pupil_image.py); every other detector reads the metadata, and the proxy the whole upload.
+    pixels = {att.field: _base64(f.pixels, f"{att.field}.pixels") for att, f in zip(files, given.files) if f.pixels}
+    return Submission(url=given.url or "", method=given.method or "POST", fields=fields, files=files,
+                      context={PIXELS: pixels} if pixels else {})
 
 
 def _fields(value) -> list[tuple[str, str]]:
@@ -347,14 +352,16 @@ def _attachment(d, where: str) -> Attachment:
         if not isinstance(d.get("data"), str):
             raise ValueError(f'{where} must be {{"name", "type", "data": base64}}')
         d = FileIn.model_validate(d)
-    data = d.data
+    return Attachment(_file_name(d.name or "file"), _base64(d.data, f"{where}.data"), d.type or "", where)
+
+
+def _base64(data: str, where: str) -> bytes:
     if data.startswith("data:") and ";base64," in data[:200]:  # a data: URL, as FileReader gives it
         data = data.split(",", 1)[1]
     try:
-        raw = base64.b64decode("".join(data.split()), validate=True)
+        return base64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError(f"{where}.data is not valid base64") from None
-    return Attachment(_file_name(d.name or "file"), raw, d.type or "", where)
+        raise ValueError(f"{where} is not valid base64") from None
 
 
 def _one_file() -> Attachment:

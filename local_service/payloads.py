@@ -106,6 +106,8 @@ class FileIn(Open):
     data: Annotated[str, StringConstraints(max_length=512 << 20)]
     name: Text(MAX_NAME) | None = None
     type: Text(MAX_NAME) | None = None
+    # with `data` a big photo's metadata only (extension/src/lib/slices.js): a downscaled copy, its pixels
+    pixels: Annotated[str, StringConstraints(max_length=32 << 20)] | None = None
 
 
 class CheckIn(Open):

@@ -36,4 +36,6 @@ def pixels_matter(config, pack) -> list[str]:
 def needs():
     s = services()
     why = pixels_matter(s.config, s.engine.pack)
-    return jsonify(pixels=bool(why), why=why)
+    # previews: a check may send a big photo's metadata with a downscaled copy (its file's `pixels`), which
+    # pupil.image looks at instead (the engine decodes at most 1024 px anyway); api.py _submission reads it
+    return jsonify(pixels=bool(why), why=why, previews=True)

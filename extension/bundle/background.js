@@ -1212,12 +1212,15 @@ async function refreshNow({ force }) {
   }
   const before = await getLocal("status", {});
   let pixels = true; // an older service, or no answer: photos are sent whole, as before
+  let previews = false; // whether the service takes a downscaled copy as a photo's pixels (then slices still go)
   try {
-    pixels = (await client.photoNeeds()).pixels !== false;
+    const needs = await client.photoNeeds();
+    pixels = needs.pixels !== false;
+    previews = needs.previews === true;
   } catch {
     // asked again on the next refresh
   }
-  await noteStatus({ reachable: true, configured: true, health, pixels });
+  await noteStatus({ reachable: true, configured: true, health, pixels, previews });
   const scope = await getLocal("scope", null);
   if (force || !scope || scope.packId !== health.pack?.id || Date.now() - scope.fetchedAt > SCOPE_MAX_AGE_MS ||
       before.health?.pack?.id !== health.pack?.id) {
@@ -1591,8 +1594,11 @@ runtime.onMessage((msg, sender) => {
             else ensureStream();
           });
         }
-        // slices: a big photo may be checked by its metadata alone (the service says its pixels cannot matter)
-        return getLocal("status", {}).then((s) => ({ watch, slices: s.reachable === true && s.pixels === false }));
+        // slices: a big photo may be checked by its metadata, read by slices, when its pixels cannot matter to the
+        // service, or when they can and the service takes a downscaled copy as them (`previews`: send one)
+        return getLocal("status", {}).then((s) => ({ watch,
+          slices: s.reachable === true && (s.pixels === false || s.previews === true),
+          previews: s.reachable === true && s.pixels !== false && s.previews === true }));
       });
     case "check":
     case "strip":

@@ -43,6 +43,11 @@ WEIGHTS = {"library": 1.0, "library_possible": 0.3, "camera_serial": 0.8, "camer
            "trip_place": 0.5, "trip_dates": 0.2, "badge": 0.8, "faces": 0.5}
 VIDEO_FRAMES = 6
 VIDEO_BUDGET_S = 2.0
+# submission.context[PIXELS]: {attachment field: a downscaled copy of its picture}, when the attachment itself is the
+# photo's metadata only (the extension's slices for a big photo, extension/src/content/files.js): the copy is looked
+# at (library, badge, faces) in its place. The engine decodes at most 1024 px (images/phash.py decode), the size the
+# extension sends, and the proxy still checks the whole upload.
+PIXELS = "pixels"
 
 
 class PupilImageDetector(Detector):
@@ -105,7 +110,8 @@ class PupilImageDetector(Detector):
         kind = report.format if report.format in FRAMES else formats.sniff_unsniffed(att.data)
         if kind not in FRAMES:
             return
-        signals = self.assess(att.data, report, kind)
+        copy = submission.context.get(PIXELS, {}).get(att.field) if att.field and kind in PICTURES else None
+        signals = self.assess(copy or att.data, report, kind)
         hit = self.judge(signals)
         if hit:
             message, evidence, severity = hit

@@ -111,7 +111,7 @@ def test_a_school_photo_with_gps_leads_with_the_school_photo_not_remove_location
         "the pack removes the location whatever is decided about the school photo"
     assert same_pixels(photo, data)
     assert sorted((e["rule"], e["decision"]) for e in logged if e["rule"] != "location.place") == [
-        ("location.gps", "overridden"), ("pupil.image", "overridden")]
+        ("location.gps", "sanitised"), ("pupil.image", "overridden")]  # the location never went out
 
 
 @pytest.mark.parametrize("label", ["4 MB JPEG", "iPhone HEIC"])
@@ -196,3 +196,48 @@ def test_a_photo_taken_on_the_school_site_asks_first_and_still_loses_its_locatio
     assert "Remove location" not in out["text"]
     assert not inspect(out["file"][1]).real_coordinates
     assert {e["rule"] for e in logged} >= {"location.school_site", "location.gps"}
+
+
+@pytest.mark.parametrize("picture, school_photo", [("coffee", True), ("chelsea", False)])
+def test_a_big_photo_whose_pixels_matter_is_sent_as_metadata_and_a_downscaled_copy(chrome, site, tmp_path,
+                                                                                   corpus_dir, picture, school_photo):
+    """Issue 18: with a photo library configured, Chromium makes the copy (createImageBitmap, OffscreenCanvas, JPEG)
+    and sends it with the metadata slices instead of the whole 4 MB; a copy of a library photo is still found, an
+    unrelated photo is not, and the location (in the slices) still is."""
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    from rules.images.library import Library
+    from tests.rules.images.test_pupil_image import with_exif_of
+
+    def camera_sized(name: str, side: int) -> bytes:
+        img = Image.fromarray(getattr(skimage_data, name)())
+        buf = io.BytesIO()
+        img.resize((side, side * img.height // img.width), Image.Resampling.LANCZOS).save(buf, "JPEG", quality=95)
+        return buf.getvalue()
+
+    config = parse_config({"data_dir": str(tmp_path / "data"), "school": {"name": "Test School"}})
+    Library.for_config(config).add_image(camera_sized("coffee", 1600), "Shared drive")
+    photo = with_exif_of(camera_sized(picture, 4000), corpus_dir / CANON)  # GPS in Berkeley
+    assert len(photo) > 1 << 20  # a camera's photo: sliced, not sent whole (slices.js MIN_SIZE is 512 KB)
+    service = start_service(chrome, tmp_path, {})  # the same data folder: the library is there
+    try:
+        def body(context):
+            configure(context, chrome, service, site)
+            page = open_site(context, site)
+            pick(page, photo, "IMG_3001.jpg")
+            dialog = find_dialog(page, timeout=15)
+            assert dialog is not None
+            return _val(dialog, "name"), screen_text(page)
+
+        title, text = chrome.run(body)
+        sizes = list(service.recorded.sizes)
+    finally:
+        service.stop()
+        service.store.close()
+    checks = [n for path, n in sizes if path == "/api/v1/check" and n > 200]
+    assert checks and max(checks) < len(photo) // 4, f"the check sent {checks} bytes for a {len(photo)}-byte photo"
+    if school_photo:
+        assert title == "This photo looks like a school photo" and "photo library" in text
+    else:
+        assert title == "This photo shows where it was taken" and "photo library" not in text

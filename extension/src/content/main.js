@@ -28,6 +28,7 @@ let lastFailNotice = 0;
 let watched = null;
 let helloDone = null; // resolves with `watched` once known
 let slices = false; // the worker's word: big photos may be checked by their metadata alone
+let previews = false; // ... with a downscaled copy for their pixels (the school's photo library, badge, faces)
 let reviewing = 0; // checks under way (a file picked a moment ago may still be checking when Post is pressed)
 let idleWaiters = [];
 
@@ -89,7 +90,7 @@ async function review({ files = [], fields = [], url = location.href, kind = "fi
   if (!(await helloDone)) return { go: true, files }; // a page the worker does not watch: released as it was
   let payload;
   try {
-    payload = await Promise.all(small.map((f) => readForCheck(f, slices)));
+    payload = await Promise.all(small.map((f) => readForCheck(f, slices, previews)));
   } catch {
     return { go: true, files }; // a file the browser cannot read is not ours to stop
   }
@@ -532,6 +533,7 @@ function start() {
     // and the worker, which checks the page's scope itself, answers or refuses it.
     watched = reply?.ok === false ? null : Boolean(reply?.watch);
     slices = reply?.slices === true;
+    previews = reply?.previews === true;
     return watched !== false;
   });
 }
