@@ -40,10 +40,16 @@ def cmd_init(args) -> int:
     store.close()
     config = load_config(args.config)
     print(f"the trust server's schema is ready in {_safe(database_url(config, args.database))}")
+    _ensure_root(config, sys.stdout)
+    return EXIT_OK
+
+
+def _ensure_root(config, out) -> None:
+    """The trust's root CA, made when the server has none (a new server, or one upgraded from before one CA per
+    trust), and said on `out`."""
     if trust_ca.ensure_root(config.data_dir, config.server.name):
         print(f"made the trust's root CA (its key: {trust_ca.root_paths(config.data_dir)[0]}, owner only); "
-              "'postguard server ca show' prints the certificate for MDM")
-    return EXIT_OK
+              "'postguard server ca show' prints the certificate for MDM", file=out, flush=True)
 
 
 def cmd_ca_show(args) -> int:
@@ -113,6 +119,9 @@ def _print_secret(args, secret: str) -> None:
 def cmd_run(args) -> int:
     from . import server  # Flask and gunicorn: only this command needs them (postguard scan loads neither)
     _store(args).close()  # the schema is ready before any worker starts
+    # and so is the root, as init makes it: a server upgraded from before one CA per trust issues intermediates
+    # without being initialised again. Said on stderr: stdout's first line is "serving on ..." (scripts read it).
+    _ensure_root(load_config(args.config), sys.stderr)
     return server.run(args)
 
 
