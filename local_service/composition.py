@@ -46,7 +46,8 @@ def cmd_run(args) -> int:
     app = create_app(services=svc)
     server = make_server("127.0.0.1", args.service_port, app, threaded=True)
     # Enrolled with a trust server that issued an intermediate: the proxy signs with it (one CA per trust); else
-    # with the laptop's own CA, as before.
+    # with the laptop's own CA, as before. One that expires while running sends the proxy back to its own CA
+    # (the forwarder's keep_ca, which also records why).
     trust_dir = trust_ca.laptop_ca(config.data_dir)
     proxy = EmbeddedProxy(proxy_addon(svc), str(trust_dir or confdir(config)), args.proxy_port)
     proxy_port = proxy.start()
@@ -61,7 +62,7 @@ def cmd_run(args) -> int:
     forwarder = Forwarder(config, svc.store, health=lambda: {"pack": svc.engine.pack.id,
                                                             "proxy": svc.broker.proxy_active(PROXY_FRESH_S),
                                                             "extension": svc.extension_connected()},
-                          on_ca=proxy.load_ca)
+                          on_ca=proxy.load_ca, own_ca=confdir(config))
     if trust_dir is not None:
         forwarder.ca_loaded = trust_ca.describe(trust_ca.laptop_intermediate(config.data_dir))["fingerprint"]
     svc.store.listeners.append(lambda _events: forwarder.wake.set())

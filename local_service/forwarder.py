@@ -12,7 +12,11 @@ from a deletion.
 The proxy's CA (one CA per trust, local_service/trust_ca.py): enrolment sends the public key of a key pair made here
 for the proxy, and writes the intermediate the server answers into the laptop's trust CA folder; while `postguard
 run` runs, the forwarding thread renews it when trust_ca.needs_renewal says so (a new key each time, the request
-signed with the device key) and tells the proxy (`on_ca`) to sign with it from the next connection on.
+signed with the device key) and tells the proxy (`on_ca`) to sign with it from the next connection on. When the
+intermediate the proxy signs with expires and renewal keeps failing, it tells the proxy to sign with the laptop's own
+CA instead (`own_ca`, what `postguard run` starts with when the intermediate on disk has expired), and records once
+per expired intermediate that it did (rule ca.fallback): browsers that trust only the trust's root refuse in-scope
+sites until the next renewal succeeds, and the reviewers should know why.
 """
 from __future__ import annotations
 
@@ -52,6 +56,7 @@ CA_RETRY_S = 3600.0  # after a renewal the server refused or could not answer, a
 MAX_EVENTS = 500  # events a batch
 WAKE_DELAY_S = 2.0
 ENROLMENT, ACKED, DROPPED = "forward.enrolment", "forward.acked", "forward.dropped"
+CA_FALLBACK = "forward.ca_fallback"  # the fingerprint of the expired intermediate the record said the proxy left
 
 
 def key_file(config: Config) -> Path:
@@ -142,12 +147,13 @@ def _keep_ca(config: Config, key_pem: bytes, ca) -> Path | None:
 
 
 class Forwarder:
-    def __init__(self, config: Config, store: Store, health=None, post=_post, on_ca=None):
+    def __init__(self, config: Config, store: Store, health=None, post=_post, on_ca=None, own_ca: Path | None = None):
         """`post(config, url, body, headers) -> (status, answer)`: urllib by default. `on_ca(folder)`: the proxy
-        signs with the CA in that folder from now on (postguard run's proxy; None: nothing to tell)."""
+        signs with the CA in that folder from now on (postguard run's proxy; None: nothing to tell). `own_ca`: the
+        folder of the laptop's own CA, what the proxy signs with when its intermediate has expired."""
         self.config, self.store, self.post = config, store, post
         self.health = health or (lambda: {})
-        self.on_ca = on_ca
+        self.on_ca, self.own_ca = on_ca, own_ca
         self.ca_loaded: str | None = None  # the fingerprint of the intermediate the proxy was last told about
         self._ca_next_try = 0.0
         self.wake = threading.Event()  # set when new events are stored: forward at the next chance
@@ -260,12 +266,49 @@ class Forwarder:
                 self._ca_next_try = time.monotonic() + CA_RETRY_S
                 log.warning("the proxy's certificate was not renewed: %s", e)
         folder = trust_ca.laptop_ca(self.config.data_dir)
-        if folder is None or self.on_ca is None:
+        if folder is None:
+            self._fall_back()
+            return
+        if self.on_ca is None:
             return
         current = trust_ca.describe(trust_ca.laptop_intermediate(self.config.data_dir))["fingerprint"]
         if current != self.ca_loaded:
             self.on_ca(folder)
             self.ca_loaded = current
+
+    def _fall_back(self) -> None:
+        """The intermediate on disk has expired (or there is none): the proxy, if it still signs with one, signs
+        with the laptop's own CA from the next connection on; and the record says so once per expired intermediate
+        (also when `postguard run` started on its own CA for that reason, or `forward --once` found it)."""
+        cert = trust_ca.laptop_intermediate(self.config.data_dir)
+        if self.ca_loaded is not None and self.on_ca is not None and self.own_ca is not None:
+            self.on_ca(self.own_ca)  # raises when the own CA cannot be read: the proxy signs as before, retried
+            self.ca_loaded = None
+            log.warning("the proxy's intermediate has expired: the proxy signs with this laptop's own CA")
+        if cert is None:
+            return  # never issued one (no server, or a server without a root): nothing was left
+        info = trust_ca.describe(cert)
+        if self.store.get_setting(CA_FALLBACK) == info["fingerprint"]:
+            return
+        self.store.append(Event(
+            rule="ca.fallback", decision="recorded", severity="medium", source="service",
+            message=f"The proxy's certificate from the trust server (serial {info['serial']}) expired on "
+                    f"{info['expires']:%Y-%m-%d %H:%M} UTC and was not renewed: the proxy signs with this laptop's "
+                    "own CA until the trust server renews it, so browsers that trust only the trust's root refuse "
+                    "the sites PostGuard inspects.",
+            evidence={"serial": info["serial"], "expired": info["expires"].isoformat(), "issuer": info["issuer"]}))
+        self.store.set_setting(CA_FALLBACK, info["fingerprint"])
+
+    def _wait_s(self) -> float:
+        """Until the next round: [forward] interval_s, or less when the intermediate the proxy signs with ends
+        sooner (so the proxy leaves it within a second of its end, unless a forward is still retrying then)."""
+        wait = float(self.config.forward.interval_s)
+        cert = trust_ca.laptop_intermediate(self.config.data_dir) if self.ca_loaded is not None else None
+        if cert is not None:
+            left = (trust_ca.describe(cert)["expires"] - datetime.now(timezone.utc)).total_seconds()
+            if left > 0:  # past its end and still loaded: the proxy could not be told, ask again in an interval
+                wait = min(wait, left + 0.5)
+        return wait
 
     def run(self, stopping: threading.Event) -> None:
         """postguard run's forwarding thread: every [forward] interval_s, or sooner after new events (a few seconds
@@ -282,6 +325,6 @@ class Forwarder:
                     log.error("forwarding stopped: %s", e)
                 except Exception:
                     log.exception("forwarding failed")
-            if self.wake.wait(self.config.forward.interval_s):
+            if self.wake.wait(self._wait_s()):
                 stopping.wait(WAKE_DELAY_S)
             self.wake.clear()
