@@ -22,9 +22,9 @@ What it measures, in one run:
    PostgreSQL from the rows the uploads stored (each real row is copied with a new id, server seq, chain fields,
    device, school and time; the message, clauses and evidence are the real ones), spread over the last --span-days
    days (default 90, the default retention) across every enrolled device and its school; indexes are dropped
-   before and rebuilt after, the overview's daily rollup (event_days) counted from them as the store keeps it, then
-   VACUUM ANALYZE. Then, logged in as the admin over HTTP (the login form, its CSRF
-   token and session cookie, as tests/local_service/admin_helpers.py does), --page-runs requests of each of:
+   before and rebuilt after, the overview's daily rollups (event_days, host_days) counted from them as migration
+   0005 does, then VACUUM ANALYZE. Then, logged in as the admin over HTTP (the login form, its CSRF token and
+   session cookie, as tests/local_service/admin_helpers.py does), --page-runs requests of each of:
    the overview (/admin/), the event list (page 1, page 2 by its cursor, filtered by a user, by a device, by a rule
    and severity): p50/p95 each, and the first (cold) load of each on its own. For a page whose p95 misses the
    target, EXPLAIN ANALYZE of its statements is printed.
@@ -75,6 +75,19 @@ from rules.record import seal as sealing  # noqa: E402
 from rules.record import store as store_mod  # noqa: E402
 from rules.record.events import Event  # noqa: E402
 from tests import pgserver  # noqa: E402
+
+
+def _migration(name: str):
+    """A revision of rules/record/migrations, by file name (they start with a digit: no import statement)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, Path(store_mod.__file__).parent / "migrations" / "versions"
+                                                  / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ROLLUP_FILL = _migration("0005_event_days").FILL  # the overview's rollups counted from the events, as 0005 does
 
 TARGET_UPLOADS_S = 420
 TARGET_UPLOAD_P99_S = 0.250
@@ -518,12 +531,11 @@ def bulk_fill(store, args) -> float:
         # the overview's daily rollup, as the store keeps it when it stores events (and migration 0005 fills it)
         ti = time.perf_counter()
         conn.execute(sa.text("DELETE FROM event_days"))
-        conn.execute(sa.text(
-            "INSERT INTO event_days (day, school, rule, decision, host, n) "
-            "SELECT to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD'), coalesce(school, ''), rule, decision, "
-            "coalesce(host, ''), count(*) FROM events WHERE NOT purged GROUP BY 1, 2, 3, 4, 5"))
+        conn.execute(sa.text("DELETE FROM host_days"))
+        for statement in ROLLUP_FILL:
+            conn.execute(sa.text(statement.format(day="to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD')")))
         conn.commit()
-        print(f"    event_days rollup: {time.perf_counter() - ti:.0f} s", file=sys.stderr)
+        print(f"    the overview's rollups: {time.perf_counter() - ti:.0f} s", file=sys.stderr)
         for name, definition in constraints + indexes:
             ti = time.perf_counter()
             conn.execute(sa.text(definition))
@@ -608,12 +620,12 @@ def explain(store, path: str) -> str:
     statements = []
     if path.rstrip("/") == "/admin":
         since = (datetime.now(timezone.utc) - timedelta(days=29)).date().isoformat()
-        d = store_mod.event_days
-        n = sa.func.sum(d.c.n)
-        statements = [sa.select(d.c.day, d.c.rule, n).where(d.c.day >= since).group_by(d.c.day, d.c.rule),
-                      sa.select(d.c.decision, n).where(d.c.day >= since).group_by(d.c.decision),
-                      sa.select(d.c.host, n).where(d.c.day >= since, d.c.host != "").group_by(d.c.host)
-                      .order_by(sa.desc(n)).limit(10)]
+        d, h = store_mod.event_days, store_mod.host_days
+        statements = [sa.select(d.c.day, d.c.rule, sa.func.sum(d.c.n)).where(d.c.day >= since)
+                      .group_by(d.c.day, d.c.rule),
+                      sa.select(d.c.decision, sa.func.sum(d.c.n)).where(d.c.day >= since).group_by(d.c.decision),
+                      sa.select(h.c.host, sa.func.sum(h.c.n)).where(h.c.day >= since, h.c.host != "")
+                      .group_by(h.c.host).order_by(sa.desc(sa.func.sum(h.c.n))).limit(10)]
     else:
         e = store_mod.events
         statements = [sa.select(e).where(*flt.clauses()).order_by(e.c.time.desc(), e.c.seq.desc()).limit(51)]

@@ -82,9 +82,10 @@ sa.Index("ix_events_origin_seq", events.c.origin, events.c.origin_seq, unique=Tr
 sa.Index("ix_events_school_time", events.c.school, events.c.time, events.c.seq)
 sa.Index("ix_events_email_time", events.c.email, events.c.time, events.c.seq)  # a person across laptops
 
-# The overview's counts (revision 0005): the events of a UTC day by school, rule, decision and destination, added to
-# in the transaction that stores the events and taken from by the one that purges them. Counting the events
-# themselves at request time took seconds at 10 million (docs/trust-server.md); this holds thousands of rows.
+# The overview's counts (revision 0005): the events of a UTC day by school, rule and decision, and by school and
+# destination, added to in the transaction that stores the events and taken from by the one that purges them.
+# Counting the events themselves at request time took seconds at 10 million (docs/trust-server.md); these hold tens
+# of thousands of rows. Two tables, not one keyed by all five: that one's rows multiply (rules x decisions x hosts).
 # school and host are "" where an event has none (a laptop's events carry no school).
 event_days = sa.Table(
     "event_days", metadata,
@@ -92,10 +93,16 @@ event_days = sa.Table(
     sa.Column("school", sa.String(120), primary_key=True),
     sa.Column("rule", sa.String(80), primary_key=True),
     sa.Column("decision", sa.String(20), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+host_days = sa.Table(
+    "host_days", metadata,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("school", sa.String(120), primary_key=True),
     sa.Column("host", sa.String(255), primary_key=True),
     sa.Column("n", sa.BigInteger, nullable=False),
 )
-ROLLUP_KEY = ("day", "school", "rule", "decision", "host")
+ROLLUPS = ((event_days, ("day", "school", "rule", "decision")), (host_days, ("day", "school", "host")))
 
 chain = sa.Table(
     "chain_head", metadata,
@@ -481,20 +488,25 @@ class Store:
         return stored
 
     def _count_days(self, conn, counts: "Counter[tuple]", sign: int = 1) -> None:
-        """Add `counts` ({(day, school, rule, decision, host): n}) to the overview's rollup (sign -1: take them
+        """Add `counts` ({(day, school, rule, decision, host): n}) to the overview's rollups (sign -1: take them
         away). In key order, so that concurrent transactions lock the rows they share in the same order."""
-        if not counts:
-            return
-        if sign < 0:
-            for key in sorted(counts):
-                match = [event_days.c[k] == v for k, v in zip(ROLLUP_KEY, key)]
-                conn.execute(event_days.update().where(*match).values(n=event_days.c.n - counts[key]))
-            conn.execute(event_days.delete().where(event_days.c.n <= 0))
-            return
-        insert = (sqlite_insert if self.sqlite else pg_insert)(event_days)
-        conn.execute(insert.on_conflict_do_update(index_elements=list(ROLLUP_KEY),
-                                                  set_={"n": event_days.c.n + insert.excluded.n}),
-                     [dict(zip(ROLLUP_KEY, key), n=counts[key]) for key in sorted(counts)])
+        full = ("day", "school", "rule", "decision", "host")
+        for table, key in ROLLUPS:
+            part: Counter[tuple] = Counter()
+            for k, n in counts.items():
+                part[tuple(k[full.index(c)] for c in key)] += n
+            if not part:
+                continue
+            if sign < 0:
+                for k in sorted(part):
+                    conn.execute(table.update().where(*[table.c[c] == v for c, v in zip(key, k)])
+                                 .values(n=table.c.n - part[k]))
+                conn.execute(table.delete().where(table.c.n <= 0))
+                continue
+            insert = (sqlite_insert if self.sqlite else pg_insert)(table)
+            conn.execute(insert.on_conflict_do_update(index_elements=list(key),
+                                                      set_={"n": table.c.n + insert.excluded.n}),
+                         [dict(zip(key, k), n=part[k]) for k in sorted(part)])
 
     def _after_append(self, stored: list[Event]) -> None:
         if stored:
@@ -646,24 +658,28 @@ class Store:
         asked = {k for k, v in vars(flt).items() if v is not None and v != "" and k != "schools"} - {"school"}
         if asked or since != since.replace(hour=0, minute=0, second=0, microsecond=0):
             return self.stats_from_events(since, flt)
-        where = [event_days.c.day >= since.date().isoformat()]
-        if flt.school:
-            where.append(event_days.c.school == flt.school)
-        if getattr(flt, "schools", None) is not None:
-            where.append(event_days.c.school.in_(list(flt.schools)))
-        n = sa.func.sum(event_days.c.n).label("n")
+
+        def where(t):
+            out = [t.c.day >= since.date().isoformat()]
+            if flt.school:
+                out.append(t.c.school == flt.school)
+            if getattr(flt, "schools", None) is not None:
+                out.append(t.c.school.in_(list(flt.schools)))
+            return out
+
+        d, h = event_days, host_days
         with self.reader.connect() as conn:
-            per_day = conn.execute(sa.select(event_days.c.day, event_days.c.rule, n).where(*where)
-                                   .group_by(event_days.c.day, event_days.c.rule)
-                                   .order_by(event_days.c.day, event_days.c.rule)).all()
-            decisions = conn.execute(sa.select(event_days.c.decision, n).where(*where)
-                                     .group_by(event_days.c.decision).order_by(sa.desc("n"), event_days.c.decision)
-                                     ).all()
-            hosts = conn.execute(sa.select(event_days.c.host, n).where(*where, event_days.c.host != "")
-                                 .group_by(event_days.c.host).order_by(sa.desc("n"), event_days.c.host).limit(10)
-                                 ).all()
-        return {"per_day": [(d, r, int(k)) for d, r, k in per_day],
-                "decisions": [(d, int(k)) for d, k in decisions], "hosts": [(h, int(k)) for h, k in hosts]}
+            per_day = conn.execute(sa.select(d.c.day, d.c.rule, sa.func.sum(d.c.n)).where(*where(d))
+                                   .group_by(d.c.day, d.c.rule).order_by(d.c.day, d.c.rule)).all()
+            n = sa.func.sum(d.c.n).label("n")
+            decisions = conn.execute(sa.select(d.c.decision, n).where(*where(d)).group_by(d.c.decision)
+                                     .order_by(sa.desc("n"), d.c.decision)).all()
+            n = sa.func.sum(h.c.n).label("n")
+            hosts = conn.execute(sa.select(h.c.host, n).where(*where(h), h.c.host != "").group_by(h.c.host)
+                                 .order_by(sa.desc("n"), h.c.host).limit(10)).all()
+        return {"per_day": [(day, rule, int(k)) for day, rule, k in per_day],
+                "decisions": [(what, int(k)) for what, k in decisions],
+                "hosts": [(host, int(k)) for host, k in hosts]}
 
     def stats_from_events(self, since: datetime, flt: Filter | None = None) -> dict:
         """stats(), counted from the events themselves: any filter, any start; slow on a big trust server."""

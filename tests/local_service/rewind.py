@@ -4,7 +4,7 @@ import sqlalchemy as sa
 # What each revision added, undone newest first.
 UNDO = {
     "0006": ["DROP INDEX ix_events_email_time", "ALTER TABLE events DROP COLUMN email"],
-    "0005": ["DROP TABLE event_days"],
+    "0005": ["DROP TABLE host_days", "DROP TABLE event_days"],
     "0004": ["DROP TABLE triage_history", "DROP TABLE triage", "DROP TABLE accounts"],
 }
 

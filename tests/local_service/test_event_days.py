@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rules.record.events import Event
-from rules.record.store import Filter, Retention, ScopedFilter, Store, event_days, events
+from rules.record.store import Filter, Retention, ScopedFilter, Store, event_days, events, host_days
 
 from .rewind import rewind
 
@@ -55,6 +55,7 @@ def test_the_rollup_counts_what_the_events_count(store, first, second, keep_days
     with store.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM events"))
         conn.execute(event_days.delete())
+        conn.execute(host_days.delete())
     _add(store, first)
     _add(store, second)
     for since in (MIDNIGHT, MIDNIGHT + timedelta(days=20)):
@@ -82,7 +83,8 @@ def test_a_start_that_is_not_midnight_or_another_filter_counts_the_events(store)
     # and the rollup alone is what the overview reads: emptying it empties the overview's numbers
     with store.engine.begin() as conn:
         conn.execute(event_days.delete())
-    assert store.stats(MIDNIGHT)["per_day"] == []
+        conn.execute(host_days.delete())
+    assert store.stats(MIDNIGHT)["per_day"] == [] and store.stats(MIDNIGHT)["hosts"] == []
     assert store.stats_from_events(MIDNIGHT)["per_day"] != []
 
 
