@@ -16,7 +16,7 @@ from rules.roster import import_csv
 
 from . import accounts
 from .auth import set_password
-from .install_state import Inspector
+from .install_state import Inspector, exit_status
 from .progress import Progress
 
 log = logging.getLogger("postguard")
@@ -187,9 +187,10 @@ def cmd_status(args) -> int:
         print(line)
     print(f"config: {config.path or 'defaults (no config file)'}; data: {config.data_dir}")
     print("this laptop's setup (postguard deploy):")
-    for check in Inspector(config).all():
+    checks = Inspector(config).all()
+    for check in checks:
         print(f"  {check.line()}")
-    return 0
+    return exit_status(checks)  # 0 in order, 1 some NO, 3 some "cannot tell" (install_state.py)
 
 
 def cmd_roster_import(args) -> int:
@@ -220,7 +221,9 @@ def add_parsers(sub, common) -> None:
     p.set_defaults(func=with_proxy("run"))
 
     p = sub.add_parser("status", parents=[common], help="the laptop's addresses against the school's networks, "
-                                                        "the pack in use")
+                                                        "the pack in use, and whether its setup is in order (exit "
+                                                        "status: 0 in order; 1 a line says NO; 3 none says NO but "
+                                                        "one says 'cannot tell'; 2 usage or config error)")
     p.add_argument("--network", choices=("auto", "on", "off"), default="auto",
                    help="override whether this laptop counts as on the school network")
     p.set_defaults(func=cmd_status)

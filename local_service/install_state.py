@@ -39,6 +39,11 @@ from .forwarder import Forwarder, enrolment
 CERT_FILE = "mitmproxy-ca-cert.pem"
 NSS_NICKNAME = "PostGuard"  # proxy_addon.ca.NSS_NICKNAME, and the install scripts' trust-nss
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# postguard status's exit: 0 every line yes (or in order without being one, "not needed"); 1 some line NO; 3 no NO,
+# but some line "cannot tell" (this laptop could not check it: not known to be in order). 2 stays every command's
+# usage or config error. Like a monitoring check's OK, CRITICAL and UNKNOWN: a deployment's script that wants the
+# laptop verified tests for 0; one that only looks for a known fault tests for 1.
+EXIT_IN_ORDER, EXIT_NOT_IN_ORDER, EXIT_CANNOT_TELL = 0, 1, 3
 
 
 @dataclass
@@ -311,6 +316,15 @@ class Inspector:
         laptop enrolled."""
         installed = self.installed()
         return [*installed, self.extension(installed[-1]), self.enrolment()]
+
+
+def exit_status(checks: list[Check]) -> int:
+    """What `postguard status` exits with for these lines (EXIT_IN_ORDER, EXIT_NOT_IN_ORDER, EXIT_CANNOT_TELL)."""
+    if any(c.ok is False for c in checks):
+        return EXIT_NOT_IN_ORDER
+    if any(c.ok is None for c in checks):
+        return EXIT_CANNOT_TELL
+    return EXIT_IN_ORDER
 
 
 def _ago(seconds) -> str:

@@ -164,7 +164,8 @@ def test_kill_9_of_the_service_during_a_burst_loses_no_acknowledged_event(tmp_pa
 
 
 def test_status_shows_the_network_verdict_and_the_pack(config_file, capsys):
-    assert main(["status", "--config", str(config_file), "--network", "on"]) == 0
+    # 1: this test laptop's setup is not in order (no proxy CA yet); the exit says so (test_deploy_status.py)
+    assert main(["status", "--config", str(config_file), "--network", "on"]) == 1
     out = capsys.readouterr().out
     assert "school network: on (set by --network)" in out and "policy pack:" in out
 

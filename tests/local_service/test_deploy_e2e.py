@@ -409,6 +409,10 @@ def test_a_deployed_linux_laptop_cleans_a_gps_photo_and_says_it_is_in_order(lapt
     # The record: the extension's removal, then the proxy's, each once.
     lp["run"].send_signal(signal.SIGTERM)
     lp["run"].wait(30)
+    # PostGuard stopped: the same laptop is no longer in order, and status says so in its exit too
+    stopped = subprocess.run([str(lp["ns"]), sys.executable, "-m", "local_service.cli", "status"], env=lp["env"],
+                             capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == 1 and "  service running: NO (" in stopped.stdout, stopped.stdout + stopped.stderr
     store = open_store(lp["config"])
     try:
         logged = [(e["rule"], e["decision"], e["source"]) for e in store.iter_all()]

@@ -122,7 +122,7 @@ def test_service_running_is_told_by_its_pac_file(tmp_path):
 
 def test_status_prints_the_setup_in_words(tmp_path, capsys):
     config = _config(tmp_path)
-    assert main(["status", "--config", str(config.path)]) == 0
+    assert main(["status", "--config", str(config.path)]) == 1  # not in order: lines say NO
     out = capsys.readouterr().out
     assert "this laptop's setup" in out and "proxy certificate: NO" in out and "service running: NO" in out
 
@@ -235,7 +235,7 @@ def test_enrolled_says_with_which_server_as_enrol_status_does(tmp_path, capsys):
 
 def test_status_prints_the_extension_and_enrolment_lines(tmp_path, capsys):
     config = _config(tmp_path)
-    assert main(["status", "--config", str(config.path)]) == 0
+    assert main(["status", "--config", str(config.path)]) == 1
     out = capsys.readouterr().out
     assert "  extension connected to the service: cannot tell (the service is not running)" in out
     assert "  enrolled with a trust server: not needed (" in out
@@ -244,3 +244,33 @@ def test_status_prints_the_extension_and_enrolment_lines(tmp_path, capsys):
 def test_uninstall_does_not_count_the_enrolment_as_left_behind(tmp_path, capsys):
     config = _config(tmp_path)
     assert main(["uninstall", "--config", str(config.path)]) == 0, capsys.readouterr().out
+
+
+YES, NO, UNKNOWN = (install_state.Check("a", True, "d"), install_state.Check("b", False, "d"),
+                    install_state.Check("c", None, "d"))
+NOT_NEEDED = install_state.Check("enrolled with a trust server", True, "d", word="not needed")
+
+
+@pytest.mark.parametrize("checks,code", [
+    ([YES, NOT_NEEDED], 0),  # every line yes or in order without being one
+    ([YES, NO, NOT_NEEDED], 1),
+    ([YES, UNKNOWN, NO], 1),  # a NO outweighs what cannot be told
+    ([YES, UNKNOWN, NOT_NEEDED], 3),  # nothing wrong found, but not all of it checked: not known to be in order
+])
+def test_status_exits_with_whether_the_setup_is_in_order(tmp_path, capsys, monkeypatch, checks, code):
+    config = _config(tmp_path)
+    monkeypatch.setattr(Inspector, "all", lambda self: checks)
+    assert main(["status", "--config", str(config.path)]) == code
+    out = capsys.readouterr().out
+    assert all(f"  {c.line()}" in out for c in checks), out  # every line printed, whatever the exit
+
+
+def test_status_exits_one_on_a_no_from_a_real_staged_laptop(tmp_path, capsys):
+    """No stand-ins: a laptop whose CA exists but that nothing trusts and where no service runs."""
+    config = _config(tmp_path)
+    ca.ensure_ca(config)
+    checks = Inspector(config).all()
+    assert checks[0].ok is True and any(c.ok is False for c in checks)
+    assert install_state.exit_status(checks) == 1
+    assert main(["status", "--config", str(config.path)]) == 1
+    assert "proxy certificate: yes" in capsys.readouterr().out
