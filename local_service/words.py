@@ -25,6 +25,15 @@ RULE_NAMES = {
     "inspection.error": "Post could not be checked",
     "retention.purge": "Old events removed (retention)",
     "device.silent": "Laptop gone silent",
+    "outbox.dropped": "Laptop's outbox full: oldest events dropped",
+    "ca.fallback": "Trust certificate expired: laptop back on its own CA",
+    "integrity.chain_break": "Laptop's record changed before it was sent",
+    "integrity.gap": "Events missing from a laptop's record",
+    "integrity.dropped": "Events a laptop dropped (outbox full)",
+    "integrity.replayed": "Laptop sent old event numbers again",
+    "integrity.rewound": "Laptop restored from an older copy",
+    "integrity.truncated": "Newest events removed before sending",
+    "integrity.revoked": "Revoked laptop tried to send",
 }
 
 DECISION_WORDS = {
