@@ -110,11 +110,12 @@ def identity():
 @bp.post("/check")
 def check():
     """What the pack finds in a post; remembered for an hour so the decision can be logged without resending it."""
-    submission = _submission()
+    submission, whole = _submission()
     verdict = services().engine.evaluate(submission)
     check_id = str(uuid.uuid4())
+    # a file sent as its metadata is answered for by the whole file's digest too: the proxy sees the whole file
     _broker().checks.put(check_id, {"url": submission.url, "verdict": verdict,
-                                    "fingerprints": [fingerprint(f.data) for f in submission.files]})
+                                    "fingerprints": [fingerprint(f.data) for f in submission.files] + whole})
     settings = services().engine.pack.settings
     return jsonify(check_id=check_id, **verdict.to_dict(),
                    override_reasons=list(settings.get("override_reasons", [])))
@@ -313,13 +314,14 @@ def _is_form() -> bool:
     return request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
-def _submission() -> Submission:
+def _submission() -> tuple[Submission, list[str]]:
+    """The submission, and the SHA-256 of each whole file the extension sent only part of (its metadata)."""
     if _is_form():
         form = request.form
         fields = [(k, v) for k, v in form.items(multi=True) if k not in ("_url", "_method")]
         files = [Attachment(_file_name(f.filename or k), f.read(), f.mimetype or "", k)
                  for k, f in request.files.items(multi=True)]
-        return Submission(url=form.get("_url", ""), method=form.get("_method", "POST"), fields=fields, files=files)
+        return Submission(url=form.get("_url", ""), method=form.get("_method", "POST"), fields=fields, files=files), []
     body = _json()
     files = body.get("files", [])
     if not isinstance(files, list):
@@ -331,7 +333,7 @@ def _submission() -> Submission:
     # (rules/detectors/pupil_image.py); every other detector reads the metadata, and the proxy the whole upload.
     pixels = {att.field: _base64(f.pixels, f"{att.field}.pixels") for att, f in zip(files, given.files) if f.pixels}
     return Submission(url=given.url or "", method=given.method or "POST", fields=fields, files=files,
-                      context={PIXELS: pixels} if pixels else {})
+                      context={PIXELS: pixels} if pixels else {}), [f.sha256 for f in given.files if f.sha256]
 
 
 def _fields(value) -> list[tuple[str, str]]:

@@ -108,6 +108,7 @@ class FileIn(Open):
     type: Text(MAX_NAME) | None = None
     # with `data` a big photo's metadata only (extension/src/lib/slices.js): a downscaled copy, its pixels
     pixels: Annotated[str, StringConstraints(max_length=32 << 20)] | None = None
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None  # ... and the whole file's
 
 
 class CheckIn(Open):

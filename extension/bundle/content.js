@@ -965,6 +965,18 @@ function metadataItems(meta, iinf) {
   return ids;
 }
 
+/** Sets the `hidden` flag (infe flags bit 0) on every item not in `keep`. */
+function hideOthers(meta, iinf, keep) {
+  const version = meta[iinf.start + iinf.header];
+  const first = iinf.start + iinf.header + 4 + (version === 0 ? 2 : 4);
+  for (const infe of children(meta, first, iinf.start + iinf.size).filter((c) => c.type === "infe")) {
+    const p = infe.start + infe.header;
+    if (meta[p] < 2) continue;
+    const id = meta[p] === 2 ? u16(meta, p + 4) : u32(meta, p + 4);
+    if (!keep.has(id)) meta[p + 3] |= 1;
+  }
+}
+
 /** iloc's items: [{id, method, baseAt, base, extents: [{offsetAt, offset, length}]}], with the field sizes. */
 function parseIloc(meta, iloc) {
   const p0 = iloc.start + iloc.header;
@@ -1008,7 +1020,41 @@ function parseIloc(meta, iloc) {
   return { offsetSize, lengthSize, baseSize, items };
 }
 
-async function heifMeta(blob) {
+/** The item id the primary item's thumbnail has (iref `thmb` from it to the primary), or null; that reference is
+ * renamed, so the thumbnail reads as an image of its own. */
+function thumbnailOf(meta, kids, primary) {
+  const iref = kids.find((c) => c.type === "iref");
+  if (!iref) return null;
+  const wide = meta[iref.start + iref.header] !== 0; // version 1: 32-bit item ids
+  for (const ref of children(meta, iref.start + iref.header + 4, iref.start + iref.size)) {
+    if (ref.type !== "thmb") continue;
+    let p = ref.start + ref.header;
+    const from = wide ? u32(meta, p) : u16(meta, p);
+    p += wide ? 4 : 2;
+    const count = u16(meta, p);
+    p += 2;
+    for (let i = 0; i < count; i++, p += wide ? 4 : 2) {
+      if ((wide ? u32(meta, p) : u16(meta, p)) === primary) {
+        meta.set([0x66, 0x72, 0x65, 0x65], ref.start + 4); // "free": a reader ignores it, so the thumbnail is an image
+        return from;
+      }
+    }
+  }
+  return null;
+}
+
+/** A small HEIF whose primary item is the photo's own thumbnail (an iPhone's is 320 px): the pixels the engine can
+ * look at when the browser cannot decode HEIC (Chromium), in a few KB instead of megabytes; null when there is none. */
+async function heifThumbnail(blob) {
+  try {
+    const head = await read(blob, 0, 16);
+    return fourcc(head, 4) === "ftyp" ? await heifMeta(blob, { thumbnail: true }) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function heifMeta(blob, { thumbnail = false } = {}) {
   const boxes = await topBoxes(blob);
   const ftyp = boxes.find((b) => b.type === "ftyp");
   const metaBox = boxes.find((b) => b.type === "meta");
@@ -1023,6 +1069,17 @@ async function heifMeta(blob) {
   const ilocBox = kids.find((c) => c.type === "iloc");
   if (!iinf || !ilocBox) return null;
   const wanted = metadataItems(meta, iinf);
+  if (thumbnail) { // the thumbnail becomes the primary item (pitm keeps its length), its bytes join the mdat
+    const pitm = kids.find((c) => c.type === "pitm");
+    if (!pitm) return null;
+    const wide = meta[pitm.start + pitm.header] !== 0;
+    const at = pitm.start + pitm.header + 4;
+    const thumb = thumbnailOf(meta, kids, wide ? u32(meta, at) : u16(meta, at));
+    if (thumb === null) return null;
+    putN(meta, at, wide ? 4 : 2, thumb);
+    wanted.add(thumb);
+    hideOthers(meta, iinf, wanted); // the full picture's items, whose bytes are left out, are hidden from readers
+  }
   const iloc = parseIloc(meta, ilocBox);
   const parts = [];
   let total = 0;
@@ -1062,7 +1119,7 @@ async function heifMeta(blob) {
   }
   return out;
 }
-return { MIN_SIZE, metadataOnly };
+return { MIN_SIZE, metadataOnly, heifThumbnail };
 })();
 
 // src/content/files.js
@@ -1070,7 +1127,7 @@ const __pg_src_content_files = (() => {
 // Files in the page: read them for checking, and put cleaned ones back through DataTransfer.
 
 const { base64ToBytes, bytesToBase64 } = __pg_src_lib_service;
-const { MIN_SIZE, metadataOnly } = __pg_src_lib_slices;
+const { MIN_SIZE, heifThumbnail, metadataOnly } = __pg_src_lib_slices;
 /** {name, type, data} with data as a data: URL, which the service accepts as base64. */
 function readFile(file) {
   return new Promise((resolve, reject) => {
@@ -1103,7 +1160,7 @@ function setInputFiles(input, files) {
 // The engine looks at a picture at most this size (rules/images/phash.py decode: the library hash, the badge; faces
 // at 960): a copy this size gives it the pixels it would have used, in about 5% of a 4 MB photo's bytes.
 const PREVIEW_SIDE = 1024;
-const PREVIEW_QUALITY = 0.92; // PDQ matched every JPEG q30 copy in the research (../shared/research/pupil-images.md)
+const PREVIEW_QUALITY = 0.85; // PDQ matched every JPEG q30 copy in the research (../shared/research/pupil-images.md)
 
 /** A copy of the picture at most `side` px on its long side (EXIF orientation applied, as the engine applies it),
  * as JPEG bytes; null when the browser cannot decode the file (Chromium and HEIC) or has no OffscreenCanvas. */
@@ -1130,16 +1187,35 @@ async function previewOf(file, side = PREVIEW_SIDE) {
   }
 }
 
+/** The file's SHA-256 in hex (the service's fingerprint of a file), or null when the page cannot compute it. */
+async function sha256(file) {
+  try {
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", await file.arrayBuffer()));
+    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  } catch {
+    return null;
+  }
+}
+
+/** The copy sent as a big photo's pixels: the picture downscaled in the page or, when the browser cannot decode it
+ * (HEIC in Chromium), the photo's own thumbnail as a small HEIF (an iPhone's is 320 px: the library hash still
+ * matches at that size, faces and badges are found less often there; the proxy checks the whole upload). */
+async function pixelsOf(file) {
+  return (await previewOf(file)) ?? (await heifThumbnail(file));
+}
+
 /** What the check needs of a file: with `slices`, a big JPEG's or HEIF's metadata only (read by File.slice, a few
  * KB instead of megabytes) and, with `previews`, a downscaled copy as its pixels (`pixels`, for the school's photo
  * library, badge and faces); otherwise, or when either cannot be made, the whole file. `partial` says which. */
 async function readForCheck(file, slices, previews = false) {
   if (slices) {
-    const [head, preview] = await Promise.all([metadataOnly(file),
-      previews && file.size >= MIN_SIZE ? previewOf(file) : null]);
+    const big = file.size >= MIN_SIZE;
+    const [head, preview, digest] = await Promise.all([metadataOnly(file), previews && big ? pixelsOf(file) : null,
+      big ? sha256(file) : null]);
     if (head && (!previews || preview)) {
       const out = { name: file.name, type: file.type, data: bytesToBase64(head), partial: true };
       if (preview) out.pixels = bytesToBase64(preview);
+      if (digest) out.sha256 = digest; // so an answer given here covers the whole file the proxy sees
       return out;
     }
   }

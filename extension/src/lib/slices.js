@@ -171,6 +171,18 @@ function metadataItems(meta, iinf) {
   return ids;
 }
 
+/** Sets the `hidden` flag (infe flags bit 0) on every item not in `keep`. */
+function hideOthers(meta, iinf, keep) {
+  const version = meta[iinf.start + iinf.header];
+  const first = iinf.start + iinf.header + 4 + (version === 0 ? 2 : 4);
+  for (const infe of children(meta, first, iinf.start + iinf.size).filter((c) => c.type === "infe")) {
+    const p = infe.start + infe.header;
+    if (meta[p] < 2) continue;
+    const id = meta[p] === 2 ? u16(meta, p + 4) : u32(meta, p + 4);
+    if (!keep.has(id)) meta[p + 3] |= 1;
+  }
+}
+
 /** iloc's items: [{id, method, baseAt, base, extents: [{offsetAt, offset, length}]}], with the field sizes. */
 function parseIloc(meta, iloc) {
   const p0 = iloc.start + iloc.header;
@@ -214,7 +226,41 @@ function parseIloc(meta, iloc) {
   return { offsetSize, lengthSize, baseSize, items };
 }
 
-async function heifMeta(blob) {
+/** The item id the primary item's thumbnail has (iref `thmb` from it to the primary), or null; that reference is
+ * renamed, so the thumbnail reads as an image of its own. */
+function thumbnailOf(meta, kids, primary) {
+  const iref = kids.find((c) => c.type === "iref");
+  if (!iref) return null;
+  const wide = meta[iref.start + iref.header] !== 0; // version 1: 32-bit item ids
+  for (const ref of children(meta, iref.start + iref.header + 4, iref.start + iref.size)) {
+    if (ref.type !== "thmb") continue;
+    let p = ref.start + ref.header;
+    const from = wide ? u32(meta, p) : u16(meta, p);
+    p += wide ? 4 : 2;
+    const count = u16(meta, p);
+    p += 2;
+    for (let i = 0; i < count; i++, p += wide ? 4 : 2) {
+      if ((wide ? u32(meta, p) : u16(meta, p)) === primary) {
+        meta.set([0x66, 0x72, 0x65, 0x65], ref.start + 4); // "free": a reader ignores it, so the thumbnail is an image
+        return from;
+      }
+    }
+  }
+  return null;
+}
+
+/** A small HEIF whose primary item is the photo's own thumbnail (an iPhone's is 320 px): the pixels the engine can
+ * look at when the browser cannot decode HEIC (Chromium), in a few KB instead of megabytes; null when there is none. */
+export async function heifThumbnail(blob) {
+  try {
+    const head = await read(blob, 0, 16);
+    return fourcc(head, 4) === "ftyp" ? await heifMeta(blob, { thumbnail: true }) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function heifMeta(blob, { thumbnail = false } = {}) {
   const boxes = await topBoxes(blob);
   const ftyp = boxes.find((b) => b.type === "ftyp");
   const metaBox = boxes.find((b) => b.type === "meta");
@@ -229,6 +275,17 @@ async function heifMeta(blob) {
   const ilocBox = kids.find((c) => c.type === "iloc");
   if (!iinf || !ilocBox) return null;
   const wanted = metadataItems(meta, iinf);
+  if (thumbnail) { // the thumbnail becomes the primary item (pitm keeps its length), its bytes join the mdat
+    const pitm = kids.find((c) => c.type === "pitm");
+    if (!pitm) return null;
+    const wide = meta[pitm.start + pitm.header] !== 0;
+    const at = pitm.start + pitm.header + 4;
+    const thumb = thumbnailOf(meta, kids, wide ? u32(meta, at) : u16(meta, at));
+    if (thumb === null) return null;
+    putN(meta, at, wide ? 4 : 2, thumb);
+    wanted.add(thumb);
+    hideOthers(meta, iinf, wanted); // the full picture's items, whose bytes are left out, are hidden from readers
+  }
   const iloc = parseIloc(meta, ilocBox);
   const parts = [];
   let total = 0;
