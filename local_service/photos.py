@@ -1,7 +1,8 @@
 """/api/v1/photos/needs: whether a photo's pixels can change this service's verdict (issue 18 item 9).
 
 When they cannot, the extension sends a big photo's metadata only, read by slices (extension/src/lib/slices.js),
-and the dialog comes in a fraction of the time the whole file takes. Pixels matter when pupil.image runs with
+and the dialog comes in a fraction of the time the whole file takes; when they can, `previews` says this service
+takes a downscaled copy as the photo's pixels (its file's `pixels`, looked at by pupil.image), sent with the slices. Pixels matter when pupil.image runs with
 something to look for in them: the school's photo library or badge, or faces beside a camera, site or trip signal
 (people in the picture complete those). Asked again with the health check, so a change to the config or library is
 followed within a minute. The app's gate has already checked the Host, the Origin and the token.
