@@ -50,6 +50,16 @@ const native = {
   send: (host, message) => api().runtime.sendNativeMessage(host, message),
 };
 
+// -- identity (Chrome: the profile's signed-in account; Firefox has none) --------------------------------------------
+
+const identity = {
+  /** chrome.identity.getProfileUserInfo where the browser has it, else null. */
+  getProfileUserInfo: () => {
+    const call = api()?.identity?.getProfileUserInfo;
+    return typeof call === "function" ? (options) => call.call(api().identity, options) : null;
+  },
+};
+
 // -- storage ------------------------------------------------------------------------------------------------------
 
 const storage = {
@@ -127,7 +137,7 @@ const toolbar = {
   },
   setTitle: (title) => (api().action ?? api().browserAction).setTitle({ title }),
 };
-return { available, runtime, native, storage, tabs, scripting, alarms, notifications, permissions, toolbar };
+return { available, runtime, native, identity, storage, tabs, scripting, alarms, notifications, permissions, toolbar };
 })();
 
 // src/lib/vocabulary.js
@@ -793,6 +803,8 @@ function createClient({ baseUrl, token, fetch: fetchImpl, timeoutMs = 8000 }) {
   return {
     base,
     health: (opts) => call("GET", `${API}/health`, opts),
+    /** The school e-mail the browser is signed in with -> {kept, email?, why?} (lib/identity.js). */
+    identity: (email, opts) => call("POST", `${API}/identity`, { json: { email }, ...opts }),
     /** {pixels, why}: whether a photo's pixels can change the verdict (if not, its metadata is enough). */
     photoNeeds: (opts) => call("GET", `${API}/photos/needs`, opts),
     /** {url, method, fields: [[name, value]], files: [{name, type, data}]} -> the verdict with check_id. */
@@ -971,6 +983,40 @@ function pick(obj) {
 return { DEFAULTS, KEYS, parseServiceUrl, parseToken, parsePack, parseExtraHosts, validate, effective };
 })();
 
+// src/lib/identity.js
+const __pg_src_lib_identity = (() => {
+// Attribution (issue 15): the school e-mail the browser is signed in with, told to the local service once a browser
+// session. The service keeps it only when it is in one of the school's e-mail domains, and from then on names this
+// OS account's events with it, so reviewers see the person, not only the laptop's account name. Chrome gives the
+// profile's signed-in account (identity.getProfileUserInfo, with the identity and identity.email permissions);
+// Firefox has no such call, and nothing is sent there.
+
+const ADDRESS = /^[^@\s]+@[^@\s]+\.[a-z]{2,}$/;
+
+/** The profile's e-mail address, lower case, or "" (no call, nobody signed in, sync off, or not an address). */
+async function profileEmail(getProfileUserInfo) {
+  if (typeof getProfileUserInfo !== "function") return "";
+  try {
+    const info = await getProfileUserInfo({ accountStatus: "ANY" });
+    const email = String(info?.email ?? "").trim().toLowerCase();
+    return ADDRESS.test(email) && email.length <= 254 ? email : "";
+  } catch {
+    return "";
+  }
+}
+
+/** Tell the service the address when it is new this session: send(email) posts it, remembered()/remember(email)
+ * keep which one was told. Resolves with the service's answer, or null when there was nothing new to tell. */
+async function reportIdentity({ getProfileUserInfo, send, remembered, remember }) {
+  const email = await profileEmail(getProfileUserInfo);
+  if (!email || (await remembered()) === email) return null;
+  const answer = await send(email);
+  await remember(email);
+  return answer;
+}
+return { profileEmail, reportIdentity };
+})();
+
 // src/lib/native.js
 const __pg_src_lib_native = (() => {
 // The service's address and token from PostGuard's native messaging host (`postguard native-host`, registered by
@@ -1092,7 +1138,7 @@ const __pg_src_background_main = (() => {
 //            reasons (the pack's override reasons), recent (the last warnings), outbox (decisions not yet sent)
 //   session: shown (held posts already put in front of the person), stream (the last event id seen)
 
-const { alarms, native, notifications, permissions, runtime, scripting, storage, tabs, toolbar } = __pg_src_platform;
+const { alarms, identity, native, notifications, permissions, runtime, scripting, storage, tabs, toolbar } = __pg_src_platform;
 const { describe, protectionStatus, pushRecent, recentEntry } = __pg_src_lib_findings;
 const { due, enqueue, newKey } = __pg_src_lib_outbox;
 const { allowed, pickTab, senderKind } = __pg_src_lib_routing;
@@ -1100,6 +1146,7 @@ const { hostsFromPatterns, isIp, matchPatterns, notCovered, pageInScope, parseHo
 const { ServiceError, createClient } = __pg_src_lib_service;
 const { Choice } = __pg_src_lib_vocabulary;
 const { effective } = __pg_src_lib_settings;
+const { reportIdentity } = __pg_src_lib_identity;
 const { askHost, withHost } = __pg_src_lib_native;
 const { createSseParser, jsonData, readStream } = __pg_src_lib_sse;
 const TICK = "postguard-tick";
@@ -1221,6 +1268,16 @@ async function refreshNow({ force }) {
     // asked again on the next refresh
   }
   await noteStatus({ reachable: true, configured: true, health, pixels, previews });
+  try {
+    await reportIdentity({
+      getProfileUserInfo: identity.getProfileUserInfo(),
+      send: (email) => client.identity(email),
+      remembered: async () => (await storage.session.get("identityTold")).identityTold ?? "",
+      remember: (email) => storage.session.set({ identityTold: email }),
+    });
+  } catch {
+    // told on the next refresh
+  }
   const scope = await getLocal("scope", null);
   if (force || !scope || scope.packId !== health.pack?.id || Date.now() - scope.fetchedAt > SCOPE_MAX_AGE_MS ||
       before.health?.pack?.id !== health.pack?.id) {

@@ -50,6 +50,16 @@ const native = {
   send: (host, message) => api().runtime.sendNativeMessage(host, message),
 };
 
+// -- identity (Chrome: the profile's signed-in account; Firefox has none) --------------------------------------------
+
+const identity = {
+  /** chrome.identity.getProfileUserInfo where the browser has it, else null. */
+  getProfileUserInfo: () => {
+    const call = api()?.identity?.getProfileUserInfo;
+    return typeof call === "function" ? (options) => call.call(api().identity, options) : null;
+  },
+};
+
 // -- storage ------------------------------------------------------------------------------------------------------
 
 const storage = {
@@ -127,7 +137,7 @@ const toolbar = {
   },
   setTitle: (title) => (api().action ?? api().browserAction).setTitle({ title }),
 };
-return { available, runtime, native, storage, tabs, scripting, alarms, notifications, permissions, toolbar };
+return { available, runtime, native, identity, storage, tabs, scripting, alarms, notifications, permissions, toolbar };
 })();
 
 // src/lib/vocabulary.js
@@ -716,6 +726,8 @@ function createClient({ baseUrl, token, fetch: fetchImpl, timeoutMs = 8000 }) {
   return {
     base,
     health: (opts) => call("GET", `${API}/health`, opts),
+    /** The school e-mail the browser is signed in with -> {kept, email?, why?} (lib/identity.js). */
+    identity: (email, opts) => call("POST", `${API}/identity`, { json: { email }, ...opts }),
     /** {pixels, why}: whether a photo's pixels can change the verdict (if not, its metadata is enough). */
     photoNeeds: (opts) => call("GET", `${API}/photos/needs`, opts),
     /** {url, method, fields: [[name, value]], files: [{name, type, data}]} -> the verdict with check_id. */

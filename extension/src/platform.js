@@ -45,6 +45,16 @@ export const native = {
   send: (host, message) => api().runtime.sendNativeMessage(host, message),
 };
 
+// -- identity (Chrome: the profile's signed-in account; Firefox has none) --------------------------------------------
+
+export const identity = {
+  /** chrome.identity.getProfileUserInfo where the browser has it, else null. */
+  getProfileUserInfo: () => {
+    const call = api()?.identity?.getProfileUserInfo;
+    return typeof call === "function" ? (options) => call.call(api().identity, options) : null;
+  },
+};
+
 // -- storage ------------------------------------------------------------------------------------------------------
 
 export const storage = {

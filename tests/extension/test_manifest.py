@@ -23,8 +23,10 @@ def test_host_access_is_the_registry_over_https_and_the_local_service():
 
 
 def test_permissions_are_the_few_that_work():
-    # nativeMessaging: the service's address and token from PostGuard's native host (src/lib/native.js), no pasting
-    assert sorted(MANIFEST["permissions"]) == ["alarms", "nativeMessaging", "notifications", "scripting", "storage"]
+    # nativeMessaging: the service's address and token from PostGuard's native host (src/lib/native.js), no pasting;
+    # identity, identity.email: the school e-mail the browser is signed in with, for attribution (src/lib/identity.js)
+    assert sorted(MANIFEST["permissions"]) == ["alarms", "identity", "identity.email", "nativeMessaging",
+                                               "notifications", "scripting", "storage"]
     everything = json.dumps(MANIFEST)
     for broad in ("<all_urls>", "\"tabs\"", "webRequest", "cookies", "history", "\"*://*/*\""):
         assert broad not in everything

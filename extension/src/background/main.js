@@ -4,7 +4,7 @@
 //            reasons (the pack's override reasons), recent (the last warnings), outbox (decisions not yet sent)
 //   session: shown (held posts already put in front of the person), stream (the last event id seen)
 
-import { alarms, native, notifications, permissions, runtime, scripting, storage, tabs, toolbar } from "../platform.js";
+import { alarms, identity, native, notifications, permissions, runtime, scripting, storage, tabs, toolbar } from "../platform.js";
 import { describe, protectionStatus, pushRecent, recentEntry } from "../lib/findings.js";
 import { due, enqueue, newKey } from "../lib/outbox.js";
 import { allowed, pickTab, senderKind } from "../lib/routing.js";
@@ -14,6 +14,7 @@ import {
 import { ServiceError, createClient } from "../lib/service.js";
 import { Choice } from "../lib/vocabulary.js";
 import { effective } from "../lib/settings.js";
+import { reportIdentity } from "../lib/identity.js";
 import { askHost, withHost } from "../lib/native.js";
 import { createSseParser, jsonData, readStream } from "../lib/sse.js";
 
@@ -136,6 +137,16 @@ async function refreshNow({ force }) {
     // asked again on the next refresh
   }
   await noteStatus({ reachable: true, configured: true, health, pixels, previews });
+  try {
+    await reportIdentity({
+      getProfileUserInfo: identity.getProfileUserInfo(),
+      send: (email) => client.identity(email),
+      remembered: async () => (await storage.session.get("identityTold")).identityTold ?? "",
+      remember: (email) => storage.session.set({ identityTold: email }),
+    });
+  } catch {
+    // told on the next refresh
+  }
   const scope = await getLocal("scope", null);
   if (force || !scope || scope.packId !== health.pack?.id || Date.now() - scope.fetchedAt > SCOPE_MAX_AGE_MS ||
       before.health?.pack?.id !== health.pack?.id) {

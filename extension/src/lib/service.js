@@ -94,6 +94,8 @@ export function createClient({ baseUrl, token, fetch: fetchImpl, timeoutMs = 800
   return {
     base,
     health: (opts) => call("GET", `${API}/health`, opts),
+    /** The school e-mail the browser is signed in with -> {kept, email?, why?} (lib/identity.js). */
+    identity: (email, opts) => call("POST", `${API}/identity`, { json: { email }, ...opts }),
     /** {pixels, why}: whether a photo's pixels can change the verdict (if not, its metadata is enough). */
     photoNeeds: (opts) => call("GET", `${API}/photos/needs`, opts),
     /** {url, method, fields: [[name, value]], files: [{name, type, data}]} -> the verdict with check_id. */
