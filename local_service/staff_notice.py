@@ -47,7 +47,7 @@ def database_host(url: str) -> str:
 
 
 def build(*, pack, retention, alert_email: str, alert_webhook: str, database_url: str, forward_server: str = "",
-          rule_meaning=rule_label) -> Notice:
+          school_domains=(), rule_meaning=rule_label) -> Notice:
     n = Notice()
     active = pack.active
     n.recorded.append(
@@ -55,6 +55,10 @@ def build(*, pack, retention, alert_email: str, alert_webhook: str, database_url
         "computer, the site and page you were posting to (never anything after a \u201c?\u201d in its address), "
         f"which rule of \u201c{pack.name}\u201d applied and the policy clause or guidance it showed, what "
         "PostGuard told you, what happened to the post, and any reason you gave.")
+    if school_domains:
+        n.recorded.append("Your school e-mail address, when Chrome or Edge is signed in with your school account ("
+                          + ", ".join(f"@{d}" for d in school_domains) + "): each of those events names it beside "
+                          "your user name. A browser signed in with a personal account is not recorded.")
     if any(r in active for r in SIGN_IN_RULES):
         n.recorded.append("Sign-in pages: when you sign in to a site in a way a rule is about (for example with "
                           "your school account on a personal site), that sign-in page's address is recorded, with "
@@ -118,5 +122,6 @@ def for_services(s) -> Notice:
     enrolled = store.get_setting(ENROLMENT_SETTING)
     return build(pack=s.engine.pack, retention=s.retention(), alert_email=store.get_setting("alert_email", "") or "",
                  alert_webhook=store.get_setting("alert_webhook", "") or "", database_url=store.url,
-                 forward_server=str(enrolled.get("server", "")) if isinstance(enrolled, dict) else "")
+                 forward_server=str(enrolled.get("server", "")) if isinstance(enrolled, dict) else "",
+                 school_domains=tuple(s.config.school.email_domains))
 

@@ -12,9 +12,9 @@ from .test_staff import open_record
 
 
 def notice(pack="default", days=90, per_rule=None, email="", webhook="", database="sqlite:////tmp/e.sqlite3",
-           forward=""):
+           forward="", domains=()):
     return build(pack=load_pack(pack), retention=Retention(days, per_rule or {}), alert_email=email,
-                 alert_webhook=webhook, database_url=database, forward_server=forward)
+                 alert_webhook=webhook, database_url=database, forward_server=forward, school_domains=domains)
 
 
 def text(n) -> str:
@@ -28,6 +28,12 @@ def test_nothing_leaves_this_computer_is_said_only_when_true():
                  notice(database="postgresql://pg@records.school.internal/postguard"),
                  notice(forward="https://postguard.trust.example.org/")):
         assert loud.leaves_this_computer and "Nothing leaves this computer" not in text(loud)
+
+
+def test_the_school_e_mail_is_said_to_be_recorded_only_where_the_school_has_domains():
+    assert "school e-mail address" not in text(notice())
+    said = text(notice(domains=("stmary.sch.uk",)))
+    assert "Your school e-mail address" in said and "@stmary.sch.uk" in said and "personal account is not" in said
 
 
 def test_alerts_name_where_they_go():
