@@ -252,9 +252,10 @@ class WikipediaDetector(Detector):
 
     def check(self, submission: Submission, rules: set[str]):
         method = submission.method.upper()
-        if RULE not in rules or (method not in WRITE_METHODS
-                                 and not (method == "GET" and "rollback" in submission.url)):
-            return  # only a rollback link saves with a GET; a substring test keeps every other GET cheap
+        if RULE not in rules or (method not in WRITE_METHODS and not (method == "GET" and (
+                "rollback" in submission.url or "%" in submission.url))):
+            return  # only a rollback link saves with a GET (its action perhaps percent-encoded, r%6Fllback, which
+            # MediaWiki decodes); a substring test keeps every other GET cheap
         parts = urlsplit(submission.url)
         host = self._wiki_host(parts)
         if not host or parts.path.startswith(BEACON_PATHS):

@@ -53,6 +53,8 @@ SAVES = [
      "protect form", "Foo"),
     ("rollback-link-get", "GET", f"https://en.wikipedia.org/w/index.php?title=Foo&action=rollback&from=Vandal"
                                  f"&token={TOKEN}", "", b"", "rollback", "Foo"),
+    ("rollback-link-get-percent-encoded", "GET", "https://en.wikipedia.org/w/index.php?title=Foo&action=r%6Fllback"
+                                                 f"&from=Vandal&token={TOKEN}", "", b"", "rollback", "Foo"),
     ("rollback-confirmation-post", "POST", "https://en.wikipedia.org/wiki/Foo?action=rollback", FORM,
      f"from=Vandal&token={TOKEN}&wpEditToken={TOKEN}".encode(), "rollback", "Foo"),
     ("mcr-undo-form", "POST", "https://en.wikipedia.org/w/index.php?title=Foo&action=mcrundo", FORM,
