@@ -9,6 +9,8 @@ Each gunicorn worker builds its own app (and so its own database connections) af
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import sys
 import threading
 from datetime import datetime, timedelta
@@ -108,6 +110,7 @@ def run(args) -> int:
             if "control_socket_disable" in self.cfg.settings:  # gunicorn 24+: no control socket in $HOME
                 self.cfg.set("control_socket_disable", True)
             self.cfg.set("when_ready", _ready)
+            self.cfg.set("on_exit", _on_exit)
 
         def load(self):
             config = load_config(config_path)
@@ -116,35 +119,58 @@ def run(args) -> int:
     def _ready(server):
         host, port = server.LISTENERS[0].sock.getsockname()[:2]
         print(f"serving on http://{host}:{port}", flush=True)
-        threading.Thread(target=_lead, daemon=True).start()
+        # the jobs in a process of their own, started fresh ("spawn"): a thread in this arbiter would be running
+        # (holding the import, logging or store locks) whenever it forks a worker, and the worker would inherit
+        # them held and hang on its first request (one did, in CI)
+        jobs = multiprocessing.get_context("spawn").Process(target=run_jobs, args=(config_path, database, os.getpid()),
+                                                            name="postguard-jobs", daemon=True)
+        jobs.start()
+        # this arbiter ends it (on_exit); the workers it forks must not think it theirs, or each would try to join
+        # it at its exit ("can only join a child process")
+        multiprocessing.process._children.discard(jobs)
+        server.postguard_jobs = jobs
 
-    def _lead():
-        """The background jobs run on one app server of those sharing the database: the one holding the store's
-        lead(); the others ask again every minute and take over when it stops."""
-        svc = Services.open(load_config(config_path), database=database, token="-", user="server")
-        while not svc.store.lead():
-            threading.Event().wait(LEAD_RETRY_S)
-        log.info("this server runs the background jobs (silent devices, checkpoints, alerts)")
-        threading.Thread(target=_silent_loop, args=(svc,), daemon=True).start()
-        threading.Thread(target=_alerts_loop, daemon=True).start()
-
-    def _alerts_loop():
-        """Alerts for what the laptops forward (read from the record by sequence), escalations and digests."""
-        config = load_config(config_path)
-        svc = Services.open(config, database=database, token="-", user="server")
-        alerter = Alerter(svc.store, f"https://{config.server.hosts[0]}" if config.server.hosts else "",
-                          config=config)
-        alerter.run_scheduler(threading.Event())
-
-    def _silent_loop(svc):
-        while True:
-            for job in (check_silent, daily_checkpoint) if svc.store.lead() else ():  # still ours
-                try:
-                    job(svc)
-                except Exception:
-                    log.exception("%s failed", job.__name__)
-            threading.Event().wait(SILENT_CHECK_EVERY_S)
+    def _on_exit(server):
+        jobs = getattr(server, "postguard_jobs", None)
+        if jobs is not None and jobs.is_alive():
+            jobs.terminate()
+            jobs.join(5)
 
     sys.argv = sys.argv[:1]  # gunicorn reads its own command line too: it is configured above instead
     Server().run()
     return 0
+
+
+def run_jobs(config_path, database: str | None, parent: int) -> None:
+    """The background jobs (silent devices, the daily checkpoint, alert escalations and digests), in their own
+    process beside gunicorn's arbiter. They run on one app server of those sharing the database: the one whose jobs
+    process holds the store's lead(); the others ask again every minute and take over when it stops. The process
+    ends when the server that started it has gone (even when it was killed)."""
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    config = load_config(config_path)
+    svc = Services.open(config, database=database, token="-", user="server")
+    stop = threading.Event()
+
+    def orphaned() -> bool:
+        return os.getppid() != parent
+
+    def watch():
+        while not orphaned():
+            stop.wait(2)
+        stop.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    while not svc.store.lead():
+        if stop.wait(LEAD_RETRY_S):
+            return
+    log.info("this server runs the background jobs (silent devices, checkpoints, alerts)")
+    alerter = Alerter(Services.open(config, database=database, token="-", user="server").store,
+                      f"https://{config.server.hosts[0]}" if config.server.hosts else "", config=config)
+    threading.Thread(target=alerter.run_scheduler, args=(stop,), daemon=True).start()
+    while not stop.is_set():
+        for job in (check_silent, daily_checkpoint) if svc.store.lead() else ():  # still ours
+            try:
+                job(svc)
+            except Exception:
+                log.exception("%s failed", job.__name__)
+        stop.wait(SILENT_CHECK_EVERY_S)
