@@ -36,7 +36,8 @@ def seed(store, n=320):
             rule=rule, decision=decision, severity=SEVERITY.get(rule, "low"),
             user=rnd.choice(USERS), device=f"STAFF-LT-{rnd.randint(10, 40)}",
             path=f"https://{rnd.choices(HOSTS, [8, 5, 4, 2, 1])[0]}/upload",
-            time=now - timedelta(hours=rnd.random() * 24 * 29), source="proxy",  # within the overview's 30 days (today and the 29 before, from midnight)
+            # within the overview's 30 days: today and the 29 before it, from midnight
+            time=now - timedelta(hours=rnd.random() * 24 * 29), source="proxy",
             clauses=[CLAUSE] if rule != "inspection.error" else [],
             message="This photo records where it was taken (near Sheffield)." if rule == "location.gps" else "",
             reason="Parental consent on file" if decision == "overridden" else "",

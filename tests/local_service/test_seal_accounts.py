@@ -1,6 +1,7 @@
 """Issue 14's acceptance, with a real second account: IT sets the record up (as root here), the staff account then
 owns the data folder and writes the record, and rewrites it with everything the project offers; `postguard log
 verify`, run by IT with the verification key the staff account cannot read, catches every rewrite."""
+import fcntl
 import os
 import pwd
 import shutil
@@ -50,22 +51,29 @@ def _reachable():
     """A clone made in a folder only root may enter (mktemp -d, root's home) is out of the staff account's reach:
     for these tests only, the folders above the project, its packages and its interpreter get traverse-only
     permission (o+x: enter, not list), each put back as it was afterwards. Nothing is made readable that was not."""
-    if os.geteuid() != 0 or _probe(os.path.realpath(sys.executable)):
+    if os.geteuid() != 0:
         yield
         return
-    changed: dict[Path, int] = {}
-    try:
-        for start in (ROOT, Path(sysconfig.get_paths()["purelib"]), Path(os.path.realpath(sys.executable)).parent,
-                      Path(sysconfig.get_paths()["stdlib"])):
-            for folder in [start, *start.parents]:
-                mode = folder.stat().st_mode
-                if folder not in changed and not mode & 0o001:
-                    changed[folder] = mode & 0o7777
-                    folder.chmod(changed[folder] | 0o001)
-        yield
-    finally:
-        for folder, mode in changed.items():
-            folder.chmod(mode)
+    # another test run on this machine (a second clone's CI) changes and puts back the same folders (root's home,
+    # the interpreter's): one at a time, or one run's putting back would take the other's access away mid-test
+    with open("/tmp/postguard-test-reachable.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if _probe(os.path.realpath(sys.executable)):
+            yield
+            return
+        changed: dict[Path, int] = {}
+        try:
+            for start in (ROOT, Path(sysconfig.get_paths()["purelib"]), Path(os.path.realpath(sys.executable)).parent,
+                          Path(sysconfig.get_paths()["stdlib"])):
+                for folder in [start, *start.parents]:
+                    mode = folder.stat().st_mode
+                    if folder not in changed and not mode & 0o001:
+                        changed[folder] = mode & 0o7777
+                        folder.chmod(changed[folder] | 0o001)
+            yield
+        finally:
+            for folder, mode in changed.items():
+                folder.chmod(mode)
 
 
 def staff_env() -> dict:
