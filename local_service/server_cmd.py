@@ -95,11 +95,19 @@ def cmd_school_rotate(args) -> int:
                                                                                           f"{args.name!r}")
 
 
+def new_enrolment_secret() -> str:
+    """32 random bytes, URL-safe, never starting with '-': such a secret on a command line
+    (`postguard enrol URL --secret -Qx...`) reads as an option, and the enrolment fails (one in 64 did)."""
+    while (secret := secrets.token_urlsafe(32)).startswith("-"):
+        pass
+    return secret
+
+
 def _new_secret(args, change, refusal: str) -> int:
     """A new enrolment secret for the school, set by `change(store, secret)` (False: `refusal`), and printed."""
     store = _store(args)
     try:
-        secret = secrets.token_urlsafe(32)
+        secret = new_enrolment_secret()
         if not change(store, secret):
             raise UsageError(refusal)
     finally:
@@ -360,7 +368,8 @@ def add_parsers(sub, common) -> None:
 
     p = sub.add_parser("enrol", parents=[common], help="enrol this laptop with the trust server")
     p.add_argument("url", nargs="?", metavar="URL")
-    p.add_argument("--secret", help="the school's enrolment secret")
+    p.add_argument("--secret", help="the school's enrolment secret (written --secret=SECRET when it begins "
+                                   "with '-', as an older server's could)")
     p.add_argument("--name", help="this device's name on the server (default: the host name)")
     p.add_argument("--status", action="store_true", help="show the enrolment and the backlog")
     p.add_argument("--again", action="store_true", help="enrol anew although enrolled (a new device id)")

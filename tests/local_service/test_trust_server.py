@@ -374,3 +374,22 @@ def test_signed_hostile_batches_are_never_a_500(server, tmp_path):
 
     send()
     assert store.verify().ok  # the server's own chain still holds whatever arrived
+
+
+def test_an_enrolment_secret_never_reads_as_an_option(monkeypatch):
+    """token_urlsafe begins with '-' one time in 64, and `postguard enrol URL --secret -Qx...` then fails as a
+    missing argument (a CI run drew one): a school's secret is drawn again until it does not."""
+    from local_service import server_cmd
+
+    drawn = iter(["-first", "-second", "third"])
+    monkeypatch.setattr(server_cmd.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert server_cmd.new_enrolment_secret() == "third"
+    monkeypatch.undo()
+    assert not any(server_cmd.new_enrolment_secret().startswith("-") for _ in range(2000))
+
+
+def test_an_older_secret_that_begins_with_a_dash_still_enrols_written_with_an_equals_sign():
+    from local_service.cli import build_parser
+
+    args = build_parser().parse_args(["enrol", "http://127.0.0.1:1", "--secret=-Qenxrh60TLlVaxMn", "--name", "a"])
+    assert args.secret == "-Qenxrh60TLlVaxMn" and args.url == "http://127.0.0.1:1"
